@@ -1,0 +1,68 @@
+"""``translator-speech-shim <command>``: the one console script."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from shim.runtime import configure_logging, serve_until_signal
+
+
+def _emulator(args: argparse.Namespace) -> int:
+    from shim.emulator.scenario import ScenarioError, load_scenario
+    from shim.emulator.service import EmulatorSettings, create_app
+
+    try:
+        scenario = load_scenario(args.scenario) if args.scenario else None
+    except ScenarioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.scenario_dir and not Path(args.scenario_dir).is_dir():
+        print(f"error: --scenario-dir {args.scenario_dir}: not a directory", file=sys.stderr)
+        return 2
+    settings = EmulatorSettings(
+        scenario=scenario,
+        scenario_dir=Path(args.scenario_dir) if args.scenario_dir else None,
+        engine=args.engine,
+    )
+    try:
+        app = create_app(settings)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    asyncio.run(serve_until_signal(app, args.host, args.port, "ws"))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="translator-speech-shim",
+        description="Drop-in server for Translator Speech API v1.0 clients,"
+        " on the Azure Speech SDK.",
+    )
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    emulator = commands.add_parser(
+        "emulator", help="run the local Speech service (a USP server the real Speech SDK uses)"
+    )
+    emulator.add_argument("--host", default="127.0.0.1")
+    emulator.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
+    source = emulator.add_mutually_exclusive_group()
+    source.add_argument("--scenario", metavar="FILE", help="scenario for every connection")
+    source.add_argument(
+        "--scenario-dir", metavar="DIR", help="the subscription key picks DIR/<key>.json"
+    )
+    emulator.add_argument("--engine", default="scripted", choices=["scripted"])
+    emulator.set_defaults(run=_emulator)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_level)
+    result: int = args.run(args)
+    return result

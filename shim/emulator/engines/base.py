@@ -1,0 +1,96 @@
+"""The small interface every engine of the local Speech service implements.
+
+An engine recognises a stream of 16 kHz mono 16-bit PCM into hypotheses and phrases
+(with their translations), and synthesises text to PCM. Positions in events are
+*absolute* 100-ns ticks from the start of the session's audio (the service makes them
+turn-relative on the wire), so an engine never needs to know about USP turns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from shim.emulator.scenario import Scenario
+
+TICKS_PER_SECOND = 10_000_000
+BYTES_PER_SECOND = 32_000
+
+
+def bytes_to_ticks(n: int) -> int:
+    return n * TICKS_PER_SECOND // BYTES_PER_SECOND
+
+
+def ticks_to_bytes(ticks: int) -> int:
+    n = ticks * BYTES_PER_SECOND // TICKS_PER_SECOND
+    return n - n % 2
+
+
+@dataclass(frozen=True)
+class StreamParams:
+    session_id: str  # X-ConnectionId: stable across the SDK's reconnects
+    language: str  # source locale, e.g. en-US
+    targets: tuple[str, ...]  # translation targets as the client named them (empty: plain STT)
+    start_ticks: int  # absolute position of the turn's first PCM byte
+    segmentation_silence_ms: int | None = None
+    scenario: Scenario = field(default_factory=Scenario)
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    offset: int
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    offset: int
+    duration: int
+    text: str
+    translations: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Phrase:
+    offset: int
+    duration: int
+    text: str
+    translations: dict[str, str]
+    status: str = "Success"
+
+
+RecognitionEvent = SpeechStarted | Hypothesis | Phrase
+
+
+@dataclass(frozen=True)
+class WordBoundary:
+    offset: int  # ticks from the start of the synthesized audio
+    duration: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Synthesis:
+    pcm: bytes  # 16 kHz mono 16-bit
+    words: tuple[WordBoundary, ...]
+
+
+class RecognitionStream(Protocol):
+    async def feed(self, pcm: bytes) -> list[RecognitionEvent]:
+        """Audio of the turn, in order; returns what became known."""
+        ...
+
+    async def finish(self) -> list[RecognitionEvent]:
+        """The client's audio ended: return the remaining events."""
+        ...
+
+    def set_targets(self, targets: tuple[str, ...]) -> None: ...
+
+
+class Engine(Protocol):
+    name: str
+
+    def open_stream(self, params: StreamParams) -> RecognitionStream: ...
+
+    async def synthesize(
+        self, text: str, language: str, voice: str | None, scenario: Scenario
+    ) -> Synthesis: ...

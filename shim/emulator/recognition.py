@@ -1,0 +1,356 @@
+"""One recognition or translation WebSocket connection of the local Speech service.
+
+Follows the scheme that keeps the real SDK happy (usp-speech-service.md §6): one turn per
+connection; ``turn.start`` first; hypotheses and phrases as audio arrives; every message
+echoes the turn's X-RequestId; ``speech.endDetected`` + ``turn.end`` only after the client's
+0-byte audio frame (in INTERACTIVE mode, ``speech.endDetected`` follows the first phrase).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import enum
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from aiohttp import WSMsgType, web
+
+from shim.emulator import usp, wire
+from shim.emulator.engines.base import (
+    Engine,
+    Hypothesis,
+    Phrase,
+    RecognitionEvent,
+    RecognitionStream,
+    SpeechStarted,
+    StreamParams,
+    bytes_to_ticks,
+)
+from shim.emulator.faults import FaultPlan
+from shim.emulator.scenario import Fault, Scenario
+
+log = logging.getLogger("shim.emulator")
+
+CLOSE_BAD_INPUT = 1007
+_Text = TypeVar("_Text", Hypothesis, Phrase)
+
+
+class Kind(enum.Enum):
+    TRANSLATION = "translation"
+    SPEECH = "speech"
+
+
+class BadInput(Exception):
+    """The client broke the protocol: the connection is closed with 1007 and this reason."""
+
+
+class _Stop(Exception):
+    """A fault ended the connection."""
+
+
+@dataclass
+class Turn:
+    request_id: str
+    stream: RecognitionStream
+    base: int  # absolute ticks of the turn's first PCM byte
+    interactive: bool
+    targets: tuple[str, ...]
+    synthesized: dict[str, str | None]  # language -> voice
+    detailed: bool
+    profanity: str
+    audio_frames: int = 0
+    audio_bytes: int = 0
+    phrases: int = 0
+    end_detected: bool = False
+    ended: bool = False
+
+
+def _dig(data: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+class RecognitionConnection:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        request: web.Request,
+        *,
+        kind: Kind,
+        engine: Engine,
+        scenario: Scenario,
+        faults: FaultPlan,
+        connection_id: str,
+        default_language: str | None,
+        default_mode_interactive: bool,
+    ) -> None:
+        self._ws = ws
+        self._request = request
+        self._kind = kind
+        self._engine = engine
+        self._scenario = scenario
+        self._faults = faults
+        self._connection_id = connection_id
+        self._default_language = default_language
+        self._default_interactive = default_mode_interactive
+        self._turn: Turn | None = None
+        self._ack = 0  # absolute ticks acknowledged by the last phrase
+        self._phrases = 0  # on this connection, for after_phrase / on_phrase faults
+        self._delay = 0.0
+        self._hung = False
+        self._send_lock = asyncio.Lock()
+
+    # ---- the receive loop -------------------------------------------------------------
+    async def run(self) -> None:
+        try:
+            async for message in self._ws:
+                if message.type == WSMsgType.TEXT:
+                    await self._on_text(usp.parse_text(message.data))
+                elif message.type == WSMsgType.BINARY:
+                    await self._on_binary(usp.parse_binary(message.data))
+                elif message.type == WSMsgType.ERROR:
+                    break
+        except (usp.UspError, BadInput) as exc:
+            log.warning("connection %s: bad input: %s", self._connection_id, exc)
+            await self._ws.close(code=CLOSE_BAD_INPUT, message=str(exc)[:120].encode())
+        except (_Stop, ConnectionResetError):
+            pass
+
+    async def _on_text(self, message: usp.Message) -> None:
+        path = message.path.lower()
+        if path == "speech.config":
+            message.json()  # must parse; nothing in it changes what we answer
+        elif path == "speech.context":
+            await self._start_turn(message)
+        elif path == "event":
+            body = message.json()
+            if _dig(body, "name") == "updateLanguage" and self._turn is not None:
+                targets = tuple(str(t) for t in body.get("to") or ())
+                self._turn.targets = targets
+                self._turn.stream.set_targets(targets)
+        elif path == "telemetry":
+            pass
+        else:
+            raise BadInput(f"unexpected message path {message.path!r}")
+
+    async def _on_binary(self, message: usp.Message) -> None:
+        if message.path.lower() != "audio":
+            raise BadInput(f"unexpected binary message path {message.path!r}")
+        turn = self._turn
+        if turn is None:
+            raise BadInput("audio before speech.context")
+        if message.request_id != turn.request_id:
+            log.info("connection %s: audio for a stale turn ignored", self._connection_id)
+            return
+        payload = message.body
+        assert isinstance(payload, bytes)
+        if turn.audio_frames == 0:
+            payload = wire.strip_wav_header(payload)
+        turn.audio_frames += 1
+        if turn.ended or self._hung:
+            return
+        if message.body == b"":
+            await self._end_of_audio(turn)
+            return
+        turn.audio_bytes += len(payload)
+        await self._emit(turn, await turn.stream.feed(payload))
+
+    # ---- turns ---------------------------------------------------------------------------
+    async def _start_turn(self, message: usp.Message) -> None:
+        request_id = message.request_id
+        if not request_id:
+            raise BadInput("speech.context without X-RequestId")
+        context = message.json() or {}
+        log.debug("speech.context %s: %s", request_id, message.body)
+        if not isinstance(context, dict):
+            raise BadInput("speech.context body is not a JSON object")
+        language = _dig(context, "phraseDetection", "language") or self._default_language or "en-US"
+        mode = str(_dig(context, "phraseDetection", "mode") or "").upper()
+        interactive = mode == "INTERACTIVE" if mode else self._default_interactive
+        silence = None
+        for section in ("CONVERSATION", "INTERACTIVE", "DICTATION"):
+            value = _dig(
+                context, "phraseDetection", section, "segmentation", "segmentationSilenceTimeoutMs"
+            )
+            if value:
+                silence = int(value)
+        targets = tuple(str(t) for t in _dig(context, "translation", "targetLanguages") or ())
+        voices = _dig(context, "synthesis", "defaultVoices") or {}
+        synthesized = {
+            str(lang): voices.get(lang)
+            for lang in _dig(context, "synthesis", "synthesizedLanguages") or ()
+        }
+        offset = _dig(context, "continuation", "audio", "streams", "1", "offset")
+        base = int(offset) if offset is not None else self._ack
+        profanity = str(_dig(context, "phraseDetection", "enrichment", "profanity") or "masked")
+        detailed = str(_dig(context, "phraseOutput", "format") or "").lower() == "detailed"
+        params = StreamParams(
+            session_id=self._connection_id,
+            language=str(language),
+            targets=targets,
+            start_ticks=base,
+            segmentation_silence_ms=silence,
+            scenario=self._scenario,
+        )
+        self._turn = Turn(
+            request_id,
+            self._engine.open_stream(params),
+            base,
+            interactive,
+            targets,
+            synthesized,
+            detailed,
+            profanity,
+        )
+        log.info(
+            "turn %s connection %s: %s %s -> %s, base %d ms%s",
+            request_id,
+            self._connection_id,
+            "interactive" if interactive else "conversation",
+            language,
+            ",".join(targets) or "-",
+            base // 10_000,
+            " (continuation)" if offset is not None else "",
+        )
+        await self._send_text("turn.start", {"context": {"serviceTag": uuid.uuid4().hex}})
+        for fault in self._faults.at_turn_start():
+            await self._apply(fault)
+
+    async def _end_of_audio(self, turn: Turn) -> None:
+        events = await turn.stream.finish()
+        if (
+            turn.interactive
+            and turn.phrases == 0
+            and not any(isinstance(e, Phrase) for e in events)
+        ):
+            status = (
+                "NoMatch"
+                if any(isinstance(e, SpeechStarted) for e in events)
+                else "InitialSilenceTimeout"
+            )
+            events.append(Phrase(turn.base, bytes_to_ticks(turn.audio_bytes), "", {}, status))
+        await self._emit(turn, events)
+        if not turn.end_detected:
+            await self._send_text(
+                "speech.endDetected", {"Offset": bytes_to_ticks(turn.audio_bytes)}
+            )
+        await self._send_text("turn.end", {})
+        turn.ended = True
+        log.info(
+            "turn %s ended: %d phrases, %.2f s of audio",
+            turn.request_id,
+            turn.phrases,
+            turn.audio_bytes / 32_000,
+        )
+
+    async def _emit(self, turn: Turn, events: list[RecognitionEvent]) -> None:
+        for event in events:
+            if turn.interactive and turn.phrases:
+                return  # once mode: one phrase per turn
+            if isinstance(event, SpeechStarted):
+                await self._send_text("speech.startDetected", {"Offset": event.offset - turn.base})
+            elif isinstance(event, Hypothesis):
+                event = self._filtered(turn, event)
+                if self._kind is Kind.TRANSLATION:
+                    await self._send_text(
+                        "translation.hypothesis", wire.translation_hypothesis(event, turn.base)
+                    )
+                else:
+                    await self._send_text(
+                        "speech.hypothesis", wire.speech_hypothesis(event, turn.base)
+                    )
+            elif isinstance(event, Phrase):
+                await self._phrase(turn, self._filtered(turn, event))
+
+    def _filtered(self, turn: Turn, event: _Text) -> _Text:
+        return dataclasses.replace(
+            event,
+            text=wire.apply_profanity(event.text, turn.profanity),
+            translations={
+                k: wire.apply_profanity(v, turn.profanity) for k, v in event.translations.items()
+            },
+        )
+
+    async def _phrase(self, turn: Turn, phrase: Phrase) -> None:
+        self._phrases += 1
+        turn.phrases += 1
+        for fault in self._faults.on_phrase(self._phrases):
+            phrase = Phrase(
+                phrase.offset, phrase.duration, "", {}, fault.recognition_status or "NoMatch"
+            )
+        if self._kind is Kind.TRANSLATION:
+            await self._send_text("translation.phrase", wire.translation_phrase(phrase, turn.base))
+        else:
+            await self._send_text(
+                "speech.phrase", wire.speech_phrase(phrase, turn.base, turn.detailed)
+            )
+        self._ack = phrase.offset + phrase.duration
+        if self._kind is Kind.TRANSLATION and phrase.status == wire.SUCCESS:
+            await self._synthesize(turn, phrase)
+        if turn.interactive:
+            turn.end_detected = True
+            await self._send_text("speech.endDetected", {"Offset": self._ack - turn.base})
+        for fault in self._faults.after_phrase(self._phrases):
+            await self._apply(fault)
+
+    async def _synthesize(self, turn: Turn, phrase: Phrase) -> None:
+        for language, voice in turn.synthesized.items():
+            text = phrase.translations.get(language)
+            if not text:
+                continue
+            result = await self._engine.synthesize(text, language, voice, self._scenario)
+            chunk = self._scenario.synthesis_chunk_ms * 32
+            chunk -= chunk % 2
+            # Like the service: several chunks, each a WAV file with its own header.
+            for start in range(0, len(result.pcm), chunk):
+                pcm = result.pcm[start : start + chunk]
+                await self._send_binary("translation.synthesis", wire.wav_header(len(pcm)) + pcm)
+            await self._send_text("translation.synthesis.end", {"SynthesisStatus": "Success"})
+
+    # ---- faults and sending ------------------------------------------------------------------
+    async def _apply(self, fault: Fault) -> None:
+        log.info("connection %s: fault %s", self._connection_id, fault.key)
+        if fault.delay_ms is not None:
+            self._delay = fault.delay_ms / 1000
+        if fault.hang:
+            self._hung = True
+        if fault.reset:
+            transport = self._request.transport
+            if transport is not None:
+                transport.abort()
+            raise _Stop
+        if fault.close_code is not None:
+            await self._ws.close(
+                code=fault.close_code, message=(fault.close_reason or "injected fault").encode()
+            )
+            raise _Stop
+
+    async def _send_text(self, path: str, body: dict[str, Any]) -> None:
+        turn = self._turn
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("send %s %s", path, body)
+        await self._send(usp.build_text(path, turn.request_id if turn else None, body))
+
+    async def _send_binary(self, path: str, payload: bytes) -> None:
+        turn = self._turn
+        frame = usp.build_binary(
+            path, turn.request_id if turn else None, payload, content_type="audio/x-wav"
+        )
+        await self._send(frame)
+
+    async def _send(self, frame: str | bytes) -> None:
+        if self._hung or self._ws.closed:
+            return
+        if self._delay:
+            await asyncio.sleep(self._delay)
+        async with self._send_lock:
+            if isinstance(frame, str):
+                await self._ws.send_str(frame)
+            else:
+                await self._ws.send_bytes(frame)

@@ -1,0 +1,149 @@
+"""Scenario files for the scripted engine: loading, validation and the typed model.
+
+A scenario says what is "said" in the audio a client streams (utterances with optional
+times and translations) and which faults the service injects. Files are validated against
+``contracts/scenario.schema.json`` on load; a bad file is a one-line error naming the field.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+TICKS_PER_MS = 10_000
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be used; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class Utterance:
+    text: str
+    translations: dict[str, str] = field(default_factory=dict)
+    offset_ms: int | None = None
+    duration_ms: int | None = None
+    recognition_status: str = "Success"
+
+    @property
+    def timed(self) -> bool:
+        return self.offset_ms is not None
+
+
+@dataclass(frozen=True)
+class Fault:
+    at_upgrade: bool = False
+    at_turn_start: bool = False
+    after_phrase: int | None = None
+    on_phrase: int | None = None
+    http_status: int | None = None
+    close_code: int | None = None
+    close_reason: str = ""
+    recognition_status: str | None = None
+    delay_ms: int | None = None
+    hang: bool = False
+    reset: bool = False
+    once: bool = False
+
+    @property
+    def key(self) -> str:
+        """A stable identity, so ``once`` can be remembered per connection id."""
+        return json.dumps(self.__dict__, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    utterances: tuple[Utterance, ...] = ()
+    faults: tuple[Fault, ...] = ()
+    segmentation_silence_ms: int = 500
+    synthesis_engine: str = "auto"
+    synthesis_chunk_ms: int = 500
+    source: str = "<built-in>"
+
+    def with_faults(self, extra: tuple[Fault, ...]) -> Scenario:
+        return Scenario(
+            self.utterances,
+            self.faults + extra,
+            self.segmentation_silence_ms,
+            self.synthesis_engine,
+            self.synthesis_chunk_ms,
+            self.source,
+        )
+
+
+@cache
+def _validator() -> jsonschema.protocols.Validator:
+    schema = json.loads(
+        resources.files("shim").joinpath("contracts/scenario.schema.json").read_text("utf-8")
+    )
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)  # type: ignore[no-any-return]
+
+
+# Combinator failures print the whole instance; say what is wanted instead.
+_FRIENDLY = {
+    "oneOf": "a fault needs exactly one trigger: at_upgrade, at_turn_start, after_phrase"
+    " or on_phrase (with recognition_status)",
+    "anyOf": "a fault needs an action: http_status, close_code, recognition_status,"
+    " delay_ms, hang or reset",
+}
+
+
+def _where(error: jsonschema.ValidationError) -> str:
+    return error.json_path if error.json_path != "$" else "(top level)"
+
+
+def validate(document: Any, source: str) -> None:
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(document))
+    if error is not None:
+        message = _FRIENDLY.get(str(error.validator), error.message)
+        message = message if len(message) < 200 else message[:197] + "..."
+        raise ScenarioError(f"{source}: {_where(error)}: {message}")
+
+
+def fault_from_dict(data: dict[str, Any]) -> Fault:
+    return Fault(**data)
+
+
+def scenario_from_dict(document: Any, source: str = "<inline>") -> Scenario:
+    validate(document, source)
+    synthesis = document.get("synthesis", {})
+    return Scenario(
+        utterances=tuple(Utterance(**u) for u in document.get("utterances", [])),
+        faults=tuple(fault_from_dict(f) for f in document.get("faults", [])),
+        segmentation_silence_ms=document.get("segmentation_silence_ms", 500),
+        synthesis_engine=synthesis.get("engine", "auto"),
+        synthesis_chunk_ms=synthesis.get("chunk_ms", 500),
+        source=source,
+    )
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    path = Path(path)
+    try:
+        text = path.read_text("utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise ScenarioError(f"{path}: not valid JSON ({exc})") from None
+    return scenario_from_dict(document, str(path))
+
+
+def parse_fault_spec(text: str) -> tuple[Fault, ...]:
+    """A per-connection fault: a JSON object or list of objects, validated like the file's."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ScenarioError(f"fault: not valid JSON ({exc})") from None
+    faults = data if isinstance(data, list) else [data]
+    validate({"faults": faults}, "fault")
+    return tuple(fault_from_dict(f) for f in faults)

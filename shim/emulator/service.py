@@ -1,0 +1,243 @@
+"""The local Speech service: an aiohttp app speaking USP to the real Speech SDK.
+
+Routes (what SDK 1.53 opens, usp-speech-service.md §2):
+
+* ``/stt/speech/universal/v2`` and ``/speech/translation/cognitiveservices/v1``: translation;
+* ``/speech/recognition/{conversation,interactive,dictation}/cognitiveservices/v1``: speech;
+* ``/cognitiveservices/websocket/v1``: text to speech;
+* ``/cognitiveservices/voices/list`` and Translator's ``/languages?api-version=3.0``: catalog;
+* ``/healthz``.
+
+The subscription key may pick the scenario (``--scenario-dir``); faults come from the
+scenario and, per connection, from the ``fault`` query parameter or ``X-Emulator-Fault``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+import uuid
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from shim.emulator import catalog_routes
+from shim.emulator.engines.base import Engine
+from shim.emulator.faults import FaultPlan, FiredFaults
+from shim.emulator.recognition import Kind, RecognitionConnection
+from shim.emulator.scenario import Scenario, ScenarioError, load_scenario, parse_fault_spec
+from shim.emulator.synthesis_service import SynthesisConnection
+
+log = logging.getLogger("shim.emulator")
+
+CLOSE_GOING_AWAY = 1001
+_KEY_FILE_NAME = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+
+@dataclass
+class EmulatorSettings:
+    scenario: Scenario | None = None
+    scenario_dir: Path | None = None
+    engine: str = "scripted"
+
+
+@dataclass
+class _State:
+    settings: EmulatorSettings
+    engine: Engine
+    fired: FiredFaults = field(default_factory=FiredFaults)
+    sockets: weakref.WeakSet[web.WebSocketResponse] = field(default_factory=weakref.WeakSet)
+    scenario_cache: dict[Path, tuple[float, Scenario]] = field(default_factory=dict)
+    connections: int = 0
+
+
+STATE = web.AppKey("emulator_state", _State)
+
+
+def _json_error(status: int, message: str) -> web.Response:
+    body = {"error": {"code": status, "message": message}}
+    return web.json_response(
+        body, status=status, dumps=lambda o: json.dumps(o, separators=(",", ":"))
+    )
+
+
+def subscription_key(request: web.Request) -> str | None:
+    key = request.headers.get("Ocp-Apim-Subscription-Key")
+    if key:
+        return key
+    auth = request.headers.get("Authorization", "")
+    if auth.lower().startswith("bearer ") and auth[7:].strip():
+        return auth[7:].strip()
+    return None
+
+
+def fingerprint(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:8]
+
+
+def _scenario_for(state: _State, key: str) -> Scenario | None:
+    settings = state.settings
+    if settings.scenario_dir is not None and _KEY_FILE_NAME.match(key):
+        path = settings.scenario_dir / f"{key}.json"
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            mtime = None
+        if mtime is not None:
+            cached = state.scenario_cache.get(path)
+            if cached is None or cached[0] != mtime:
+                cached = (mtime, load_scenario(path))
+                state.scenario_cache[path] = cached
+            return cached[1]
+    if settings.scenario is not None:
+        return settings.scenario
+    if settings.scenario_dir is None:
+        return Scenario()
+    return None
+
+
+async def _websocket(request: web.Request, kind: Kind | None) -> web.StreamResponse:
+    state = request.app[STATE]
+    key = subscription_key(request)
+    if key is None:
+        return _json_error(401, "missing subscription key")
+    try:
+        scenario = _scenario_for(state, key)
+        fault_spec = request.query.get("fault") or request.headers.get("X-Emulator-Fault")
+        if scenario is not None and fault_spec:
+            scenario = scenario.with_faults(parse_fault_spec(fault_spec))
+    except ScenarioError as exc:
+        log.warning("scenario error: %s", exc)
+        return _json_error(400, str(exc))
+    if scenario is None:
+        return _json_error(401, "no scenario for this subscription key")
+    connection_id = request.headers.get("X-ConnectionId") or uuid.uuid4().hex
+    plan = FaultPlan(scenario.faults, connection_id, state.fired)
+    upgrade_faults = plan.at_upgrade()
+    for fault in upgrade_faults:
+        if fault.delay_ms:
+            await asyncio.sleep(fault.delay_ms / 1000)
+        if fault.http_status:
+            log.info("connection %s: fault: HTTP %d at upgrade", connection_id, fault.http_status)
+            return _json_error(fault.http_status, fault.close_reason or "injected fault")
+    ws = web.WebSocketResponse(protocols=("USP",), compress=False, max_msg_size=16 * 1024 * 1024)
+    await ws.prepare(request)
+    state.sockets.add(ws)
+    state.connections += 1
+    label = kind.value if kind else "synthesis"
+    log.info(
+        "connection %s open: %s, key %s, scenario %s",
+        connection_id,
+        label,
+        fingerprint(key),
+        scenario.source,
+    )
+    try:
+        for fault in upgrade_faults:
+            if fault.close_code:
+                await ws.close(
+                    code=fault.close_code, message=(fault.close_reason or "injected fault").encode()
+                )
+            elif fault.reset and request.transport is not None:
+                request.transport.abort()
+        if ws.closed:
+            return ws
+        if kind is None:
+            await SynthesisConnection(ws, state.engine, scenario).run()
+        else:
+            path = request.path.lower()
+            await RecognitionConnection(
+                ws,
+                request,
+                kind=kind,
+                engine=state.engine,
+                scenario=scenario,
+                faults=plan,
+                connection_id=connection_id,
+                default_language=request.query.get("language") or request.query.get("from"),
+                default_mode_interactive="/interactive/" in path,
+            ).run()
+    except Exception:
+        log.exception("connection %s: internal error", connection_id)
+        await ws.close(code=1011, message=b"local Speech service internal error")
+    finally:
+        state.connections -= 1
+        log.info("connection %s closed (%s)", connection_id, ws.close_code)
+    return ws
+
+
+async def _http_fault(request: web.Request) -> web.StreamResponse | None:
+    """An ``at_upgrade`` HTTP fault of the key's scenario, for the plain HTTP routes too."""
+    state = request.app[STATE]
+    key = subscription_key(request)
+    scenario = _scenario_for(state, key) if key else state.settings.scenario
+    for fault in scenario.faults if scenario else ():
+        if fault.at_upgrade and fault.http_status:
+            return _json_error(fault.http_status, fault.close_reason or "injected fault")
+    return None
+
+
+async def translation(request: web.Request) -> web.StreamResponse:
+    return await _websocket(request, Kind.TRANSLATION)
+
+
+async def speech(request: web.Request) -> web.StreamResponse:
+    return await _websocket(request, Kind.SPEECH)
+
+
+async def text_to_speech(request: web.Request) -> web.StreamResponse:
+    return await _websocket(request, None)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    return web.json_response(
+        {"status": "ok", "engine": state.engine.name, "connections": state.connections}
+    )
+
+
+async def not_found(request: web.Request) -> web.Response:
+    return _json_error(404, f"no such path on the local Speech service: {request.path}")
+
+
+async def _close_sockets(app: web.Application) -> None:
+    """A silent socket hangs the SDK (spec §7.3): close each with an explicit code."""
+    sockets = list(app[STATE].sockets)
+    await asyncio.gather(
+        *(
+            ws.close(code=CLOSE_GOING_AWAY, message=b"local Speech service shutting down")
+            for ws in sockets
+            if not ws.closed
+        ),
+        return_exceptions=True,
+    )
+
+
+def make_engine(name: str) -> Engine:
+    if name == "scripted":
+        from shim.emulator.engines.scripted import ScriptedEngine
+
+        return ScriptedEngine()
+    raise ValueError(f"unknown engine {name!r} (available: scripted)")
+
+
+def create_app(settings: EmulatorSettings) -> web.Application:
+    app = web.Application()
+    app[STATE] = _State(settings, make_engine(settings.engine))
+    app.router.add_get("/stt/speech/universal/v2", translation)
+    app.router.add_get("/speech/translation/cognitiveservices/v1", translation)
+    app.router.add_get(
+        r"/speech/recognition/{mode:conversation|interactive|dictation}/cognitiveservices/v1",
+        speech,
+    )
+    app.router.add_get("/cognitiveservices/websocket/v1", text_to_speech)
+    app.router.add_get("/healthz", healthz)
+    catalog_routes.add_routes(app, _http_fault)
+    app.router.add_route("*", "/{tail:.*}", not_found)
+    app.on_shutdown.append(_close_sockets)
+    return app

@@ -1,0 +1,108 @@
+"""Speech for the scripted engine: espeak-ng when installed, else a deterministic tone pattern.
+
+Either way the result is real 16 kHz mono 16-bit PCM of a plausible length, with word
+boundaries, so clients and the shim handle audio exactly as they would real TTS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import math
+import shutil
+import wave
+import zlib
+
+import numpy as np
+import soxr
+
+from shim.emulator.engines.base import TICKS_PER_SECOND, Synthesis, WordBoundary
+
+log = logging.getLogger(__name__)
+RATE = 16_000
+
+
+def _ticks(samples: int) -> int:
+    return samples * TICKS_PER_SECOND // RATE
+
+
+def tone_pattern(text: str) -> Synthesis:
+    """One tone burst per word (pitch from a checksum of the word), silences between."""
+    words = text.split() or ["…"]
+    lead = np.zeros(RATE // 5, dtype=np.float32)
+    parts = [lead]
+    boundaries = []
+    position = len(lead)
+    for word in words:
+        length = int(RATE * min(0.45, max(0.12, 0.06 * len(word))))
+        frequency = 220 + zlib.crc32(word.encode()) % 440
+        t = np.arange(length, dtype=np.float32) / RATE
+        burst = 0.3 * np.sin(2 * math.pi * frequency * t)
+        fade = min(160, length // 4)
+        ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
+        burst[:fade] *= ramp
+        burst[-fade:] *= ramp[::-1]
+        boundaries.append(WordBoundary(_ticks(position), _ticks(length), word))
+        gap = np.zeros(RATE * 8 // 100, dtype=np.float32)
+        parts += [burst.astype(np.float32), gap]
+        position += length + len(gap)
+    parts.append(lead)
+    pcm = (np.concatenate(parts) * 32767).astype("<i2").tobytes()
+    return Synthesis(pcm, tuple(boundaries))
+
+
+def _espeak_voice(language: str) -> str:
+    base = language.split("-")[0].lower()
+    special = {"zh": "cmn-latn-pinyin", "en": "en-us", "pt": "pt-br"}
+    return special.get(base, base)
+
+
+def _distribute_words(text: str, samples: int) -> tuple[WordBoundary, ...]:
+    """espeak gives no timings on stdout: spread words over the audio by length."""
+    words = text.split()
+    total = sum(len(w) + 1 for w in words) or 1
+    boundaries, position = [], 0
+    for word in words:
+        length = samples * (len(word) + 1) // total
+        boundaries.append(WordBoundary(_ticks(position), _ticks(length), word))
+        position += length
+    return tuple(boundaries)
+
+
+async def espeak(text: str, language: str) -> Synthesis | None:
+    exe = shutil.which("espeak-ng")
+    if exe is None or not text.strip():
+        return None
+    process = await asyncio.create_subprocess_exec(
+        exe,
+        "-v",
+        _espeak_voice(language),
+        "--stdout",
+        text,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, _ = await process.communicate()
+    if process.returncode != 0 or not out:
+        return None
+    try:
+        with wave.open(io.BytesIO(out)) as wav:
+            rate, frames = wav.getframerate(), wav.readframes(wav.getnframes())
+    except (wave.Error, EOFError):
+        return None
+    samples = np.frombuffer(frames, dtype="<i2")
+    if rate != RATE:
+        samples = soxr.resample(samples, rate, RATE)
+    pcm = np.asarray(samples, dtype="<i2").tobytes()
+    return Synthesis(pcm, _distribute_words(text, len(pcm) // 2))
+
+
+async def synthesize(text: str, language: str, engine: str = "auto") -> Synthesis:
+    if engine in ("auto", "espeak"):
+        result = await espeak(text, language)
+        if result is not None:
+            return result
+        if engine == "espeak":
+            log.warning("espeak-ng unavailable for %s; using the tone pattern", language)
+    return tone_pattern(text)

@@ -1,0 +1,127 @@
+"""A streaming energy-based voice-activity detector for 16 kHz mono 16-bit PCM.
+
+Good enough to place scripted utterances on the speech in real recordings: the noise floor
+is a low percentile of the last few seconds of frame levels (recordings carry hiss well
+above digital silence), a 10 ms frame is voiced when it is well above that floor, a segment
+opens after a few voiced frames and closes after ``silence_ms`` of unvoiced frames.
+Positions are absolute byte offsets into the stream it was fed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+SAMPLE_RATE = 16_000
+BYTES_PER_SECOND = SAMPLE_RATE * 2
+FRAME_BYTES = 320  # 10 ms
+FRAME_MS = 10
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: int  # byte offset of the first voiced frame
+    end: int  # byte offset just after the last voiced frame
+
+
+class EnergyVad:
+    def __init__(
+        self,
+        silence_ms: int = 500,
+        min_speech_ms: int = 120,
+        start_frames: int = 3,
+        margin_db: float = 12.0,
+        floor_dbfs: float = -50.0,
+        window_frames: int = 300,
+        start: int = 0,
+    ) -> None:
+        self.silence_frames = max(1, silence_ms // FRAME_MS)
+        self.min_speech_bytes = min_speech_ms * BYTES_PER_SECOND // 1000
+        self.start_frames = start_frames
+        self.margin_db = margin_db
+        self.floor_dbfs = floor_dbfs
+        self._levels = np.full(window_frames, np.nan, dtype=np.float32)
+        self._level_count = 0
+        self._pending = b""
+        self._position = start  # absolute byte offset, consumed in whole frames
+        self._run_voiced = 0
+        self._run_silent = 0
+        self._start: int | None = None
+        self._last_voiced_end = 0
+
+    @property
+    def position(self) -> int:
+        return self._position
+
+    @property
+    def open_segment_start(self) -> int | None:
+        return self._start
+
+    def set_silence_ms(self, silence_ms: int) -> None:
+        self.silence_frames = max(1, silence_ms // FRAME_MS)
+
+    def feed(self, pcm: bytes) -> list[Segment]:
+        """Consume audio; return the segments that closed."""
+        data = self._pending + pcm
+        whole = len(data) - len(data) % FRAME_BYTES
+        self._pending = data[whole:]
+        if not whole:
+            return []
+        samples = np.frombuffer(data[:whole], dtype="<i2").astype(np.float32).reshape(-1, 160)
+        rms = np.sqrt(np.mean(samples * samples, axis=1)) / 32768.0
+        levels = 20.0 * np.log10(np.maximum(rms, 1e-7))
+        closed: list[Segment] = []
+        for level in levels:
+            segment = self._frame(float(level))
+            if segment is not None:
+                closed.append(segment)
+        return closed
+
+    def flush(self) -> list[Segment]:
+        """End of audio: close an open segment."""
+        if self._start is None:
+            return []
+        segment = self._close(self._last_voiced_end)
+        return [segment] if segment else []
+
+    def _frame(self, level: float) -> Segment | None:
+        frame_start = self._position
+        self._position += FRAME_BYTES
+        if level > -80.0:  # digital silence says nothing about the room's noise
+            self._levels[self._level_count % len(self._levels)] = level
+            self._level_count += 1
+        known = self._levels[: min(self._level_count, len(self._levels))]
+        noise = float(np.percentile(known, 10)) if len(known) else self.floor_dbfs - 20.0
+        voiced = level > max(self.floor_dbfs, noise + self.margin_db)
+        if voiced:
+            self._run_voiced += 1
+            self._run_silent = 0
+            self._last_voiced_end = self._position
+            if self._start is None and self._run_voiced >= self.start_frames:
+                self._start = frame_start - (self.start_frames - 1) * FRAME_BYTES
+            return None
+        self._run_voiced = 0
+        if self._start is None:
+            return None
+        self._run_silent += 1
+        if self._run_silent >= self.silence_frames:
+            return self._close(self._last_voiced_end)
+        return None
+
+    def _close(self, end: int) -> Segment | None:
+        start = self._start
+        self._start = None
+        self._run_silent = 0
+        if start is None or end - start < self.min_speech_bytes:
+            return None
+        return Segment(start, end)
+
+
+def dbfs(pcm: bytes) -> float:
+    if len(pcm) < 2:
+        return -math.inf
+    samples = np.frombuffer(pcm[: len(pcm) - len(pcm) % 2], dtype="<i2").astype(np.float32)
+    rms = float(np.sqrt(np.mean(samples * samples))) / 32768.0
+    return 20.0 * math.log10(max(rms, 1e-9))

@@ -1,0 +1,170 @@
+"""The one error mapping of the legacy protocol.
+
+Every failure the server can meet is a :class:`Failure` member. One table turns it into
+what a legacy client sees: an HTTP status before the WebSocket upgrade (with the JSON body
+``{"error":{"code":…,"message":"…"}}``), or a WebSocket close code and reason after it.
+Nothing else in the project picks status or close codes.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass
+
+# RFC 6455 §5.5: a control frame payload is at most 125 bytes, 2 of them the code.
+MAX_CLOSE_REASON_BYTES = 123
+
+
+class CloseCode(enum.IntEnum):
+    """WebSocket close codes the legacy service documented (reference, "Errors")."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001  # endpoint (temporarily) unavailable: the client may retry
+    UNSUPPORTED_DATA = 1003  # invalid message type, audio without a proper header
+    INTERNAL_ERROR = 1011
+
+
+class Failure(enum.Enum):
+    # Handshake (HTTP status before the upgrade)
+    BAD_PARAMETER = "bad_parameter"
+    MISSING_CREDENTIALS = "missing_credentials"
+    INVALID_CREDENTIALS = "invalid_credentials"
+    TOO_MANY_SESSIONS = "too_many_sessions"
+    UNSUPPORTED_LANGUAGE_PAIR = "unsupported_language_pair"
+    SERVER_UNAVAILABLE = "server_unavailable"
+    # Session (close code after the upgrade)
+    TEXT_FRAME = "text_frame"
+    BAD_AUDIO_HEADER = "bad_audio_header"
+    UNSUPPORTED_AUDIO_FORMAT = "unsupported_audio_format"
+    MESSAGE_TOO_BIG = "message_too_big"
+    BACKEND_ERROR = "backend_error"
+    BACKEND_THROTTLED = "backend_throttled"
+    BACKEND_AUTH = "backend_auth"
+    BACKEND_UNAVAILABLE = "backend_unavailable"
+    IDLE_TIMEOUT = "idle_timeout"
+    SESSION_CAP = "session_cap"
+    SERVER_SHUTDOWN = "server_shutdown"
+    COMPLETED = "completed"
+    INTERNAL = "internal"
+
+
+@dataclass(frozen=True)
+class HttpMapping:
+    status: int
+    code: int  # Translator-v3 style six-digit error code in the JSON body
+
+
+@dataclass(frozen=True)
+class CloseMapping:
+    code: CloseCode
+
+
+_HTTP: dict[Failure, HttpMapping] = {
+    Failure.BAD_PARAMETER: HttpMapping(400, 400000),
+    Failure.UNSUPPORTED_LANGUAGE_PAIR: HttpMapping(400, 400050),
+    Failure.MISSING_CREDENTIALS: HttpMapping(401, 401000),
+    Failure.INVALID_CREDENTIALS: HttpMapping(401, 401001),
+    Failure.TOO_MANY_SESSIONS: HttpMapping(429, 429000),
+    Failure.SERVER_UNAVAILABLE: HttpMapping(503, 503000),
+    Failure.INTERNAL: HttpMapping(500, 500000),
+}
+
+_CLOSE: dict[Failure, CloseMapping] = {
+    Failure.TEXT_FRAME: CloseMapping(CloseCode.UNSUPPORTED_DATA),
+    Failure.BAD_AUDIO_HEADER: CloseMapping(CloseCode.UNSUPPORTED_DATA),
+    Failure.UNSUPPORTED_AUDIO_FORMAT: CloseMapping(CloseCode.UNSUPPORTED_DATA),
+    Failure.MESSAGE_TOO_BIG: CloseMapping(CloseCode.UNSUPPORTED_DATA),
+    Failure.BACKEND_ERROR: CloseMapping(CloseCode.INTERNAL_ERROR),
+    Failure.BACKEND_AUTH: CloseMapping(CloseCode.INTERNAL_ERROR),
+    Failure.BACKEND_THROTTLED: CloseMapping(CloseCode.GOING_AWAY),
+    Failure.BACKEND_UNAVAILABLE: CloseMapping(CloseCode.GOING_AWAY),
+    Failure.SERVER_SHUTDOWN: CloseMapping(CloseCode.GOING_AWAY),
+    Failure.IDLE_TIMEOUT: CloseMapping(CloseCode.NORMAL),
+    Failure.SESSION_CAP: CloseMapping(CloseCode.NORMAL),
+    Failure.COMPLETED: CloseMapping(CloseCode.NORMAL),
+    Failure.INTERNAL: CloseMapping(CloseCode.INTERNAL_ERROR),
+}
+
+# Speech SDK CancellationErrorCode names (strings, so this module needs no SDK import).
+_SDK_CANCELLATION: dict[str, Failure] = {
+    "TooManyRequests": Failure.BACKEND_THROTTLED,
+    "ServiceUnavailable": Failure.BACKEND_UNAVAILABLE,
+    "AuthenticationFailure": Failure.BACKEND_AUTH,
+    "Forbidden": Failure.BACKEND_AUTH,
+    "ConnectionFailure": Failure.BACKEND_ERROR,
+    "ServiceTimeout": Failure.BACKEND_ERROR,
+    "ServiceError": Failure.BACKEND_ERROR,
+    "BadRequest": Failure.BACKEND_ERROR,
+    "RuntimeError": Failure.BACKEND_ERROR,
+    "ServiceRedirectTemporary": Failure.BACKEND_UNAVAILABLE,
+    "ServiceRedirectPermanent": Failure.BACKEND_ERROR,
+    "EmbeddedModelError": Failure.BACKEND_ERROR,
+}
+
+# Reasons that never echo backend details (ER4): the SDK's error_details may carry URLs,
+# session ids or key fragments, so the legacy client only ever sees these fixed texts.
+_BACKEND_REASONS: dict[Failure, str] = {
+    Failure.BACKEND_THROTTLED: "Speech backend is throttling requests; retry later",
+    Failure.BACKEND_UNAVAILABLE: "Speech backend temporarily unavailable; retry later",
+    Failure.BACKEND_AUTH: "Speech backend rejected the server's credentials",
+    Failure.BACKEND_ERROR: "Speech backend error",
+}
+
+
+class LegacyError(Exception):
+    """A failure with its client-facing message; :func:`http_error` or :func:`close_for` map it."""
+
+    def __init__(self, failure: Failure, message: str, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.failure = failure
+        self.message = message
+        self.parameter = parameter
+
+
+class HandshakeError(LegacyError):
+    """Raised while parsing the upgrade request: answered with an HTTP status, no upgrade."""
+
+
+class SessionError(LegacyError):
+    """Raised after the upgrade: answered with a close code and reason."""
+
+
+@dataclass(frozen=True)
+class HttpError:
+    status: int
+    body: str  # compact JSON
+
+
+@dataclass(frozen=True)
+class Close:
+    code: int
+    reason: str
+
+
+def http_error(error: LegacyError) -> HttpError:
+    mapping = _HTTP.get(error.failure, _HTTP[Failure.INTERNAL])
+    body = {"error": {"code": mapping.code, "message": error.message}}
+    return HttpError(mapping.status, json.dumps(body, separators=(",", ":"), ensure_ascii=False))
+
+
+def close_for(failure: Failure, reason: str = "") -> Close:
+    mapping = _CLOSE.get(failure, _CLOSE[Failure.INTERNAL])
+    return Close(int(mapping.code), truncate_reason(reason or _BACKEND_REASONS.get(failure, "")))
+
+
+def close_for_error(error: LegacyError) -> Close:
+    return close_for(error.failure, error.message)
+
+
+def close_for_cancellation(sdk_error_code: str) -> Close:
+    """Close for an SDK cancellation, by ``CancellationErrorCode`` name; never leaks details."""
+    failure = _SDK_CANCELLATION.get(sdk_error_code, Failure.BACKEND_ERROR)
+    return close_for(failure, _BACKEND_REASONS[failure])
+
+
+def truncate_reason(reason: str) -> str:
+    data = reason.encode("utf-8")
+    if len(data) <= MAX_CLOSE_REASON_BYTES:
+        return reason
+    return data[:MAX_CLOSE_REASON_BYTES].decode("utf-8", errors="ignore")

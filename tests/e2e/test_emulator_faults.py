@@ -1,0 +1,153 @@
+"""Fault injection: what the real SDK does when the local Speech service misbehaves."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from tests.conftest import Emulator, read_pcm
+from tests.e2e.test_emulator_translation import INSPECT, THREE
+from tests.sdk_harness import named, translate_continuous
+
+pytestmark = pytest.mark.e2e
+
+NO_RETRY = {"SPEECH-Error-MaxRetryCount": "0"}
+
+
+def test_mid_session_1011_once_is_retried_transparently_and_nothing_is_lost(
+    emulator: Emulator,
+) -> None:
+    key = emulator.scenario(
+        {**THREE, "faults": [{"after_phrase": 1, "close_code": 1011, "once": True}]}
+    )
+    events = translate_continuous(emulator.url, key, read_pcm(INSPECT), targets=["de", "es"])
+    finals = named(events, "recognized")
+    assert [f.text for f in finals] == [u["text"] for u in THREE["utterances"]]
+    assert [f.offset // 10_000 for f in finals] == [u["offset_ms"] for u in THREE["utterances"]]
+    assert [(c.reason, c.code) for c in named(events, "canceled")] == [("EndOfStream", "NoError")]
+    # The reconnect really happened: the service saw a continuation turn.
+    assert re.search(r"base \d+ ms \(continuation\)", emulator.running.log())
+
+
+def test_close_4429_cancels_with_too_many_requests(emulator: Emulator) -> None:
+    key = emulator.scenario(
+        {**THREE, "faults": [{"at_turn_start": True, "close_code": 4429, "close_reason": "quota"}]}
+    )
+    events = translate_continuous(emulator.url, key, read_pcm(INSPECT), targets=["de"])
+    (canceled,) = named(events, "canceled")
+    assert (canceled.reason, canceled.code) == ("Error", "TooManyRequests")
+    assert "quota" in canceled.details
+    assert not named(events, "recognized")
+
+
+def test_http_401_at_upgrade_is_an_authentication_failure(emulator: Emulator) -> None:
+    key = emulator.scenario({**THREE, "faults": [{"at_upgrade": True, "http_status": 401}]})
+    events = translate_continuous(emulator.url, key, read_pcm(INSPECT), targets=["de"])
+    (canceled,) = named(events, "canceled")
+    assert (canceled.reason, canceled.code) == ("Error", "AuthenticationFailure")
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (400, "BadRequest"),
+        (403, "AuthenticationFailure"),
+        (429, "TooManyRequests"),
+        (503, "ServiceUnavailable"),
+        (500, "ServiceError"),
+    ],
+)
+def test_http_status_at_upgrade_maps_to_the_sdk_error_code(
+    emulator: Emulator, status: int, code: str
+) -> None:
+    key = emulator.scenario({**THREE, "faults": [{"at_upgrade": True, "http_status": status}]})
+    events = translate_continuous(
+        emulator.url, key, read_pcm(INSPECT)[:64000], targets=["de"], properties=NO_RETRY
+    )
+    (canceled,) = named(events, "canceled")
+    assert (canceled.reason, canceled.code) == ("Error", code)
+
+
+def test_no_match_status_gives_a_no_match_result(emulator: Emulator) -> None:
+    scenario = {
+        "utterances": [
+            {
+                "offset_ms": 200,
+                "duration_ms": 900,
+                "text": "ignored",
+                "recognition_status": "NoMatch",
+            },
+            {
+                "offset_ms": 1200,
+                "duration_ms": 600,
+                "text": "Weather.",
+                "translations": {"de": "Wetter."},
+            },
+        ]
+    }
+    events = translate_continuous(
+        emulator.url,
+        emulator.scenario(scenario),
+        read_pcm("en-US_whatstheweatherlike.wav"),
+        targets=["de"],
+    )
+    finals = named(events, "recognized")
+    assert [f.reason for f in finals] == ["NoMatch", "TranslatedSpeech"]
+    assert finals[0].no_match_reason == "NotRecognized"
+
+
+def test_on_phrase_fault_turns_a_phrase_into_initial_silence_timeout(emulator: Emulator) -> None:
+    key = emulator.scenario(
+        {**THREE, "faults": [{"on_phrase": 2, "recognition_status": "InitialSilenceTimeout"}]}
+    )
+    events = translate_continuous(emulator.url, key, read_pcm(INSPECT), targets=["de"])
+    finals = named(events, "recognized")
+    assert [f.reason for f in finals] == ["TranslatedSpeech", "NoMatch", "TranslatedSpeech"]
+    assert finals[1].no_match_reason == "InitialSilenceTimeout"
+
+
+def test_error_status_cancels_with_service_error(emulator: Emulator) -> None:
+    key = emulator.scenario({**THREE, "faults": [{"on_phrase": 1, "recognition_status": "Error"}]})
+    events = translate_continuous(
+        emulator.url, key, read_pcm(INSPECT), targets=["de"], properties=NO_RETRY
+    )
+    (canceled,) = named(events, "canceled")
+    assert (canceled.reason, canceled.code) == ("Error", "ServiceError")
+
+
+def test_close_1007_is_not_retried(emulator: Emulator) -> None:
+    key = emulator.scenario({**THREE, "faults": [{"after_phrase": 1, "close_code": 1007}]})
+    events = translate_continuous(emulator.url, key, read_pcm(INSPECT), targets=["de"])
+    assert len(named(events, "recognized")) == 1
+    (canceled,) = named(events, "canceled")
+    assert (canceled.reason, canceled.code) == ("Error", "BadRequest")
+
+
+def test_per_connection_fault_from_the_query_overrides_nothing_else(emulator: Emulator) -> None:
+    import azure.cognitiveservices.speech as speechsdk
+
+    from tests.sdk_harness import run_continuous, translation_config
+
+    key = emulator.scenario(THREE)
+    config = translation_config(emulator.url, key, "en-US", ["de"])
+    config.set_service_property(
+        "fault",
+        json.dumps({"at_turn_start": True, "close_code": 4429}),
+        speechsdk.ServicePropertyChannel.UriQueryParameter,
+    )
+    stream = speechsdk.audio.PushAudioInputStream()
+    recognizer = speechsdk.translation.TranslationRecognizer(
+        translation_config=config, audio_config=speechsdk.audio.AudioConfig(stream=stream)
+    )
+    events = run_continuous(recognizer, stream, read_pcm(INSPECT)[:32000])
+    del recognizer
+    (canceled,) = named(events, "canceled")
+    assert canceled.code == "TooManyRequests"
+
+
+def test_slow_responses_still_arrive_in_order(emulator: Emulator) -> None:
+    key = emulator.scenario({**THREE, "faults": [{"at_turn_start": True, "delay_ms": 30}]})
+    events = translate_continuous(emulator.url, key, read_pcm(INSPECT), targets=["de"])
+    assert [f.text for f in named(events, "recognized")] == [u["text"] for u in THREE["utterances"]]

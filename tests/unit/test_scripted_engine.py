@@ -1,0 +1,122 @@
+"""The scripted engine and its scenario files, without sockets."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from shim.emulator.engines.base import Hypothesis, Phrase, StreamParams
+from shim.emulator.engines.scripted import ScriptedEngine
+from shim.emulator.scenario import ScenarioError, parse_fault_spec, scenario_from_dict
+from shim.emulator.vad import EnergyVad
+from tests.conftest import read_pcm
+
+pytestmark = pytest.mark.unit
+
+SCENARIO = scenario_from_dict(
+    {
+        "utterances": [
+            {
+                "offset_ms": 100,
+                "duration_ms": 900,
+                "text": "Good morning, Steve.",
+                "translations": {"de": "Guten Morgen, Steve."},
+            },
+            {"offset_ms": 1200, "duration_ms": 500, "text": "Hello."},
+        ]
+    }
+)
+
+
+def _params(start_ticks: int = 0, session: str = "s") -> StreamParams:
+    return StreamParams(session, "en-US", ("de", "fr"), start_ticks, scenario=SCENARIO)
+
+
+async def _run(
+    engine: ScriptedEngine, params: StreamParams, pcm: bytes, chunk: int = 3200
+) -> list[object]:
+    stream = engine.open_stream(params)
+    events: list[object] = []
+    for i in range(0, len(pcm), chunk):
+        events += await stream.feed(pcm[i : i + chunk])
+    return events + await stream.finish()
+
+
+async def test_final_is_due_when_audio_passes_the_end_and_partials_grow_before() -> None:
+    events = await _run(ScriptedEngine(), _params(), bytes(64_000))
+    texts = [
+        (type(e).__name__, getattr(e, "text", None))
+        for e in events
+        if type(e).__name__ != "SpeechStarted"
+    ]
+    assert texts[-1] == ("Phrase", "Hello.")
+    first_final = next(e for e in events if isinstance(e, Phrase))
+    assert first_final.offset == 1_000_000 and first_final.duration == 9_000_000
+    assert first_final.translations == {
+        "de": "Guten Morgen, Steve.",
+        "fr": "[fr] Good morning, Steve.",
+    }
+    partials = [e for e in events[: events.index(first_final)] if isinstance(e, Hypothesis)]
+    assert partials[0].text == "Good"
+    assert partials[-1].text == "Good morning, Steve"
+    assert [len(p.text.split()) for p in partials] == sorted(len(p.text.split()) for p in partials)
+
+
+async def test_audio_ending_early_leaves_later_utterances_unsaid() -> None:
+    events = await _run(ScriptedEngine(), _params(), bytes(32_000 * 11 // 10))  # 1.1 s
+    assert [e.text for e in events if isinstance(e, Phrase)] == ["Good morning, Steve."]
+
+
+async def test_reconnect_from_an_acknowledged_offset_does_not_repeat_earlier_finals() -> None:
+    engine = ScriptedEngine()
+    await _run(engine, _params(session="x"), bytes(32_000))
+    resumed = await _run(engine, _params(start_ticks=10_000_000, session="x"), bytes(32_000))
+    assert [e.text for e in resumed if isinstance(e, Phrase)] == ["Hello."]
+    final = next(e for e in resumed if isinstance(e, Phrase))
+    assert final.offset == 12_000_000  # absolute, the service makes it turn-relative
+
+
+def test_vad_finds_the_speech_segments_of_a_real_recording() -> None:
+    pcm = read_pcm("en-US_katie-steve-conversation.wav")
+    vad = EnergyVad(silence_ms=500)
+    segments = []
+    for i in range(0, len(pcm), 4000):
+        segments += vad.feed(pcm[i : i + 4000])
+    segments += vad.flush()
+    assert len(segments) >= 5
+    assert all(a.end <= b.start for a, b in itertools.pairwise(segments))
+    assert segments[0].start > 32_000  # a second of silence before Katie speaks
+
+
+@pytest.mark.parametrize(
+    ("document", "where"),
+    [
+        ({"utterances": [{"offset_ms": 1}]}, "$.utterances[0]"),
+        ({"utterances": [{"text": 3}]}, "$.utterances[0].text"),
+        ({"faults": [{"close_code": 1011}]}, "exactly one trigger"),
+        ({"faults": [{"after_phrase": 1}]}, "needs an action"),
+        ({"faults": [{"after_phrase": 1, "http_status": 401}]}, "at_upgrade"),
+        ({"bogus": 1}, "bogus"),
+    ],
+)
+def test_bad_scenarios_are_one_line_errors_naming_the_field(
+    document: dict[str, object], where: str
+) -> None:
+    with pytest.raises(ScenarioError) as error:
+        scenario_from_dict(document, "s.json")
+    assert where in str(error.value) and "\n" not in str(error.value)
+
+
+def test_per_connection_fault_spec_accepts_an_object_or_a_list() -> None:
+    assert len(parse_fault_spec('{"at_turn_start": true, "close_code": 4429}')) == 1
+    assert (
+        len(
+            parse_fault_spec(
+                '[{"at_upgrade": true, "http_status": 503}, {"after_phrase": 2, "hang": true}]'
+            )
+        )
+        == 2
+    )
+    with pytest.raises(ScenarioError):
+        parse_fault_spec('{"at_turn_start": true}')
