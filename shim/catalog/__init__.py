@@ -1,0 +1,29 @@
+"""Languages and voices: data and normalisation (the legacy parser's ``LanguageResolver``)."""
+
+from shim.catalog.catalog import (
+    Catalog,
+    LegacyVoice,
+    NeuralVoice,
+    SpeechLanguage,
+    SpeechLocale,
+    TextLanguage,
+    TtsVoice,
+    parse_translator_languages,
+    parse_voices_list,
+)
+from shim.catalog.errors import UnsupportedValue
+from shim.catalog.resolver import LanguageResolver
+
+__all__ = [
+    "Catalog",
+    "LanguageResolver",
+    "LegacyVoice",
+    "NeuralVoice",
+    "SpeechLanguage",
+    "SpeechLocale",
+    "TextLanguage",
+    "TtsVoice",
+    "UnsupportedValue",
+    "parse_translator_languages",
+    "parse_voices_list",
+]

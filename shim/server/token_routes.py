@@ -1,0 +1,83 @@
+"""``POST /sts/v1.0/issueToken`` (AU3) on aiohttp, and :func:`add_routes` for both endpoints.
+
+The key comes from the ``Ocp-Apim-Subscription-Key`` header or the ``Subscription-Key``
+query parameter (any case; the header wins). It is judged by the same
+:class:`~shim.auth.Authenticator` as ``/speech/translate``, so a key that may not open a
+session gets no token either. The answer is the JWT as ``text/plain``; refusals are the JSON
+401 of the one error mapping. Neither the key nor the token is ever logged (AU4).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from shim.auth import Authenticator, Credential, TokenIssuer
+from shim.legacy.errors import Failure, HandshakeError, LegacyError
+from shim.server.languages_routes import (
+    CatalogSource,
+    Handler,
+    add_languages_routes,
+    common_headers,
+    error_response,
+    preflight_handler,
+)
+
+log = logging.getLogger(__name__)
+
+ISSUE_TOKEN_PATH = "/{sts:(?i:sts)}/{version:(?i:v1\\.0)}/{issue:(?i:issuetoken)}"
+KEY_HEADER = "Ocp-Apim-Subscription-Key"
+KEY_QUERY = "subscription-key"
+MISSING_KEY_MESSAGE = (
+    "Missing subscription key: send the Ocp-Apim-Subscription-Key header "
+    "or the Subscription-Key query parameter"
+)
+
+
+def issue_token_handler(authenticator: Authenticator, token_issuer: TokenIssuer) -> Handler:
+    async def issue_token(request: web.Request) -> web.StreamResponse:
+        key = request.headers.get(KEY_HEADER, "").strip()
+        if not key:
+            key = next((v.strip() for k, v in request.query.items() if k.lower() == KEY_QUERY), "")
+        try:
+            if not key:
+                raise HandshakeError(Failure.MISSING_CREDENTIALS, MISSING_KEY_MESSAGE)
+            grant = authenticator.authenticate(Credential("key", key))
+        except LegacyError as error:
+            log.info("issueToken refused: %s", error.failure.value)
+            return error_response(error)
+        token = token_issuer.issue(grant.subject)
+        log.info("issueToken: token issued for %s", grant.log_label)
+        return web.Response(
+            text=token,
+            content_type="text/plain",
+            charset="utf-8",
+            headers={**common_headers(), "Cache-Control": "no-store"},
+        )
+
+    return issue_token
+
+
+def add_token_routes(
+    app: web.Application, authenticator: Authenticator, token_issuer: TokenIssuer
+) -> None:
+    resource = app.router.add_resource(ISSUE_TOKEN_PATH, name="legacy-issue-token")
+    resource.add_route("POST", issue_token_handler(authenticator, token_issuer))
+    resource.add_route("OPTIONS", preflight_handler("POST, OPTIONS"))
+
+
+def add_routes(
+    app: web.Application,
+    catalog_source: CatalogSource,
+    authenticator: Authenticator,
+    token_issuer: TokenIssuer,
+    *,
+    current_by_default: bool = False,
+) -> None:
+    """Register ``GET /languages`` and ``POST /sts/v1.0/issueToken`` (any case, with CORS
+    preflights). ``token_issuer`` must be the one ``authenticator`` verifies tokens with."""
+    if authenticator.issuer is not token_issuer:
+        raise ValueError("the token issuer must be the authenticator's own")
+    add_languages_routes(app, catalog_source, current_by_default=current_by_default)
+    add_token_routes(app, authenticator, token_issuer)
