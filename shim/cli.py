@@ -37,6 +37,30 @@ def _emulator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from shim.config import ConfigError, add_serve_arguments, settings_from  # noqa: F401
+    from shim.server.app import create_app, drain, ssl_context
+
+    try:
+        settings = settings_from(args)
+        app = create_app(settings)
+        context = ssl_context(settings)
+    except (ConfigError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    asyncio.run(
+        serve_until_signal(
+            app,
+            settings.host,
+            settings.port,
+            "https" if context else "http",
+            ssl_context=context,
+            before_cleanup=lambda: drain(app, settings.drain_timeout),
+        )
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="translator-speech-shim",
@@ -58,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     emulator.add_argument("--engine", default="scripted", choices=["scripted"])
     emulator.set_defaults(run=_emulator)
+
+    from shim.config import add_serve_arguments
+
+    serve = commands.add_parser("serve", help="run the drop-in Translator Speech API v1.0 server")
+    add_serve_arguments(serve)
+    serve.set_defaults(run=_serve)
     return parser
 
 

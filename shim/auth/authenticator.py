@@ -120,8 +120,6 @@ class Authenticator:
         self.mode = AuthMode(mode)
         if self.mode is AuthMode.KEYS and not keys:
             raise ValueError("--auth keys needs --client-keys FILE or SHIM_CLIENT_KEYS")
-        if self.mode is AuthMode.PASSTHROUGH and not region:
-            raise ValueError("--auth passthrough needs the Azure Speech region")
         if max_sessions_per_key is not None and max_sessions_per_key < 1:
             raise ValueError("--max-sessions-per-key must be at least 1")
         self.issuer = issuer
@@ -202,7 +200,7 @@ class Authenticator:
         return Grant(subject, "token", entry.fingerprint, entry.backend)
 
     def _passthrough(self, key: str) -> BackendCredentials:
-        assert self._region is not None  # checked in __init__
+        # No region: the server's backend is a host or endpoint, which needs none.
         return BackendCredentials(key, self._region)
 
     def _remember(self, subject: str, key: str) -> None:

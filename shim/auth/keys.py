@@ -44,7 +44,7 @@ class BackendCredentials:
     """An Azure Speech resource to run a session on: subscription key and region."""
 
     subscription_key: str = field(repr=False)
-    region: str
+    region: str | None  # None when the server's backend is a host or endpoint
 
     def __repr__(self) -> str:
         return (

@@ -287,8 +287,6 @@ def test_modes_refuse_to_start_without_what_they_need(issuer: TokenIssuer) -> No
     with pytest.raises(ValueError):
         Authenticator(AuthMode.KEYS, issuer)
     with pytest.raises(ValueError):
-        Authenticator(AuthMode.PASSTHROUGH, issuer)
-    with pytest.raises(ValueError):
         Authenticator("nobody", issuer)
     with pytest.raises(ValueError):
         Authenticator("open", issuer, max_sessions_per_key=0)

@@ -1,0 +1,215 @@
+"""Every setting of ``serve`` in one typed object: flags, then environment, then defaults."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# (flag attribute, environment variable) pairs; a flag given on the command line wins.
+ENVIRONMENT = {
+    "host": "SHIM_HOST",
+    "port": "SHIM_PORT",
+    "speech_key": "SPEECH_KEY",
+    "speech_region": "SPEECH_REGION",
+    "speech_host": "SPEECH_HOST",
+    "speech_endpoint": "SPEECH_ENDPOINT",
+    "scenario": "SHIM_SCENARIO",
+    "engine": "SHIM_ENGINE",
+    "auth": "SHIM_AUTH",
+    "client_keys": "SHIM_CLIENT_KEYS_FILE",
+    "token_secret": "SHIM_TOKEN_SECRET",
+    "max_sessions_per_key": "SHIM_MAX_SESSIONS_PER_KEY",
+    "idle_timeout": "SHIM_IDLE_TIMEOUT",
+    "drain_timeout": "SHIM_DRAIN_TIMEOUT",
+    "max_session_minutes": "SHIM_MAX_SESSION_MINUTES",
+    "tls_cert": "SHIM_TLS_CERT",
+    "tls_key": "SHIM_TLS_KEY",
+    "languages": "SHIM_LANGUAGES",
+}
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 5000
+    speech_key: str | None = None
+    speech_region: str | None = None
+    speech_host: str | None = None
+    speech_endpoint: str | None = None
+    scenario: Path | None = None
+    engine: str = "scripted"
+    auth: str | None = None  # None: open, if that is allowed (see validate)
+    client_keys_file: Path | None = None
+    client_keys_env: str | None = None  # SHIM_CLIENT_KEYS: the keys themselves
+    token_secret: str | None = None
+    max_sessions_per_key: int | None = None
+    idle_timeout: float = 60.0
+    drain_timeout: float = 30.0
+    max_session_minutes: float = 90.0
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    languages: str = "legacy"  # or "current": what /languages serves by default
+    sdk_properties: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def backend_kind(self) -> str:
+        if self.speech_endpoint:
+            return "endpoint"
+        if self.speech_host:
+            return "host"
+        if self.speech_key:
+            return "azure"
+        return "embedded"
+
+    @property
+    def loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    @property
+    def auth_mode(self) -> str:
+        return self.auth or "open"
+
+    def validate(self) -> None:
+        backends = [b for b in (self.speech_host, self.speech_endpoint) if b]
+        if len(backends) > 1:
+            raise ConfigError("give only one of --speech-host and --speech-endpoint")
+        if self.speech_key and not (self.speech_region or backends):
+            raise ConfigError(
+                "--speech-key needs --speech-region (or a --speech-host/--speech-endpoint)"
+            )
+        if self.auth is None and not (self.backend_kind == "embedded" and self.loopback):
+            where = (
+                f"on {self.host}" if not self.loopback else f"with the {self.backend_kind} backend"
+            )
+            raise ConfigError(
+                f"refusing to serve {where} without --auth: anyone could use the speech backend."
+                " Choose --auth keys (with --client-keys FILE or SHIM_CLIENT_KEYS),"
+                " --auth passthrough (clients send Azure Speech keys), or --auth open explicitly"
+            )
+        if self.auth not in (None, "open", "keys", "passthrough"):
+            raise ConfigError(f"--auth {self.auth!r}: choose open, keys or passthrough")
+        if self.auth == "passthrough" and self.backend_kind == "azure" and not self.speech_region:
+            raise ConfigError("--auth passthrough with Azure needs --speech-region")
+        if self.auth == "keys" and not (self.client_keys_file or self.client_keys_env):
+            raise ConfigError("--auth keys needs --client-keys FILE or SHIM_CLIENT_KEYS")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError("--tls-cert and --tls-key go together")
+        if self.languages not in ("legacy", "current"):
+            raise ConfigError("--languages: choose legacy or current")
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--host", help="interface to listen on (default 127.0.0.1; env SHIM_HOST)")
+    add("--port", type=int, help="port (default 5000; 0 picks a free one; env SHIM_PORT)")
+    backend = parser.add_argument_group(
+        "speech backend (default: the embedded local Speech service)"
+    )
+    backend.add_argument("--speech-key", help="Azure Speech key (env SPEECH_KEY)")
+    backend.add_argument(
+        "--speech-region", help="Azure region, e.g. westeurope (env SPEECH_REGION)"
+    )
+    backend.add_argument(
+        "--speech-host", help="ws(s)://host:port of a Speech service (env SPEECH_HOST)"
+    )
+    backend.add_argument("--speech-endpoint", help="full Speech endpoint URL (env SPEECH_ENDPOINT)")
+    backend.add_argument("--scenario", help="embedded backend: scenario file (env SHIM_SCENARIO)")
+    backend.add_argument("--engine", help="embedded backend: scripted (default) (env SHIM_ENGINE)")
+    backend.add_argument(
+        "--sdk-property",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra Speech SDK property for every session (repeatable)",
+    )
+    auth = parser.add_argument_group("clients")
+    auth.add_argument("--auth", help="open, keys or passthrough (env SHIM_AUTH)")
+    auth.add_argument(
+        "--client-keys",
+        metavar="FILE",
+        help="keys mode: one key per line"
+        " (env SHIM_CLIENT_KEYS_FILE, or the keys themselves in SHIM_CLIENT_KEYS)",
+    )
+    auth.add_argument(
+        "--token-secret", help="HS256 secret for issued tokens (env SHIM_TOKEN_SECRET)"
+    )
+    auth.add_argument(
+        "--max-sessions-per-key", type=int, help="HTTP 429 beyond this many open sessions per key"
+    )
+    limits = parser.add_argument_group("sessions")
+    limits.add_argument(
+        "--idle-timeout", type=float, help="seconds without audio before close 1000 (60)"
+    )
+    limits.add_argument(
+        "--drain-timeout", type=float, help="SIGTERM: seconds sessions may finish (30)"
+    )
+    limits.add_argument("--max-session-minutes", type=float, help="session cap, close 1000 (90)")
+    limits.add_argument("--languages", help="what /languages serves by default: legacy or current")
+    tls = parser.add_argument_group("TLS (serve wss:// and https:// directly)")
+    tls.add_argument("--tls-cert", help="certificate chain, PEM (env SHIM_TLS_CERT)")
+    tls.add_argument("--tls-key", help="private key, PEM (env SHIM_TLS_KEY)")
+
+
+def settings_from(
+    args: argparse.Namespace, environ: dict[str, str] | None = None
+) -> ServerSettings:
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for name, variable in ENVIRONMENT.items():
+        value = getattr(args, name, None)
+        if value is None or value == []:
+            value = env.get(variable) or None
+        values[name] = value
+
+    def number(name: str, kind: type, default: float | int | None) -> object:
+        raw = values[name]
+        if raw is None:
+            return default
+        try:
+            return kind(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name.replace('_', '-')}: {raw!r} is not a number") from None
+
+    properties = {}
+    for item in getattr(args, "sdk_property", []) or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--sdk-property {item!r}: expected NAME=VALUE")
+        properties[name] = value
+    path = lambda name: Path(str(values[name])) if values[name] else None  # noqa: E731
+    settings = ServerSettings(
+        host=str(values["host"] or "127.0.0.1"),
+        port=int(number("port", int, 5000)),  # type: ignore[arg-type]
+        speech_key=values["speech_key"],  # type: ignore[arg-type]
+        speech_region=values["speech_region"],  # type: ignore[arg-type]
+        speech_host=values["speech_host"],  # type: ignore[arg-type]
+        speech_endpoint=values["speech_endpoint"],  # type: ignore[arg-type]
+        scenario=path("scenario"),
+        engine=str(values["engine"] or "scripted"),
+        auth=values["auth"],  # type: ignore[arg-type]
+        client_keys_file=path("client_keys"),
+        client_keys_env=env.get("SHIM_CLIENT_KEYS") or None,
+        token_secret=values["token_secret"],  # type: ignore[arg-type]
+        max_sessions_per_key=number("max_sessions_per_key", int, None),  # type: ignore[arg-type]
+        idle_timeout=float(number("idle_timeout", float, 60.0)),  # type: ignore[arg-type]
+        drain_timeout=float(number("drain_timeout", float, 30.0)),  # type: ignore[arg-type]
+        max_session_minutes=float(number("max_session_minutes", float, 90.0)),  # type: ignore[arg-type]
+        tls_cert=path("tls_cert"),
+        tls_key=path("tls_key"),
+        languages=str(values["languages"] or "legacy"),
+        sdk_properties=properties,
+    )
+    settings.validate()
+    return settings

@@ -1,0 +1,124 @@
+"""One legacy session's results, sans-I/O: recognizer events in, legacy messages out.
+
+Keeps the ordering rules of the legacy service (spec §3.3, rules RS*, TS1): partials
+``N.k`` then final ``N`` then, with TextToSpeech, exactly one binary message for that
+final before anything about utterance ``N+1``. Events that arrive while a final's audio
+is still being synthesised are held back and released after it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shim.legacy.messages import ResultNumbering, Timing, encode_result
+from shim.legacy.request import SessionRequest
+from shim.legacy.tts import TtsSegment
+
+
+@dataclass(frozen=True)
+class TextOut:
+    text: str  # one compact JSON result: one unfragmented text frame
+
+
+@dataclass(frozen=True)
+class TtsOut:
+    wav: bytes  # one complete WAV file: one binary message (the edge may transcode to MP3)
+    final_id: str
+
+
+Outgoing = TextOut | TtsOut
+
+
+@dataclass(frozen=True)
+class _Held:
+    kind: str  # "partial" | "final"
+    matched: bool
+    text: str
+    translation: str
+    offset: int
+    duration: int
+
+
+def _same_language(request: SessionRequest) -> bool:
+    source = request.source_locale.split("-")[0].lower()
+    return source == request.target_language.split("-")[0].lower()
+
+
+class LegacySession:
+    def __init__(self, request: SessionRequest) -> None:
+        self._request = request
+        self._numbering = ResultNumbering()
+        self._same_language = _same_language(request)
+        self._segment: TtsSegment | None = None  # the final whose audio is being synthesised
+        self._segment_final = ""
+        self._held: list[_Held] = []
+        self.finals_sent = 0
+
+    @property
+    def awaiting_tts(self) -> bool:
+        return self._segment is not None
+
+    def recognizing(
+        self, text: str, translation: str, offset: int, duration: int
+    ) -> list[Outgoing]:
+        if not self._request.partial:
+            return []
+        return self._result(_Held("partial", True, text, translation, offset, duration))
+
+    def recognized(
+        self, matched: bool, text: str, translation: str, offset: int, duration: int
+    ) -> list[Outgoing]:
+        return self._result(_Held("final", matched, text, translation, offset, duration))
+
+    def synthesis_audio(self, chunk: bytes) -> list[Outgoing]:
+        if self._segment is not None:
+            self._segment.add_chunk(chunk)
+        return []
+
+    def synthesis_completed(self) -> list[Outgoing]:
+        """The SDK finished the final's audio: send it, then whatever was held back."""
+        if self._segment is None:
+            return []
+        out: list[Outgoing] = [TtsOut(self._segment.wav(), self._segment_final)]
+        self._segment = None
+        held, self._held = self._held, []
+        for item in held:
+            out += self._result(item)
+        return out
+
+    def release(self) -> list[Outgoing]:
+        """Give up waiting for synthesis (session ending, or a timeout): send what there is."""
+        out: list[Outgoing] = []
+        while self._segment is not None:
+            out += self.synthesis_completed()
+        return out
+
+    def _result(self, item: _Held) -> list[Outgoing]:
+        if self._segment is not None:
+            self._held.append(item)
+            return []
+        recognition = item.text if item.matched else ""
+        translation = item.translation if item.matched else ""
+        if self._same_language:
+            translation = recognition
+        timing = (
+            Timing.from_ticks(item.offset, item.duration) if self._request.timing_info else None
+        )
+        if item.kind == "partial":
+            if not recognition:
+                return []
+            identifier = self._numbering.partial_id()
+            return [TextOut(encode_result("partial", identifier, recognition, translation, timing))]
+        identifier = self._numbering.final_id()
+        self.finals_sent += 1
+        out: list[Outgoing] = [
+            TextOut(encode_result("final", identifier, recognition, translation, timing))
+        ]
+        if self._request.text_to_speech:
+            if item.matched and item.translation:
+                self._segment = TtsSegment()  # the SDK's synthesis of it follows
+                self._segment_final = identifier
+            else:
+                # Nothing will be synthesised; keep "one audio message per final" (TS1).
+                out.append(TtsOut(TtsSegment().wav(), identifier))
+        return out

@@ -1,0 +1,207 @@
+"""The app factory of ``serve``: routes, the speech backend, credentials, the catalog.
+
+Resources that must be closed (the embedded local Speech service, the live catalog's HTTP
+session, the MP3 executor) live in ``cleanup_ctx``; a drain on SIGTERM lets open sessions
+finish before they are closed with 1001.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+from aiohttp import web
+
+from shim.auth.authenticator import Authenticator, Grant
+from shim.auth.keys import ClientKeys
+from shim.auth.tokens import TokenIssuer
+from shim.catalog.catalog import Catalog
+from shim.catalog.live import LiveCatalog
+from shim.config import ServerSettings
+from shim.server.languages_routes import CatalogSource
+from shim.server.legacy_socket import HandshakeRejected  # noqa: F401  (re-export for tests)
+from shim.server.token_routes import add_routes as add_legacy_http_routes
+from shim.server.translate import SessionLimits, TranslateService, translate
+from shim.speech.bridge import Backend
+
+log = logging.getLogger("shim.server")
+
+SERVICE = web.AppKey("translate_service", TranslateService)
+TRANSLATE_PATH = "/{speech:(?i:speech)}/{translate:(?i:translate)}"
+
+# Against a local Speech service the SDK's push-stream throttle (2x real time after 5 s)
+# only slows whole-file clients down; Azure gets the SDK's defaults.
+LOCAL_PROPERTIES = {
+    "SPEECH-AudioThrottleAsPercentageOfRealTime": "10000",
+    "SPEECH-TransmitLengthBeforeThrottleMs": "600000",
+}
+
+
+class _StaticCatalog:
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+
+    def current(self) -> Catalog:
+        return self._catalog
+
+
+def _http_base(ws_url: str) -> str:
+    return ws_url.replace("wss://", "https://", 1).replace("ws://", "http://", 1).rstrip("/")
+
+
+def ssl_context(settings: ServerSettings) -> ssl.SSLContext | None:
+    if not settings.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(settings.tls_cert), str(settings.tls_key))
+    return context
+
+
+def create_app(settings: ServerSettings) -> web.Application:
+    app = web.Application()
+    issuer = TokenIssuer(settings.token_secret)
+    keys = None
+    if settings.auth_mode == "keys":
+        keys = (
+            ClientKeys.load(settings.client_keys_file)
+            if settings.client_keys_file
+            else ClientKeys.from_env(settings.client_keys_env or "")
+        )
+    authenticator = Authenticator(
+        settings.auth_mode,
+        issuer,
+        keys=keys,
+        region=settings.speech_region,
+        max_sessions_per_key=settings.max_sessions_per_key,
+    )
+    catalog: CatalogSource = _StaticCatalog(Catalog.bundled())
+    live: LiveCatalog | None = None
+    if settings.backend_kind == "azure":
+        live = LiveCatalog(key=settings.speech_key, region=settings.speech_region)
+    elif settings.backend_kind == "host" and settings.speech_key:
+        base = _http_base(str(settings.speech_host))
+        live = LiveCatalog(key=settings.speech_key, tts_base=base, translator_base=base)
+    if live is not None:
+        catalog = live
+
+    default_backend = Backend(
+        key=settings.speech_key or "local",
+        region=settings.speech_region,
+        host=settings.speech_host,
+        endpoint=settings.speech_endpoint,
+        properties={
+            **(LOCAL_PROPERTIES if settings.backend_kind in ("host", "embedded") else {}),
+            **settings.sdk_properties,
+        },
+    )
+    service = TranslateService(
+        catalog=catalog,
+        authenticator=authenticator,
+        backend_for=lambda grant: _backend_for(app, grant),
+        executor=ThreadPoolExecutor(max_workers=2, thread_name_prefix="mp3"),
+        limits=SessionLimits(
+            idle_timeout=settings.idle_timeout, max_session=settings.max_session_minutes * 60
+        ),
+    )
+    app[SERVICE] = service
+    app[_BACKEND] = default_backend
+    app[_SETTINGS] = settings
+
+    async def translate_route(request: web.Request) -> web.StreamResponse:
+        return await translate(request, service)
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "status": "draining" if service.draining else "ok",
+                "backend": settings.backend_kind,
+                "sessions": len(service.sessions),
+                "sessions_started": service.started,
+            }
+        )
+
+    app.router.add_get(TRANSLATE_PATH, translate_route)
+    app.router.add_get("/healthz", healthz)
+    add_legacy_http_routes(
+        app, catalog, authenticator, issuer, current_by_default=settings.languages == "current"
+    )
+    app.cleanup_ctx.append(_embedded_backend)
+    if live is not None:
+        app.cleanup_ctx.append(_live_catalog(live))
+    app.on_cleanup.append(_stop_executor)
+    return app
+
+
+_BACKEND = web.AppKey("default_backend", Backend)
+_SETTINGS = web.AppKey("settings", ServerSettings)
+
+
+def _backend_for(app: web.Application, grant: Grant) -> Backend:
+    backend = app[_BACKEND]
+    if grant.backend is None:
+        return backend
+    return replace(
+        backend, key=grant.backend.subscription_key, region=grant.backend.region or backend.region
+    )
+
+
+async def _embedded_backend(app: web.Application) -> AsyncIterator[None]:
+    """No backend configured: run the local Speech service in this process, on loopback."""
+    settings = app[_SETTINGS]
+    if settings.backend_kind != "embedded":
+        yield
+        return
+    from shim.emulator.scenario import load_scenario
+    from shim.emulator.service import EmulatorSettings
+    from shim.emulator.service import create_app as create_emulator
+    from shim.runtime import start_site
+
+    scenario = load_scenario(settings.scenario) if settings.scenario else None
+    emulator = create_emulator(EmulatorSettings(scenario=scenario, engine=settings.engine))
+    runner, port = await start_site(emulator, "127.0.0.1", 0)
+    app[_BACKEND] = replace(app[_BACKEND], host=f"ws://127.0.0.1:{port}")
+    log.info(
+        "embedded local Speech service (%s engine) on ws://127.0.0.1:%d", settings.engine, port
+    )
+    try:
+        yield
+    finally:
+        await runner.cleanup()
+
+
+def _live_catalog(live: LiveCatalog):  # type: ignore[no-untyped-def]
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        await live.refresh()
+        try:
+            yield
+        finally:
+            await live.close()
+
+    return context
+
+
+async def _stop_executor(app: web.Application) -> None:
+    executor = app[SERVICE].executor
+    if isinstance(executor, ThreadPoolExecutor):
+        executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def drain(app: web.Application, timeout: float) -> None:
+    """SIGTERM: refuse new sessions, let open ones finish for ``timeout`` s, then close 1001."""
+    service = app[SERVICE]
+    service.draining = True
+    deadline = asyncio.get_running_loop().time() + timeout
+    if service.sessions:
+        log.info("draining %d open sessions (up to %.0f s)", len(service.sessions), timeout)
+    while service.sessions and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.1)
+    for session in list(service.sessions):
+        session.shutdown()
+    for _ in range(100):
+        if not service.sessions:
+            break
+        await asyncio.sleep(0.05)

@@ -1,0 +1,264 @@
+"""The Speech SDK bridge: one TranslationRecognizer per legacy session.
+
+This is the project's only thread boundary. The SDK calls back on its own threads; each
+callback copies what it needs into a plain event and hands it to the event loop with
+``call_soon_threadsafe`` (it never blocks an SDK thread, and an exception in it is logged,
+not swallowed by the SDK). Lifecycle calls that can block (start, stop, destruction) run in
+a small dedicated executor, in the shutdown order of usp-speech-service.md §10.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import logging
+import threading
+import weakref
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import azure.cognitiveservices.speech as speechsdk
+
+from shim.speech.events import (
+    BridgeEvent,
+    Canceled,
+    Recognized,
+    Recognizing,
+    Stopped,
+    SynthesisAudio,
+    SynthesisCompleted,
+)
+
+log = logging.getLogger("shim.speech")
+
+SIGNALS = ("recognizing", "recognized", "synthesizing", "canceled", "session_stopped")
+
+# SDK lifecycle calls are short, except stop/destroy which may wait up to the stop timeout:
+# a few threads keep one slow teardown from delaying other sessions' starts.
+_lifecycle = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sdk-lifecycle")
+_live: weakref.WeakSet[SpeechSession] = weakref.WeakSet()
+_live_lock = threading.Lock()
+
+_PROFANITY = {
+    "Raw": speechsdk.ProfanityOption.Raw,
+    "Removed": speechsdk.ProfanityOption.Removed,
+    "Masked": speechsdk.ProfanityOption.Masked,
+}
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where the SDK connects: Azure (key + region), a host, or a full endpoint URL."""
+
+    key: str
+    region: str | None = None
+    host: str | None = None
+    endpoint: str | None = None
+    properties: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        return "endpoint" if self.endpoint else "host" if self.host else "azure"
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    source_locale: str
+    target_language: str
+    voice: str | None  # a neural voice: synthesis on; None: off
+    profanity: str  # Raw, Removed, Masked, Tagged
+
+
+def _config(
+    backend: Backend, options: SessionOptions
+) -> speechsdk.translation.SpeechTranslationConfig:
+    if backend.endpoint:
+        config = speechsdk.translation.SpeechTranslationConfig(
+            endpoint=backend.endpoint, subscription=backend.key
+        )
+    elif backend.host:
+        config = speechsdk.translation.SpeechTranslationConfig(
+            host=backend.host, subscription=backend.key
+        )
+    else:
+        config = speechsdk.translation.SpeechTranslationConfig(
+            subscription=backend.key, region=backend.region
+        )
+    config.speech_recognition_language = options.source_locale
+    config.add_target_language(options.target_language)
+    if options.voice:
+        config.voice_name = options.voice
+    if options.profanity in _PROFANITY:
+        config.set_profanity(_PROFANITY[options.profanity])
+    else:
+        # No SDK enum value for Tagged; the property is forwarded as-is (SDK notes §C.2).
+        config.set_property(speechsdk.PropertyId.SpeechServiceResponse_ProfanityOption, "Tagged")
+    # Stop and destruction wait up to this long for the service (default 10 s).
+    config.set_property_by_name("SPEECH-StopRecognitionTimeoutInSeconds", "2")
+    for name, value in backend.properties.items():
+        config.set_property_by_name(name, value)
+    return config
+
+
+class SpeechSession:
+    """One legacy connection's TranslationRecognizer, fed from the event loop."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        options: SessionOptions,
+        sink: Callable[[BridgeEvent], None],
+        *,
+        loop: asyncio.AbstractEventLoop | None = None,
+        request_id: str = "",
+    ) -> None:
+        self._backend = backend
+        self._options = options
+        self._sink = sink
+        self._loop = loop or asyncio.get_running_loop()
+        self._request_id = request_id
+        self._stream: speechsdk.audio.PushAudioInputStream | None = None
+        self._recognizer: speechsdk.translation.TranslationRecognizer | None = None
+        self._stopped = asyncio.Event()
+        self._audio_closed = False
+        self._closed = False
+
+    # ---- SDK threads ---------------------------------------------------------------------
+    def _deliver(self, event: BridgeEvent) -> None:
+        # A closed loop means the process is going away: nothing left to tell.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._on_loop, event)
+
+    def _on_loop(self, event: BridgeEvent) -> None:
+        if isinstance(event, (Stopped, Canceled)):
+            self._stopped.set()  # canceled (end of stream or error) comes first, then stopped
+        self._sink(event)
+
+    def _handler(self, signal: str) -> Callable[[Any], None]:
+        target = self._options.target_language
+
+        def handle(args: Any) -> None:
+            try:
+                event = _convert(signal, args, target)
+            except Exception:
+                log.exception("session %s: failed to read SDK %s event", self._request_id, signal)
+                return
+            if event is not None:
+                self._deliver(event)
+
+        return handle
+
+    # ---- lifecycle (event loop) --------------------------------------------------------------
+    async def start(self) -> None:
+        await self._loop.run_in_executor(_lifecycle, self._start_blocking)
+        with _live_lock:
+            _live.add(self)
+
+    def _start_blocking(self) -> None:
+        config = _config(self._backend, self._options)
+        stream = speechsdk.audio.PushAudioInputStream()
+        recognizer = speechsdk.translation.TranslationRecognizer(
+            translation_config=config, audio_config=speechsdk.audio.AudioConfig(stream=stream)
+        )
+        for signal in SIGNALS:
+            getattr(recognizer, signal).connect(self._handler(signal))
+        self._stream, self._recognizer = stream, recognizer
+        recognizer.start_continuous_recognition_async().get()
+
+    def write(self, pcm: bytes) -> None:
+        """16 kHz mono 16-bit PCM; copies into the SDK's buffer without blocking."""
+        if self._stream is not None and not self._audio_closed and pcm:
+            self._stream.write(pcm)
+
+    def end_audio(self) -> None:
+        """No more audio: the SDK sends its end-of-audio and the service finishes the turn."""
+        if self._stream is not None and not self._audio_closed:
+            self._audio_closed = True
+            self._stream.close()
+
+    async def wait_stopped(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._stopped.wait(), timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    async def close(self) -> None:
+        """Safe teardown (spec §10): stream closed, stop, disconnect handlers, release."""
+        if self._closed:
+            return
+        self._closed = True
+        self.end_audio()
+        await self._loop.run_in_executor(_lifecycle, self._close_blocking)
+        with _live_lock:
+            _live.discard(self)
+
+    def _close_blocking(self) -> None:
+        recognizer, self._recognizer = self._recognizer, None
+        if recognizer is None:
+            return
+        try:
+            recognizer.stop_continuous_recognition_async().get()
+        except Exception:
+            log.exception("session %s: stopping the recognizer failed", self._request_id)
+        _disconnect(recognizer)
+        del recognizer
+        self._stream = None
+
+    def _emergency_stop(self) -> None:
+        recognizer = self._recognizer
+        if recognizer is not None:
+            _disconnect(recognizer)
+            with contextlib.suppress(Exception):
+                recognizer.stop_continuous_recognition_async().get()
+
+
+def _disconnect(recognizer: Any) -> None:
+    for signal in SIGNALS:
+        try:
+            getattr(recognizer, signal).disconnect_all()
+        except Exception:
+            log.exception("disconnecting %s failed", signal)
+
+
+def _convert(signal: str, args: Any, target: str) -> BridgeEvent | None:
+    Reason = speechsdk.ResultReason
+    if signal == "recognizing":
+        result = args.result
+        return Recognizing(
+            result.text, result.translations.get(target, ""), result.offset, result.duration
+        )
+    if signal == "recognized":
+        result = args.result
+        if result.reason == Reason.NoMatch:
+            return Recognized(False, "", "", result.offset, result.duration)
+        if result.reason not in (Reason.TranslatedSpeech, Reason.RecognizedSpeech):
+            return None
+        return Recognized(
+            True, result.text, result.translations.get(target, ""), result.offset, result.duration
+        )
+    if signal == "synthesizing":
+        result = args.result
+        if result.reason == Reason.SynthesizingAudio:
+            return SynthesisAudio(bytes(result.audio))
+        if result.reason == Reason.SynthesizingAudioCompleted:
+            return SynthesisCompleted()
+        return None
+    if signal == "canceled":
+        details = args.cancellation_details
+        return Canceled(details.reason.name, details.code.name, details.error_details or "")
+    if signal == "session_stopped":
+        return Stopped()
+    return None
+
+
+@atexit.register
+def _stop_all_at_exit() -> None:
+    """Safety net: an exit with callbacks connected and events in flight aborts (spec §10)."""
+    with _live_lock:
+        sessions = list(_live)
+    for session in sessions:
+        session._emergency_stop()
