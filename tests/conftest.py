@@ -108,3 +108,43 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     yield Emulator(running, scenarios)
     code = running.stop()
     assert code == 0, f"local Speech service exited {code}:\n{running.log()[-3000:]}"
+
+
+@dataclass
+class Shim:
+    running: RunningProcess
+    emulator: Emulator
+
+    @property
+    def url(self) -> str:
+        return self.running.url
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://").replace("https://", "wss://")
+
+
+def shim_args(emulator: Emulator, *extra: str) -> list[str]:
+    """``serve`` on a free port in front of the test emulator; the client key picks the scenario."""
+    return shim_command(
+        "serve",
+        "--port",
+        "0",
+        "--speech-host",
+        emulator.url,
+        "--auth",
+        "passthrough",
+        "--idle-timeout",
+        "20",
+        *extra,
+    )
+
+
+@pytest.fixture(scope="session")
+def shim(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shim]:
+    """One drop-in server process for the run, in front of the session's local Speech service."""
+    log_path = tmp_path_factory.mktemp("shim") / "shim.log"
+    running = start_process(shim_args(emulator), log_path)
+    yield Shim(running, emulator)
+    code = running.stop()
+    assert code == 0, f"shim exited {code}:\n{running.log()[-3000:]}"

@@ -1,0 +1,78 @@
+"""A message-level legacy client on aiohttp, for end-to-end tests that need no frame control."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+THREE_QUERY = {"api-version": "1.0", "from": "en-US", "to": "de"}
+
+
+def header46(rate: int = 16000, channels: int = 1) -> bytes:
+    """The 46-byte header real clients send (fmt chunk of 18 bytes, zero sizes)."""
+    block = channels * 2
+    return (
+        b"RIFF"
+        + struct.pack("<I", 0)
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHHH", 18, 1, channels, rate, rate * block, block, 16, 0)
+        + b"data"
+        + struct.pack("<I", 0)
+    )
+
+
+@dataclass
+class Outcome:
+    texts: list[dict[str, Any]] = field(default_factory=list)
+    binaries: list[bytes] = field(default_factory=list)
+    close_code: int | None = None
+    request_id: str | None = None
+
+    @property
+    def finals(self) -> list[dict[str, Any]]:
+        return [t for t in self.texts if t["type"] == "final"]
+
+
+async def run_messages(
+    url: str,
+    key: str,
+    messages: list[bytes],
+    *,
+    query: dict[str, str] | None = None,
+    close_after_send: bool = False,
+    ssl_context: ssl.SSLContext | None = None,
+    timeout: float = 60,
+) -> Outcome:
+    outcome = Outcome()
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(
+            url + "/speech/translate",
+            params=query or THREE_QUERY,
+            headers={"Ocp-Apim-Subscription-Key": key},
+            ssl=ssl_context or True,
+            autoclose=False,
+            timeout=aiohttp.ClientWSTimeout(ws_receive=timeout),
+        ) as ws,
+    ):
+        outcome.request_id = ws._response.headers.get("X-RequestId")
+        for message in messages:
+            await ws.send_bytes(message)
+        if close_after_send:
+            await ws._writer.send_frame(struct.pack(">H", 1000), aiohttp.WSMsgType.CLOSE)
+        async for message in ws:
+            if message.type == aiohttp.WSMsgType.TEXT:
+                outcome.texts.append(json.loads(message.data))
+            elif message.type == aiohttp.WSMsgType.BINARY:
+                outcome.binaries.append(message.data)
+            elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING):
+                break
+        if not ws.closed:
+            await ws.close()
+        outcome.close_code = ws.close_code
+    return outcome
