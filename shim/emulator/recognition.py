@@ -25,6 +25,7 @@ from shim.emulator.engines.base import (
     Phrase,
     RecognitionEvent,
     RecognitionStream,
+    Silence,
     SpeechStarted,
     StreamParams,
     bytes_to_ticks,
@@ -267,6 +268,18 @@ class RecognitionConnection:
                     )
             elif isinstance(event, Phrase):
                 await self._phrase(turn, self._filtered(turn, event))
+            elif isinstance(event, Silence) and not turn.interactive:
+                # As the service does on long silence: a NoMatch phrase, which also
+                # acknowledges the audio so the SDK can drop it from its replay buffer.
+                silence = Phrase(event.offset, event.duration, "", {}, "InitialSilenceTimeout")
+                path = "translation.phrase" if self._kind is Kind.TRANSLATION else "speech.phrase"
+                body = (
+                    wire.translation_phrase(silence, turn.base)
+                    if self._kind is Kind.TRANSLATION
+                    else wire.speech_phrase(silence, turn.base, turn.detailed)
+                )
+                await self._send_text(path, body)
+                self._ack = max(self._ack, event.offset + event.duration)
 
     def _filtered(self, turn: Turn, event: _Text) -> _Text:
         return dataclasses.replace(

@@ -251,6 +251,8 @@ class TranslateSession:
                     out = legacy.recognizing(
                         event.text, event.translation, event.offset, event.duration
                     )
+                elif isinstance(event, Recognized) and event.silence:
+                    out = []  # silence is not a false recognition: no legacy final
                 elif isinstance(event, Recognized):
                     out = legacy.recognized(
                         event.matched, event.text, event.translation, event.offset, event.duration

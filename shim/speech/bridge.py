@@ -49,6 +49,15 @@ _PROFANITY = {
 }
 
 
+_SILENCE = (
+    speechsdk.NoMatchReason.InitialSilenceTimeout,
+    speechsdk.NoMatchReason.InitialBabbleTimeout,
+)
+# The SDK keeps written-but-unacknowledged audio up to this much (default 66 s) and ends the
+# session beyond it; a legacy client may send minutes of audio in one message (AI4).
+MAX_BUFFER_MS = "300000"
+
+
 @dataclass(frozen=True)
 class Backend:
     """Where the SDK connects: Azure (key + region), a host, or a full endpoint URL."""
@@ -98,6 +107,7 @@ def _config(
         config.set_property(speechsdk.PropertyId.SpeechServiceResponse_ProfanityOption, "Tagged")
     # Stop and destruction wait up to this long for the service (default 10 s).
     config.set_property_by_name("SPEECH-StopRecognitionTimeoutInSeconds", "2")
+    config.set_property_by_name("SPEECH-MaxBufferSizeMs", MAX_BUFFER_MS)
     for name, value in backend.properties.items():
         config.set_property_by_name(name, value)
     return config
@@ -234,7 +244,9 @@ def _convert(signal: str, args: Any, target: str) -> BridgeEvent | None:
     if signal == "recognized":
         result = args.result
         if result.reason == Reason.NoMatch:
-            return Recognized(False, "", "", result.offset, result.duration)
+            details = result.no_match_details
+            silence = details is not None and details.reason in _SILENCE
+            return Recognized(False, "", "", result.offset, result.duration, silence)
         if result.reason not in (Reason.TranslatedSpeech, Reason.RecognizedSpeech):
             return None
         return Recognized(

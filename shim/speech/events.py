@@ -15,11 +15,12 @@ class Recognizing:
 
 @dataclass(frozen=True)
 class Recognized:
-    matched: bool  # False for NoMatch (silence, noise)
+    matched: bool  # False for NoMatch (noise, or silence)
     text: str
     translation: str
     offset: int
     duration: int
+    silence: bool = False  # a NoMatch for silence (InitialSilenceTimeout): nothing was said
 
 
 @dataclass(frozen=True)

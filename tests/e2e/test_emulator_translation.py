@@ -158,7 +158,7 @@ def test_utterances_without_times_land_on_the_speech_in_order(emulator: Emulator
         }
     )
     events = translate_continuous(emulator.url, key, pcm, targets=["de"])
-    finals = named(events, "recognized")
+    finals = named(events, "recognized", "TranslatedSpeech")
     assert [f.text for f in finals] == [
         "And so my fellow Americans,",
         "ask not what your country can do for you.",
@@ -176,3 +176,24 @@ def test_utterances_without_times_land_on_the_speech_in_order(emulator: Emulator
         assert loudness(final.offset) > 4 * leading_silence, "final starts in silence"
     assert finals[0].offset + finals[0].duration <= finals[1].offset
     assert finals[0].offset >= 2_000_000  # jfk.wav: ~0.3 s of hiss before the first word
+
+
+def test_long_silence_is_acknowledged_so_the_sdk_buffer_never_overflows(emulator: Emulator) -> None:
+    """100 s of trailing silence written at once (a legacy whole-file client) completes."""
+    key = emulator.scenario(THREE)
+    pcm = read_pcm(INSPECT) + bytes(3_200_000)
+    events = translate_continuous(
+        emulator.url,
+        key,
+        pcm,
+        targets=["de"],
+        chunk=1_000_000,
+        properties={"SPEECH-MaxBufferSizeMs": "300000"},
+    )
+    finals = named(events, "recognized")
+    assert [f.text for f in finals if f.reason == "TranslatedSpeech"] == [
+        u["text"] for u in THREE["utterances"]
+    ]
+    silences = [f for f in finals if f.reason == "NoMatch"]
+    assert silences and all(s.no_match_reason == "InitialSilenceTimeout" for s in silences)
+    assert [(c.reason, c.code) for c in named(events, "canceled")] == [("EndOfStream", "NoError")]

@@ -58,7 +58,17 @@ class Phrase:
     status: str = "Success"
 
 
-RecognitionEvent = SpeechStarted | Hypothesis | Phrase
+@dataclass(frozen=True)
+class Silence:
+    """A long stretch without speech. The service acknowledges it to the SDK, whose buffer of
+    unacknowledged audio is capped (``SPEECH-MaxBufferSizeMs``, 66 s): without this, 100 s of
+    trailing silence from a legacy client would end the session with ServiceTimeout."""
+
+    offset: int
+    duration: int
+
+
+RecognitionEvent = SpeechStarted | Hypothesis | Phrase | Silence
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from shim.emulator.engines.base import (
     Hypothesis,
     Phrase,
     RecognitionEvent,
+    Silence,
     SpeechStarted,
     StreamParams,
     Synthesis,
@@ -34,6 +35,7 @@ from shim.emulator.vad import EnergyVad, Segment
 MAX_SESSIONS = 4096
 NO_TEXT_STATUSES = {"NoMatch", "InitialSilenceTimeout", "BabbleTimeout", "Error"}
 PARTIAL_STEP_BYTES = 32_000 * 3 // 10  # untimed utterances reveal about a word per 300 ms
+SILENCE_ACK_BYTES = 32_000 * 5  # acknowledge stretches of 5 s without speech
 
 
 @dataclass
@@ -83,6 +85,7 @@ class ScriptedStream:
         self._revealed: dict[int, int] = {}
         self._speech_started = False
         self._ended = False
+        self._quiet_from = self._turn_start  # end of the last phrase or acknowledged silence
 
     def set_targets(self, targets: tuple[str, ...]) -> None:
         self._targets = targets
@@ -123,6 +126,28 @@ class ScriptedStream:
         return spans
 
     def _events(self) -> list[RecognitionEvent]:
+        events = self._utterance_events()
+        for event in events:
+            if isinstance(event, Phrase):
+                self._quiet_from = max(
+                    self._quiet_from, ticks_to_bytes(event.offset + event.duration)
+                )
+        # Silence up to the next utterance's start (or the open VAD segment's, or now).
+        quiet_until = self._position
+        for i, start, _ in self._spans():
+            if i not in self._done:
+                quiet_until = min(quiet_until, start)
+                break
+        if quiet_until - self._quiet_from >= SILENCE_ACK_BYTES:
+            events.append(
+                Silence(
+                    bytes_to_ticks(self._quiet_from), bytes_to_ticks(quiet_until - self._quiet_from)
+                )
+            )
+            self._quiet_from = quiet_until
+        return events
+
+    def _utterance_events(self) -> list[RecognitionEvent]:
         events: list[RecognitionEvent] = []
         for i, start, end in self._spans():
             if i in self._done:
