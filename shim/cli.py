@@ -88,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the drop-in Translator Speech API v1.0 server")
     add_serve_arguments(serve)
     serve.set_defaults(run=_serve)
+
+    from shim.harness.cli_client import add_client_parser
+
+    add_client_parser(commands)
     return parser
 
 

@@ -89,13 +89,16 @@ async def test_upgrade_answers_101_with_a_request_id_and_no_subprotocol_or_exten
         "voice": "",
         "format": "",
     }
-    async with aiohttp.ClientSession() as http, http.ws_connect(
-        shim.ws_url + path,
-        params=query,
-        headers=headers,
-        protocols=("USP", "chat"),
-        compress=15,
-    ) as ws:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(
+            shim.ws_url + path,
+            params=query,
+            headers=headers,
+            protocols=("USP", "chat"),
+            compress=15,
+        ) as ws,
+    ):
         response_headers = ws._response.headers
         assert response_headers.get("X-RequestId")
         assert "Sec-WebSocket-Protocol" not in response_headers
