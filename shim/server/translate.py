@@ -100,7 +100,9 @@ class TranslateSession:
         grant: Grant,
         socket: LegacySocket,
         request_id: str,
+        on_closed: Callable[[], None] = lambda: None,
     ) -> None:
+        self._on_closed = on_closed  # the client has its close: its session slot is free
         self._service = service
         self._request = request
         self._grant = grant
@@ -153,6 +155,7 @@ class TranslateSession:
             for task in tasks:
                 task.cancel()
             await self._finish(decision, consumer)
+            self._on_closed()
             return decision
         finally:
             for task in [*tasks, consumer]:
@@ -327,7 +330,7 @@ async def translate(request: web.Request, service: TranslateService) -> web.Stre
             response = error_response(HandshakeError(Failure.BAD_PARAMETER, str(rejected)))
             response.headers["X-RequestId"] = request_id
             return response
-        session = TranslateSession(service, parsed, grant, socket, request_id)
+        session = TranslateSession(service, parsed, grant, socket, request_id, slot.release)
         service.sessions.add(session)
         service.started += 1
         started = time.monotonic()
