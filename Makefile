@@ -6,8 +6,9 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# Debian packages the tests and the server use: ffmpeg for pydub (MP3), python3-venv for the venv.
-DEBS   := ffmpeg python3-venv
+# Debian packages the tests and the server use: ffmpeg (pydub, MP3), espeak-ng (speech for
+# the local service and the client demo), python3-venv.
+DEBS   := ffmpeg espeak-ng python3-venv
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
