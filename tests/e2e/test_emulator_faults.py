@@ -151,3 +151,66 @@ def test_slow_responses_still_arrive_in_order(emulator: Emulator) -> None:
     key = emulator.scenario({**THREE, "faults": [{"at_turn_start": True, "delay_ms": 30}]})
     events = translate_continuous(emulator.url, key, read_pcm(INSPECT), targets=["de"])
     assert [f.text for f in named(events, "recognized")] == [u["text"] for u in THREE["utterances"]]
+
+
+def test_tcp_reset_once_is_survived_by_the_sdk_reconnect(emulator: Emulator) -> None:
+    key = emulator.scenario({**THREE, "faults": [{"after_phrase": 1, "reset": True, "once": True}]})
+    events = translate_continuous(emulator.url, key, read_pcm(INSPECT), targets=["de"])
+    assert [f.text for f in named(events, "recognized")] == [u["text"] for u in THREE["utterances"]]
+
+
+async def test_hang_keeps_the_socket_open_and_silent(emulator: Emulator) -> None:
+    import aiohttp
+
+    from shim.emulator import usp
+
+    key = emulator.scenario({**THREE, "faults": [{"at_turn_start": True, "hang": True}]})
+    context = {
+        "phraseDetection": {"mode": "CONVERSATION", "language": "en-US"},
+        "translation": {"targetLanguages": ["de"]},
+    }
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(
+            f"{emulator.url}/stt/speech/universal/v2", headers={"Ocp-Apim-Subscription-Key": key}
+        ) as ws,
+    ):
+        await ws.send_str(usp.build_text("speech.context", "r1", context))
+        assert usp.parse_text(await ws.receive_str(timeout=5)).path == "turn.start"
+        pcm = read_pcm(INSPECT)
+        for i in range(0, len(pcm), 64000):
+            await ws.send_bytes(usp.build_binary("audio", "r1", pcm[i : i + 64000]))
+        await ws.send_bytes(usp.build_binary("audio", "r1", b""))
+        with pytest.raises(TimeoutError):
+            await ws.receive(timeout=1.5)
+        assert not ws.closed
+
+
+def test_update_language_event_adds_a_target_mid_session(emulator: Emulator) -> None:
+    import threading
+
+    import azure.cognitiveservices.speech as speechsdk
+
+    from tests.sdk_harness import run_continuous, translation_config
+
+    key = emulator.scenario(THREE)
+    config = translation_config(emulator.url, key, "en-US", ["de"])
+    stream = speechsdk.audio.PushAudioInputStream()
+    recognizer = speechsdk.translation.TranslationRecognizer(
+        translation_config=config, audio_config=speechsdk.audio.AudioConfig(stream=stream)
+    )
+    added = threading.Event()
+
+    def add_spanish(args: object) -> None:
+        if not added.is_set():
+            added.set()
+            recognizer.add_target_language("es")
+
+    recognizer.recognized.connect(add_spanish)
+    events = run_continuous(recognizer, stream, read_pcm(INSPECT), chunk=16000, pace=0.05)
+    recognizer.recognized.disconnect_all()
+    del recognizer
+    finals = named(events, "recognized")
+    assert set(finals[0].translations) == {"de"}
+    assert set(finals[-1].translations) == {"de", "es"}
+    assert finals[-1].translations["es"] == THREE["utterances"][2]["translations"]["es"]

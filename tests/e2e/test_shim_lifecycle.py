@@ -123,3 +123,33 @@ async def test_wss_with_a_test_certificate_gives_the_same_results(
     finally:
         assert running.stop() == 0
     assert secure.finals == plain.finals and len(secure.finals) == 3
+
+
+async def test_idle_session_is_closed_with_1000_ER2(emulator: Emulator, tmp_path: Path) -> None:
+    running = start_process(shim_args(emulator, "--idle-timeout", "1"), tmp_path / "shim.log")
+    try:
+        outcome = await run_messages(
+            running.url, emulator.scenario(THREE), [header46()], timeout=15
+        )
+    finally:
+        assert running.stop() == 0
+    assert outcome.close_code == 1000
+    assert "idle timeout" in running.log()
+
+
+async def test_session_cap_closes_with_1000_after_sending_results_ER2(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    running = start_process(
+        shim_args(emulator, "--max-session-minutes", "0.05"), tmp_path / "shim.log"
+    )
+    pcm = read_pcm(INSPECT)
+    try:
+        outcome = await run_messages(
+            running.url, emulator.scenario(THREE), [header46() + pcm[:320_000]], timeout=15
+        )
+    finally:
+        assert running.stop() == 0
+    assert outcome.close_code == 1000
+    assert [f["recognition"] for f in outcome.finals] == [THREE["utterances"][0]["text"]]
+    assert "session time limit" in running.log()
