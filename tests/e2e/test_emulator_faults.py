@@ -200,16 +200,16 @@ def test_update_language_event_adds_a_target_mid_session(emulator: Emulator) -> 
         translation_config=config, audio_config=speechsdk.audio.AudioConfig(stream=stream)
     )
     added = threading.Event()
+    add_target = recognizer.add_target_language  # not the recognizer: `del` must release it
 
     def add_spanish(args: object) -> None:
         if not added.is_set():
             added.set()
-            recognizer.add_target_language("es")
+            add_target("es")
 
     recognizer.recognized.connect(add_spanish)
     events = run_continuous(recognizer, stream, read_pcm(INSPECT), chunk=16000, pace=0.05)
-    recognizer.recognized.disconnect_all()
-    del recognizer
+    del recognizer, add_target
     finals = named(events, "recognized")
     assert set(finals[0].translations) == {"de"}
     assert set(finals[-1].translations) == {"de", "es"}
