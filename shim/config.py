@@ -28,6 +28,7 @@ ENVIRONMENT = {
     "tls_cert": "SHIM_TLS_CERT",
     "tls_key": "SHIM_TLS_KEY",
     "languages": "SHIM_LANGUAGES",
+    "record_backend": "SHIM_RECORD_BACKEND",
 }
 
 
@@ -57,6 +58,7 @@ class ServerSettings:
     tls_key: Path | None = None
     languages: str = "legacy"  # or "current": what /languages serves by default
     sdk_properties: dict[str, str] = field(default_factory=dict)
+    record_backend: Path | None = None  # write each session as a local-service scenario
 
     @property
     def backend_kind(self) -> str:
@@ -156,6 +158,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "--drain-timeout", type=float, help="SIGTERM: seconds sessions may finish (30)"
     )
     limits.add_argument("--max-session-minutes", type=float, help="session cap, close 1000 (90)")
+    limits.add_argument(
+        "--record-backend",
+        metavar="DIR",
+        help="write each session as a local Speech service scenario (env SHIM_RECORD_BACKEND)",
+    )
     limits.add_argument("--languages", help="what /languages serves by default: legacy or current")
     tls = parser.add_argument_group("TLS (serve wss:// and https:// directly)")
     tls.add_argument("--tls-cert", help="certificate chain, PEM (env SHIM_TLS_CERT)")
@@ -210,6 +217,7 @@ def settings_from(
         tls_key=path("tls_key"),
         languages=str(values["languages"] or "legacy"),
         sdk_properties=properties,
+        record_backend=path("record_backend"),
     )
     settings.validate()
     return settings

@@ -30,6 +30,7 @@ class Utterance:
     offset_ms: int | None = None
     duration_ms: int | None = None
     recognition_status: str = "Success"
+    audio: dict[str, str] = field(default_factory=dict)  # language -> WAV path (absolute)
 
     @property
     def timed(self) -> bool:
@@ -65,6 +66,14 @@ class Scenario:
     synthesis_engine: str = "auto"
     synthesis_chunk_ms: int = 500
     source: str = "<built-in>"
+
+    def recorded_audio(self, language: str, text: str) -> Path | None:
+        """A recorded WAV for this translation, if the scenario carries one."""
+        for utterance in self.utterances:
+            path = utterance.audio.get(language)
+            if path and utterance.translations.get(language) == text:
+                return Path(path)
+        return None
 
     def with_faults(self, extra: tuple[Fault, ...]) -> Scenario:
         return Scenario(
@@ -112,11 +121,19 @@ def fault_from_dict(data: dict[str, Any]) -> Fault:
     return Fault(**data)
 
 
-def scenario_from_dict(document: Any, source: str = "<inline>") -> Scenario:
+def scenario_from_dict(
+    document: Any, source: str = "<inline>", base: Path | None = None
+) -> Scenario:
     validate(document, source)
     synthesis = document.get("synthesis", {})
+    utterances = []
+    for item in document.get("utterances", []):
+        audio = {
+            lang: str((base or Path.cwd()) / path) for lang, path in item.get("audio", {}).items()
+        }
+        utterances.append(Utterance(**{**item, "audio": audio}))
     return Scenario(
-        utterances=tuple(Utterance(**u) for u in document.get("utterances", [])),
+        utterances=tuple(utterances),
         faults=tuple(fault_from_dict(f) for f in document.get("faults", [])),
         segmentation_silence_ms=document.get("segmentation_silence_ms", 500),
         synthesis_engine=synthesis.get("engine", "auto"),
@@ -135,7 +152,7 @@ def load_scenario(path: str | Path) -> Scenario:
         document = json.loads(text)
     except ValueError as exc:
         raise ScenarioError(f"{path}: not valid JSON ({exc})") from None
-    return scenario_from_dict(document, str(path))
+    return scenario_from_dict(document, str(path), path.parent)
 
 
 def parse_fault_spec(text: str) -> tuple[Fault, ...]:

@@ -13,6 +13,7 @@ import math
 import shutil
 import wave
 import zlib
+from pathlib import Path
 
 import numpy as np
 import soxr
@@ -87,14 +88,27 @@ async def espeak(text: str, language: str) -> Synthesis | None:
     if process.returncode != 0 or not out:
         return None
     try:
-        with wave.open(io.BytesIO(out)) as wav:
-            rate, frames = wav.getframerate(), wav.readframes(wav.getnframes())
+        pcm = _pcm16k(out)
     except (wave.Error, EOFError):
         return None
-    samples = np.frombuffer(frames, dtype="<i2")
+    return Synthesis(pcm, _distribute_words(text, len(pcm) // 2))
+
+
+def _pcm16k(wav_bytes: bytes) -> bytes:
+    with wave.open(io.BytesIO(wav_bytes)) as wav:
+        rate, channels = wav.getframerate(), wav.getnchannels()
+        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+    if channels > 1:
+        samples = samples.reshape(-1, channels).mean(axis=1).astype("<i2")
     if rate != RATE:
         samples = soxr.resample(samples, rate, RATE)
-    pcm = np.asarray(samples, dtype="<i2").tobytes()
+    return np.asarray(samples, dtype="<i2").tobytes()
+
+
+async def from_wav_file(path: Path, text: str) -> Synthesis:
+    """Recorded speech (``serve --record-backend``) played back as this text's synthesis."""
+    data = await asyncio.to_thread(path.read_bytes)
+    pcm = _pcm16k(data)
     return Synthesis(pcm, _distribute_words(text, len(pcm) // 2))
 
 

@@ -103,6 +103,7 @@ def create_app(settings: ServerSettings) -> web.Application:
         authenticator=authenticator,
         backend_for=lambda grant: _backend_for(app, grant),
         executor=ThreadPoolExecutor(max_workers=2, thread_name_prefix="mp3"),
+        record_dir=settings.record_backend,
         limits=SessionLimits(
             idle_timeout=settings.idle_timeout, max_session=settings.max_session_minutes * 60
         ),

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from aiohttp import web
@@ -35,6 +36,7 @@ from shim.legacy.errors import (
 from shim.legacy.request import AudioFormat, SessionRequest, parse_request
 from shim.legacy.session import LegacySession, Outgoing, TextOut, TtsOut
 from shim.legacy.tts import fragment
+from shim.server.backend_recorder import BackendRecorder
 from shim.server.languages_routes import CatalogSource, error_response
 from shim.server.legacy_socket import HandshakeRejected, LegacySocket
 from shim.server.mp3 import encode_mp3
@@ -77,6 +79,7 @@ class TranslateService:
     executor: Executor  # MP3 encoding (blocking, off the loop)
     limits: SessionLimits = field(default_factory=SessionLimits)
     pair_check: PairCheck | None = None
+    record_dir: Path | None = None  # serve --record-backend
     sessions: set[TranslateSession] = field(default_factory=set)
     draining: bool = False
     started: int = 0
@@ -116,6 +119,13 @@ class TranslateSession:
         self._started = time.monotonic()
         self._audio_ended = False
         self._speech: SpeechSession | None = None
+        self._recorder = (
+            BackendRecorder(
+                service.record_dir, request_id, request.source_locale, request.target_language
+            )
+            if service.record_dir is not None
+            else None
+        )
 
     def decide(self, decision: Decision) -> None:
         if not self._decision.done():
@@ -156,6 +166,10 @@ class TranslateSession:
                 task.cancel()
             await self._finish(decision, consumer)
             self._on_closed()
+            if self._recorder is not None:
+                await asyncio.get_running_loop().run_in_executor(
+                    self._service.executor, self._recorder.save
+                )
             return decision
         finally:
             for task in [*tasks, consumer]:
@@ -249,6 +263,8 @@ class TranslateSession:
             if event is _END:
                 await self._send(legacy.release())
                 return
+            if self._recorder is not None:
+                self._recorder.observe(event)  # type: ignore[arg-type]
             try:
                 if isinstance(event, Recognizing):
                     out = legacy.recognizing(

@@ -228,4 +228,7 @@ class ScriptedEngine:
     async def synthesize(
         self, text: str, language: str, voice: str | None, scenario: Scenario
     ) -> Synthesis:
+        recorded = scenario.recorded_audio(language, text)
+        if recorded is not None:
+            return await synthesis.from_wav_file(recorded, text)
         return await synthesis.synthesize(text, language, scenario.synthesis_engine)
