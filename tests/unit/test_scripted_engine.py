@@ -120,3 +120,13 @@ def test_per_connection_fault_spec_accepts_an_object_or_a_list() -> None:
     )
     with pytest.raises(ScenarioError):
         parse_fault_spec('{"at_turn_start": true}')
+
+
+async def test_without_scenario_utterances_each_speech_segment_gets_a_synthetic_one() -> None:
+    from shim.emulator.scenario import Scenario
+
+    params = StreamParams("g", "en-US", ("es",), 0, scenario=Scenario())
+    events = await _run(ScriptedEngine(), params, read_pcm("en-US_jfk.wav"))
+    finals = [e for e in events if isinstance(e, Phrase) and e.status == "Success"]
+    assert [f.text for f in finals] == [f"Scripted speech segment number {n}." for n in range(1, 5)]
+    assert finals[0].translations == {"es": "[es] Scripted speech segment number 1."}

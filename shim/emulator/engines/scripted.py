@@ -75,12 +75,16 @@ class ScriptedStream:
         self._targets = params.targets
         self._turn_start = ticks_to_bytes(params.start_ticks)
         self._position = self._turn_start
+        # No scenario utterances: every stretch of speech becomes a visibly synthetic one, so
+        # the embedded default answers something real-looking to any audio.
+        self._utterances = list(self._scenario.utterances)
+        self._generated = not self._utterances
         order = sorted(
-            range(len(self._scenario.utterances)),
-            key=lambda i: self._scenario.utterances[i].offset_ms or 0,
+            range(len(self._utterances)),
+            key=lambda i: self._utterances[i].offset_ms or 0,
         )
-        self._timed = [i for i in order if self._scenario.utterances[i].timed]
-        self._untimed = [i for i, u in enumerate(self._scenario.utterances) if not u.timed]
+        self._timed = [i for i in order if self._utterances[i].timed]
+        self._untimed = [i for i, u in enumerate(self._utterances) if not u.timed]
         self._done: set[int] = set()
         self._revealed: dict[int, int] = {}
         self._speech_started = False
@@ -110,11 +114,15 @@ class ScriptedStream:
         """(utterance index, start byte, end byte or None while still open), in time order."""
         spans: list[tuple[int, int, int | None]] = []
         for i in self._timed:
-            u = self._scenario.utterances[i]
+            u = self._utterances[i]
             assert u.offset_ms is not None and u.duration_ms is not None
             spans.append((i, u.offset_ms * 32, (u.offset_ms + u.duration_ms) * 32))
         segments = self._audio.segments
         open_start = self._audio.vad.open_segment_start
+        while self._generated and len(self._untimed) < len(segments) + (open_start is not None):
+            number = len(self._untimed) + 1
+            self._untimed.append(len(self._utterances))
+            self._utterances.append(Utterance(f"Scripted speech segment number {number}."))
         for k, i in enumerate(self._untimed):
             if k < len(segments):
                 spans.append((i, segments[k].start, segments[k].end))
@@ -160,7 +168,7 @@ class ScriptedStream:
             if not self._speech_started:
                 self._speech_started = True
                 events.append(SpeechStarted(bytes_to_ticks(max(start, self._turn_start))))
-            utterance = self._scenario.utterances[i]
+            utterance = self._utterances[i]
             if end is not None and end <= self._position:
                 self._done.add(i)
                 events.append(self._phrase(utterance, start, end))
