@@ -40,7 +40,7 @@ class RunningProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def stop(self, timeout: float = 15.0) -> int:
+    def stop(self, timeout: float = 45.0) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:
@@ -52,7 +52,7 @@ class RunningProcess:
 
 
 def start_process(
-    args: list[str], log_path: Path, env: dict[str, str] | None = None, timeout: float = 30.0
+    args: list[str], log_path: Path, env: dict[str, str] | None = None, timeout: float = 90.0
 ) -> RunningProcess:
     """Start a shim command and wait for its ``ready URL`` line."""
     log_file = log_path.open("w")

@@ -163,7 +163,7 @@ def test_bad_scenario_file_is_a_one_line_error_naming_the_field(tmp_path: Path) 
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"utterances": [{"text": "x", "offset_ms": -5, "duration_ms": 10}]}))
     result = subprocess.run(
-        shim_command("emulator", "--scenario", str(bad)), capture_output=True, text=True, timeout=30
+        shim_command("emulator", "--scenario", str(bad)), capture_output=True, text=True, timeout=90
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()

@@ -130,7 +130,7 @@ def test_serve_refuses_open_access_on_a_public_interface(tmp_path: Path) -> None
         shim_command("serve", "--host", "0.0.0.0", "--port", "0"),
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=90,
     )
     assert result.returncode == 2
     assert "without --auth" in result.stderr
