@@ -143,6 +143,23 @@ def _header_block(headers: Iterable[tuple[str, str]]) -> str:
     return "".join(lines)
 
 
+def _standard_headers(
+    path: str,
+    request_id: str | None,
+    content_type: str | None,
+    extra: Iterable[tuple[str, str]],
+    now: datetime | None,
+) -> list[tuple[str, str]]:
+    headers = [("Path", path)]
+    if request_id is not None:
+        headers.append(("X-RequestId", request_id))
+    headers.append(("X-Timestamp", timestamp(now)))
+    if content_type:
+        headers.append(("Content-Type", content_type))
+    headers.extend(extra)
+    return headers
+
+
 def build_text(
     path: str,
     request_id: str | None,
@@ -153,13 +170,7 @@ def build_text(
     now: datetime | None = None,
 ) -> str:
     """A text frame. A mapping body is serialised as compact JSON."""
-    headers = [("Path", path)]
-    if request_id is not None:
-        headers.append(("X-RequestId", request_id))
-    headers.append(("X-Timestamp", timestamp(now)))
-    if content_type:
-        headers.append(("Content-Type", content_type))
-    headers.extend(extra)
+    headers = _standard_headers(path, request_id, content_type, extra, now)
     if body is None:
         text = ""
     elif isinstance(body, str):
@@ -179,13 +190,7 @@ def build_binary(
     now: datetime | None = None,
 ) -> bytes:
     """A binary frame: big-endian header length, CRLF-terminated header lines, payload."""
-    headers = [("Path", path)]
-    if request_id is not None:
-        headers.append(("X-RequestId", request_id))
-    headers.append(("X-Timestamp", timestamp(now)))
-    if content_type:
-        headers.append(("Content-Type", content_type))
-    headers.extend(extra)
+    headers = _standard_headers(path, request_id, content_type, extra, now)
     block = _header_block(headers).encode("ascii")
     if len(block) > MAX_HEADER_BYTES:
         raise UspError("header block too large")
