@@ -52,6 +52,34 @@ class _Stop(Exception):
     """A fault ended the connection."""
 
 
+class UspConnection:
+    """The receive loop every USP endpoint shares: parse, dispatch, 1007 on bad input."""
+
+    _ws: web.WebSocketResponse
+    label = "connection"
+
+    async def run(self) -> None:
+        try:
+            async for message in self._ws:
+                if message.type == WSMsgType.TEXT:
+                    await self._on_text(usp.parse_text(message.data))
+                elif message.type == WSMsgType.BINARY:
+                    await self._on_binary(usp.parse_binary(message.data))
+                elif message.type == WSMsgType.ERROR:
+                    break
+        except (usp.UspError, BadInput) as exc:
+            log.warning("%s: bad input: %s", self.label, exc)
+            await self._ws.close(code=CLOSE_BAD_INPUT, message=str(exc)[:120].encode())
+        except (_Stop, ConnectionResetError):
+            pass
+
+    async def _on_text(self, message: usp.Message) -> None:
+        raise NotImplementedError
+
+    async def _on_binary(self, message: usp.Message) -> None:
+        raise BadInput(f"unexpected binary message {message.path!r}")
+
+
 @dataclass
 class Turn:
     request_id: str
@@ -77,7 +105,7 @@ def _dig(data: Any, *keys: str) -> Any:
     return data
 
 
-class RecognitionConnection:
+class RecognitionConnection(UspConnection):
     def __init__(
         self,
         ws: web.WebSocketResponse,
@@ -106,22 +134,7 @@ class RecognitionConnection:
         self._delay = 0.0
         self._hung = False
         self._send_lock = asyncio.Lock()
-
-    # ---- the receive loop -------------------------------------------------------------
-    async def run(self) -> None:
-        try:
-            async for message in self._ws:
-                if message.type == WSMsgType.TEXT:
-                    await self._on_text(usp.parse_text(message.data))
-                elif message.type == WSMsgType.BINARY:
-                    await self._on_binary(usp.parse_binary(message.data))
-                elif message.type == WSMsgType.ERROR:
-                    break
-        except (usp.UspError, BadInput) as exc:
-            log.warning("connection %s: bad input: %s", self._connection_id, exc)
-            await self._ws.close(code=CLOSE_BAD_INPUT, message=str(exc)[:120].encode())
-        except (_Stop, ConnectionResetError):
-            pass
+        self.label = f"connection {connection_id}"
 
     async def _on_text(self, message: usp.Message) -> None:
         path = message.path.lower()

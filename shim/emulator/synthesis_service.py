@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 import soxr
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from shim.emulator import usp, wire
 from shim.emulator.engines.base import Engine, bytes_to_ticks
-from shim.emulator.recognition import CLOSE_BAD_INPUT, BadInput
+from shim.emulator.recognition import BadInput, UspConnection
 from shim.emulator.scenario import Scenario
 
 log = logging.getLogger("shim.emulator")
@@ -68,27 +68,14 @@ def encode(pcm: bytes, output_format: str) -> tuple[bytes, int]:
     return pcm, rate * 2
 
 
-class SynthesisConnection:
+class SynthesisConnection(UspConnection):
+    label = "synthesis"
+
     def __init__(self, ws: web.WebSocketResponse, engine: Engine, scenario: Scenario) -> None:
         self._ws = ws
         self._engine = engine
         self._scenario = scenario
         self._output_format = "raw-16khz-16bit-mono-pcm"
-
-    async def run(self) -> None:
-        try:
-            async for message in self._ws:
-                if message.type == WSMsgType.TEXT:
-                    await self._on_text(usp.parse_text(message.data))
-                elif message.type == WSMsgType.BINARY:
-                    raise BadInput("binary message on the synthesis endpoint")
-                elif message.type == WSMsgType.ERROR:
-                    break
-        except (usp.UspError, BadInput) as exc:
-            log.warning("synthesis: bad input: %s", exc)
-            await self._ws.close(code=CLOSE_BAD_INPUT, message=str(exc)[:120].encode())
-        except ConnectionResetError:
-            pass
 
     async def _on_text(self, message: usp.Message) -> None:
         path = message.path.lower()
