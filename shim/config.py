@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
+
+N = TypeVar("N")
 
 # (flag attribute, environment variable) pairs; a flag given on the command line wins.
 ENVIRONMENT = {
@@ -170,52 +174,55 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from(
-    args: argparse.Namespace, environ: dict[str, str] | None = None
+    args: argparse.Namespace, environ: Mapping[str, str] | None = None
 ) -> ServerSettings:
     env = os.environ if environ is None else environ
-    values: dict[str, object] = {}
-    for name, variable in ENVIRONMENT.items():
-        value = getattr(args, name, None)
-        if value is None or value == []:
-            value = env.get(variable) or None
-        values[name] = value
 
-    def number(name: str, kind: type, default: float | int | None) -> object:
-        raw = values[name]
+    def text(name: str) -> str | None:
+        value = getattr(args, name, None)
+        if value is None or value == "":
+            value = env.get(ENVIRONMENT[name]) or None
+        return None if value is None else str(value)
+
+    def number(name: str, kind: Callable[[str], N], default: N) -> N:
+        raw = text(name)
         if raw is None:
             return default
         try:
             return kind(raw)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{name.replace('_', '-')}: {raw!r} is not a number") from None
+        except ValueError:
+            raise ConfigError(f"--{name.replace('_', '-')}: {raw!r} is not a number") from None
+
+    def path(name: str) -> Path | None:
+        raw = text(name)
+        return Path(raw) if raw else None
 
     properties = {}
-    for item in getattr(args, "sdk_property", []) or []:
+    for item in getattr(args, "sdk_property", None) or []:
         name, sep, value = item.partition("=")
         if not sep:
             raise ConfigError(f"--sdk-property {item!r}: expected NAME=VALUE")
         properties[name] = value
-    path = lambda name: Path(str(values[name])) if values[name] else None  # noqa: E731
     settings = ServerSettings(
-        host=str(values["host"] or "127.0.0.1"),
-        port=int(number("port", int, 5000)),  # type: ignore[arg-type]
-        speech_key=values["speech_key"],  # type: ignore[arg-type]
-        speech_region=values["speech_region"],  # type: ignore[arg-type]
-        speech_host=values["speech_host"],  # type: ignore[arg-type]
-        speech_endpoint=values["speech_endpoint"],  # type: ignore[arg-type]
+        host=text("host") or "127.0.0.1",
+        port=number("port", int, 5000),
+        speech_key=text("speech_key"),
+        speech_region=text("speech_region"),
+        speech_host=text("speech_host"),
+        speech_endpoint=text("speech_endpoint"),
         scenario=path("scenario"),
-        engine=str(values["engine"] or "scripted"),
-        auth=values["auth"],  # type: ignore[arg-type]
+        engine=text("engine") or ServerSettings.engine,
+        auth=text("auth"),
         client_keys_file=path("client_keys"),
         client_keys_env=env.get("SHIM_CLIENT_KEYS") or None,
-        token_secret=values["token_secret"],  # type: ignore[arg-type]
-        max_sessions_per_key=number("max_sessions_per_key", int, None),  # type: ignore[arg-type]
-        idle_timeout=float(number("idle_timeout", float, 60.0)),  # type: ignore[arg-type]
-        drain_timeout=float(number("drain_timeout", float, 30.0)),  # type: ignore[arg-type]
-        max_session_minutes=float(number("max_session_minutes", float, 90.0)),  # type: ignore[arg-type]
+        token_secret=text("token_secret"),
+        max_sessions_per_key=number("max_sessions_per_key", int, None),
+        idle_timeout=number("idle_timeout", float, 60.0),
+        drain_timeout=number("drain_timeout", float, 30.0),
+        max_session_minutes=number("max_session_minutes", float, 90.0),
         tls_cert=path("tls_cert"),
         tls_key=path("tls_key"),
-        languages=str(values["languages"] or "legacy"),
+        languages=text("languages") or "legacy",
         sdk_properties=properties,
         record_backend=path("record_backend"),
     )
