@@ -7,8 +7,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # Debian packages the tests and the server use: ffmpeg (pydub, MP3), espeak-ng (speech for
-# the local service and the client demo), python3-venv.
-DEBS   := ffmpeg espeak-ng python3-venv
+# the local service and the client demo), python3-venv, chromium + fonts-dejavu-core (the
+# tests render the HTML reports headless).
+DEBS   := ffmpeg espeak-ng python3-venv chromium fonts-dejavu-core
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 

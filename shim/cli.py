@@ -92,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     from shim.harness.cli_client import add_client_parser
 
     add_client_parser(commands)
+
+    from shim.harness.cli_tools import add_tool_parsers
+
+    add_tool_parsers(commands)
     return parser
 
 

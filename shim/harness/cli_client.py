@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +22,13 @@ from shim.harness import synth
 from shim.harness.client import SessionOutcome, TextResult, TtsMessage, run_session
 from shim.harness.display import SessionDisplay
 from shim.harness.profiles import PROFILES
+from shim.harness.recorder import Recorder
 from shim.harness.request import Credential, build_headers, build_url, redact_url
 from shim.harness.wavfile import WavError
 from shim.harness.wire import make_ssl_context
 
 EXIT_OK, EXIT_SESSION, EXIT_LOCAL, EXIT_CONNECT = 0, 1, 2, 3
+DEMO_KEY = "local-demo"  # any non-empty key opens a session on a server in open mode
 DEFAULT_URL = "http://127.0.0.1:5000"
 
 
@@ -40,6 +43,13 @@ def add_client_parser(
         " Translator Speech v1.0 endpoint the way a real client does, printing results as"
         " they arrive and saving each final's TTS audio.",
     )
+    add_client_arguments(parser)
+    parser.set_defaults(run=run_client_command)
+    return parser
+
+
+def add_client_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``client``, shared by ``record`` (same session, plus a recording)."""
     parser.add_argument("file", nargs="?", metavar="FILE.wav", help="audio; default: synthesize")
     parser.add_argument(
         "--url", default=DEFAULT_URL, help=f"ws, wss, http or https (default {DEFAULT_URL})"
@@ -54,7 +64,12 @@ def add_client_parser(
     parser.add_argument("--profanity-action", help="NoAction, Marked or Deleted")
     parser.add_argument("--profanity-marker", help="Asterisk or Tag")
     secret = parser.add_mutually_exclusive_group()
-    secret.add_argument("--key", help="subscription key")
+    secret.add_argument(
+        "--key",
+        default=os.environ.get("TRANSLATOR_KEY"),
+        help="subscription key (env TRANSLATOR_KEY; default 'local-demo', which a server"
+        " in open mode accepts)",
+    )
     secret.add_argument("--token", help="access token (from /sts/v1.0/issueToken)")
     parser.add_argument(
         "--credential",
@@ -95,30 +110,33 @@ def add_client_parser(
         "--timeout", type=float, default=10.0, help="handshake and close timeout, s"
     )
     parser.add_argument("--result-timeout", type=float, default=30.0, help="wait for results, s")
-    parser.set_defaults(run=run_client_command)
-    return parser
 
 
 def run_client_command(args: argparse.Namespace) -> int:
     return asyncio.run(run_client(args))
 
 
-async def run_client(args: argparse.Namespace, console: Console | None = None) -> int:
+RecorderFactory = Callable[[str, list[tuple[str, str]], bytes], Recorder]
+"""Makes the recorder of a session from its URL, headers and audio (``record``)."""
+
+
+async def run_client(
+    args: argparse.Namespace,
+    console: Console | None = None,
+    *,
+    make_recorder: RecorderFactory | None = None,
+) -> int:
     console = console or Console(highlight=False, soft_wrap=True)
     errors = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
-        audio = _load_audio(args, errors)
+        audio = load_audio(args, errors)
         extra_query = _pairs(args.query, "--query")
         extra_headers = _pairs(args.header, "--header")
     except (OSError, ValueError, synth.SynthesisUnavailable) as exc:
         errors.print(f"error: {exc}")
         return EXIT_LOCAL
     credential = (
-        Credential("key", args.key)
-        if args.key
-        else Credential("token", args.token)
-        if args.token
-        else None
+        Credential("token", args.token) if args.token else Credential("key", args.key or DEMO_KEY)
     )
     url = build_url(
         args.url,
@@ -143,6 +161,7 @@ async def run_client(args: argparse.Namespace, console: Console | None = None) -
     )
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
+    recorder = make_recorder(url, headers, audio) if make_recorder is not None else None
     console.print(f"[dim]{args.profile} → {redact_url(url)}[/]")
     with SessionDisplay(console) as display:
 
@@ -162,17 +181,28 @@ async def run_client(args: argparse.Namespace, console: Console | None = None) -
                 on_result=on_result,
                 on_tts=on_tts,
                 on_progress=display.progress,
+                observer=recorder,
+                on_handshake=recorder.on_handshake if recorder is not None else None,
                 ssl=ssl,
                 timeout=args.timeout,
                 result_timeout=args.result_timeout,
             )
         except WavError as exc:
             errors.print(f"error: {args.file or 'synthesized audio'}: {exc}")
+            _abandon(recorder, str(exc))
             return EXIT_LOCAL
         except (OSError, ValueError) as exc:  # bad --speed, unwritable --out …
             errors.print(f"error: {exc}")
+            _abandon(recorder, str(exc))
             return EXIT_LOCAL
+    if recorder is not None:
+        recorder.finish_session(outcome)
     return _report(outcome, display, errors)
+
+
+def _abandon(recorder: Recorder | None, why: str) -> None:
+    if recorder is not None:
+        recorder.finish(code=None, error=why)
 
 
 def _report(outcome: SessionOutcome, display: SessionDisplay, errors: Console) -> int:
@@ -189,7 +219,8 @@ def _report(outcome: SessionOutcome, display: SessionDisplay, errors: Console) -
     return EXIT_OK if outcome.ended_as_expected else EXIT_SESSION
 
 
-def _load_audio(args: argparse.Namespace, errors: Console) -> bytes:
+def load_audio(args: argparse.Namespace, errors: Console) -> bytes:
+    """FILE, or ``--text`` (default: the demo sentence of ``--from``) spoken by espeak-ng."""
     if args.file:
         return Path(args.file).read_bytes()
     text = args.text or synth.default_sentence(args.from_)

@@ -20,7 +20,7 @@ from typing import Any
 from websockets.exceptions import InvalidURI
 from websockets.frames import Opcode
 
-from shim.harness.profiles import PROFILES, Finish, Profile, Step
+from shim.harness.profiles import PROFILES, Ending, Finish, Profile, Step
 from shim.harness.request import (
     Credential,
     build_headers,
@@ -33,6 +33,7 @@ from shim.harness.wire import (
     ConnectionClosed,
     FrameObserver,
     HandshakeError,
+    HandshakeObserver,
     HandshakeRefused,
     HeaderItems,
     MessageAssembler,
@@ -176,6 +177,7 @@ class _Session:
                     self.on_tts(tts)
             self.last_activity = now
             self.activity.set()
+        self.activity.set()  # closed: wake a client waiting for results
 
     async def stream(
         self, steps: list[Step], receiver: asyncio.Task[None], on_progress: ProgressCallback | None
@@ -204,9 +206,10 @@ class _Session:
         self.last_activity = max(self.last_activity, time.monotonic())
 
     async def wait_for_results(
-        self, finish: Finish, *, tts: bool, expect: bool, settle: float, limit: float
+        self, ending: Ending, *, tts: bool, expect: bool, settle: float, limit: float
     ) -> None:
         """Hold the connection open the way the profile's client does before closing."""
+        finish = ending.finish
         if finish is Finish.CLOSE:
             return
         outcome, deadline = self.outcome, time.monotonic() + limit
@@ -214,7 +217,11 @@ class _Session:
             now = time.monotonic()
             if now >= deadline:
                 return
-            if finish is Finish.FIRST_RESULT_THEN_CLOSE:
+            if finish is Finish.AFTER_RESULTS:
+                if len(outcome.finals) + len(outcome.tts) >= ending.results_before_close:
+                    return
+                wait = deadline - now
+            elif finish is Finish.FIRST_RESULT_THEN_CLOSE:
                 if outcome.tts if tts else outcome.finals:
                     return
                 wait = deadline - now
@@ -254,6 +261,7 @@ async def run_session(
     on_tts: TtsCallback | None = None,
     on_progress: ProgressCallback | None = None,
     observer: FrameObserver | None = None,
+    on_handshake: HandshakeObserver | None = None,
     ssl: ssl_module.SSLContext | None = None,
     timeout: float = 10.0,
     result_timeout: float = 30.0,
@@ -267,14 +275,17 @@ async def run_session(
     (the official Java client waits 30 s). ``settle`` is how long results must have stopped
     before a waiting client closes. With ``expect_results`` a session without a final does
     not count as expected; with TextToSpeech in the URL's features, every final must be
-    followed by its TTS message. Raises WavError for unreadable audio, before connecting.
+    followed by its TTS message. ``observer`` and ``on_handshake`` see the wire (recordings).
+    Raises WavError for unreadable audio, before connecting.
     """
     chosen = PROFILES[profile] if isinstance(profile, str) else profile
     steps = chosen.schedule(audio_wav_bytes, speed=speed)
     outcome = SessionOutcome(chosen.name, redact_url(url))
     started = time.monotonic()
     try:
-        connection = await connect(url, headers, ssl=ssl, timeout=timeout, observer=observer)
+        connection = await connect(
+            url, headers, ssl=ssl, timeout=timeout, observer=observer, on_handshake=on_handshake
+        )
     except (OSError, TimeoutError, HandshakeError, InvalidURI) as exc:
         outcome.problems.append(f"could not connect: {exc or type(exc).__name__}")
         return outcome
@@ -295,7 +306,7 @@ async def run_session(
             await receiver  # a callback failed: raise its exception
         if outcome.streamed_all:
             await session.wait_for_results(
-                chosen.ending.finish,
+                chosen.ending,
                 tts=tts,
                 expect=expect_results,
                 settle=settle,

@@ -39,6 +39,7 @@ class Finish(enum.Enum):
     CLOSE = "close right away"
     SETTLE_THEN_CLOSE = "wait until results stop arriving, then close"
     FIRST_RESULT_THEN_CLOSE = "close after the first TTS message (the first final without TTS)"
+    AFTER_RESULTS = "close once a given number of finals and TTS messages arrived (replay)"
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Ending:
     close_reason: str = ""
     expected_close_codes: frozenset[int] = frozenset({1000})
     expectation: str = ""
+    results_before_close: int = 0  # AFTER_RESULTS: finals + TTS messages to wait for
 
 
 Builder = Callable[[bytes], Iterator[Step]]

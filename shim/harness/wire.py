@@ -79,6 +79,28 @@ class HandshakeRefused:
         return self.body.decode("utf-8", "replace").strip()
 
 
+@dataclass(frozen=True)
+class Handshake:
+    """The HTTP upgrade exchange as it went over the wire, for recordings.
+
+    ``url`` and ``request_headers`` hold credentials as sent: redact before storing them.
+    Times are ``time.monotonic()`` values.
+    """
+
+    url: str
+    request_headers: Headers
+    status: int
+    reason: str
+    response_headers: Headers
+    body: bytes
+    sent_at: float
+    answered_at: float
+
+
+HandshakeObserver = Callable[[Handshake], None]
+"""Called once the server has answered the upgrade (101 or not), before any frame."""
+
+
 def websocket_url(url: str) -> str:
     """``http(s)://`` as ``ws(s)://``: users paste the server's ``ready`` URL."""
     parts = urllib.parse.urlsplit(url)
@@ -304,13 +326,15 @@ async def connect(
     ssl: ssl_module.SSLContext | None = None,
     timeout: float = 10.0,
     observer: FrameObserver | None = None,
+    on_handshake: HandshakeObserver | None = None,
     max_size: int | None = DEFAULT_MAX_SIZE,
 ) -> Connection | HandshakeRefused:
     """Open a WebSocket to ``url`` (ws, wss, http or https) with extra request ``headers``.
 
     No subprotocol and no extension are offered (spec §1.1). A non-101 answer is returned as
     :class:`HandshakeRefused`; a broken handshake raises :class:`HandshakeError`, a network
-    failure ``OSError``, a slow server ``TimeoutError``.
+    failure ``OSError``, a slow server ``TimeoutError``. ``on_handshake`` sees the request
+    and the answer before ``observer`` sees the first frame.
     """
     uri = parse_uri(websocket_url(url))
     protocol = ClientProtocol(uri, max_size=max_size)
@@ -326,8 +350,22 @@ async def connect(
         timeout,
     )
     try:
+        sent_at = time.monotonic()
         protocol.send_request(request)
         response, events = await asyncio.wait_for(_handshake(protocol, reader, writer), timeout)
+        if on_handshake is not None:
+            on_handshake(
+                Handshake(
+                    url,
+                    request.headers,
+                    response.status_code,
+                    response.reason_phrase,
+                    response.headers,
+                    bytes(response.body or b""),
+                    sent_at,
+                    time.monotonic(),
+                )
+            )
     except BaseException:
         writer.transport.abort()
         raise

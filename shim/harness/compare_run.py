@@ -1,0 +1,194 @@
+"""``compare A B``: get both sides (recordings, or live sessions on the same audio), then
+compare and report.
+
+A live side facing a recording replays that recording's client frames, so both sides hear
+exactly the same bytes with the same pacing and query; two live sides stream the same WAV
+with the same profile. Live sessions are recorded (in memory, or into ``--record-dir``)
+and then read exactly like recording files, so every comparison has one code path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from shim.harness import synth
+from shim.harness.cli_client import EXIT_CONNECT, EXIT_LOCAL, EXIT_OK, EXIT_SESSION
+from shim.harness.client import run_session
+from shim.harness.commands import audio_context, credential_from, ssl_from
+from shim.harness.commands_reports import session_audio
+from shim.harness.compare import DEFAULT_IGNORES, compare, read_side
+from shim.harness.compare_report import terminal_report, write_html
+from shim.harness.jsonpaths import PathError, compile_path
+from shim.harness.recorder import Recorder
+from shim.harness.recording import Recording, RecordingError, RecordingWriter, read_recording
+from shim.harness.replay import ReplayError, plan_replay
+from shim.harness.request import Credential, build_headers, build_url, redact_url
+from shim.harness.wavfile import WavError
+
+LIVE_SCHEMES = ("ws", "wss", "http", "https")
+
+
+class SideError(Exception):
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class SideSpec:
+    label: str
+    text: str
+    credential: Credential | None
+
+    @property
+    def live(self) -> bool:
+        scheme = urllib.parse.urlsplit(self.text).scheme.lower()
+        return scheme in LIVE_SCHEMES and not Path(self.text).is_file()
+
+    @property
+    def source(self) -> str:
+        return redact_url(self.text) if self.live else self.text
+
+
+def _spec(args: argparse.Namespace, label: str) -> SideSpec:
+    suffix = label.lower()
+    own = credential_from(getattr(args, f"key_{suffix}"), getattr(args, f"token_{suffix}"))
+    return SideSpec(label, getattr(args, suffix), own or credential_from(args.key, args.token))
+
+
+def _recorder(
+    args: argparse.Namespace,
+    spec: SideSpec,
+    url: str,
+    headers: list[tuple[str, str]],
+    context: dict[str, object],
+) -> Recorder:
+    writer = None
+    if args.record_dir is not None:
+        writer = RecordingWriter(args.record_dir / f"{spec.label}.jsonl")
+    return Recorder(writer, url=url, headers=headers, context={"command": "compare", **context})
+
+
+async def _replayed(
+    args: argparse.Namespace, spec: SideSpec, other: Recording, other_source: str
+) -> Recording:
+    """The live side's session: the other side's client frames, replayed."""
+    try:
+        plan = plan_replay(other, spec.text, spec.credential)
+    except ReplayError as exc:
+        raise SideError(f"{other_source}: {exc}", EXIT_LOCAL) from exc
+    recorder = _recorder(args, spec, plan.url, plan.headers, {"replayed": other_source})
+    outcome = await run_session(
+        plan.url,
+        plan.headers,
+        b"",
+        plan.profile,
+        speed=args.speed,
+        observer=recorder,
+        on_handshake=recorder.on_handshake,
+        ssl=ssl_from(args),
+        timeout=args.timeout,
+        result_timeout=args.result_timeout,
+        expect_results=plan.expect_results,
+    )
+    recording = recorder.finish_session(outcome)
+    _check_reached(spec, outcome.refused is not None, outcome.close_code, outcome.problems)
+    return recording
+
+
+async def _streamed(args: argparse.Namespace, spec: SideSpec, audio: bytes) -> Recording:
+    """The live side's session: ``--audio`` streamed with ``--profile``."""
+    url = build_url(spec.text, from_=args.from_, to=args.to, features=args.features)
+    headers = build_headers(credential=spec.credential)
+    context = {
+        "profile": args.profile,
+        "audio": audio_context(audio, str(args.audio or "espeak-ng")),
+    }
+    recorder = _recorder(args, spec, url, headers, context)
+    outcome = await run_session(
+        url,
+        headers,
+        audio,
+        args.profile,
+        speed=args.speed,
+        observer=recorder,
+        on_handshake=recorder.on_handshake,
+        ssl=ssl_from(args),
+        timeout=args.timeout,
+        result_timeout=args.result_timeout,
+    )
+    recording = recorder.finish_session(outcome)
+    _check_reached(spec, outcome.refused is not None, outcome.close_code, outcome.problems)
+    return recording
+
+
+def _check_reached(spec: SideSpec, refused: bool, code: int | None, problems: list[str]) -> None:
+    if refused or (code is None and problems):
+        raise SideError(f"side {spec.label} ({spec.source}): {problems[0]}", EXIT_CONNECT)
+
+
+def _read(spec: SideSpec) -> Recording:
+    try:
+        return read_recording(Path(spec.text))
+    except (OSError, RecordingError) as exc:
+        raise SideError(f"side {spec.label}: {exc}", EXIT_LOCAL) from exc
+
+
+async def _sides(args: argparse.Namespace) -> tuple[SideSpec, Recording, SideSpec, Recording]:
+    a, b = _spec(args, "A"), _spec(args, "B")
+    if not a.live and not b.live:
+        return a, _read(a), b, _read(b)
+    if a.live and b.live:
+        try:
+            audio = session_audio(args.audio, args.text, args.from_)
+        except (OSError, WavError, synth.SynthesisUnavailable) as exc:
+            raise SideError(str(exc), EXIT_LOCAL) from exc
+        return a, await _streamed(args, a, audio), b, await _streamed(args, b, audio)
+    if a.live:
+        recorded_b = _read(b)
+        return a, await _replayed(args, a, recorded_b, b.source), b, recorded_b
+    recorded_a = _read(a)
+    return a, recorded_a, b, await _replayed(args, b, recorded_a, a.source)
+
+
+def _ignores(args: argparse.Namespace) -> list[str]:
+    chosen: list[str] = list(DEFAULT_IGNORES if args.ignore is None else args.ignore)
+    ignores = chosen + [str(path) for path in args.also_ignore]
+    for path in ignores:
+        compile_path(path)
+    return ignores
+
+
+async def run_compare(args: argparse.Namespace, console: Console, errors: Console) -> int:
+    if args.show_defaults:
+        console.print("\n".join(DEFAULT_IGNORES))
+        return EXIT_OK
+    try:
+        ignores = _ignores(args)
+        spec_a, recording_a, spec_b, recording_b = await _sides(args)
+    except PathError as exc:
+        errors.print(f"error: --ignore {exc}")
+        return EXIT_LOCAL
+    except SideError as exc:
+        errors.print(f"error: {exc}")
+        return exc.code
+    comparison = compare(
+        read_side("A", spec_a.source, recording_a),
+        read_side("B", spec_b.source, recording_b),
+        ignores=ignores,
+        tolerance_ms=args.tolerance_ms,
+    )
+    terminal_report(console, comparison)
+    html = args.html or Path("compare-report.html")
+    try:
+        write_html(comparison, html)
+    except OSError as exc:
+        errors.print(f"error: {exc}")
+        return EXIT_LOCAL
+    console.print(f"[dim]HTML report: {html}[/]")
+    return EXIT_OK if comparison.identical else EXIT_SESSION

@@ -1,0 +1,135 @@
+"""compare's parts: word diffs and WER, ignore paths, time alignment, field differences."""
+
+from __future__ import annotations
+
+import pytest
+from websockets.frames import Opcode
+
+from shim.harness import audiocheck
+from shim.harness.compare import DEFAULT_IGNORES, align, compare, read_side
+from shim.harness.compare_report import html_report, html_words
+from shim.harness.jsonpaths import IgnoreList, PathError, compile_path, flatten
+from shim.harness.recording import Recording
+from shim.harness.textdiff import diff
+from tests.unit.legacy_sessions import audio, close, result, session, timing, tts, url, wav
+
+pytestmark = pytest.mark.unit
+
+
+def test_word_diff_ignores_case_and_punctuation_and_counts_wer() -> None:
+    same = diff("Turn on the lamp.", "turn on the lamp")
+    assert same.errors == 0 and same.wer == 0.0 and not same.identical
+    changed = diff("to inspect the quality", "to check the quality now")
+    assert [(op.kind, op.a, op.b) for op in changed.ops] == [
+        ("equal", "to", "to"),
+        ("sub", "inspect", "check"),
+        ("equal", "the", "the"),
+        ("equal", "quality", "quality"),
+        ("ins", None, "now"),
+    ]
+    assert changed.wer == 2 / 4
+    assert diff("", "").wer == 0.0 and diff("", "word").wer == 1.0
+    assert html_words(changed, "a") == "to <del>inspect</del> the quality"
+    assert html_words(changed, "b") == "to <ins>check</ins> the quality <ins>now</ins>"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "ignored"),
+    [
+        ("$..id", "$.utterances[3].final.id", True),
+        ("$..id", "$.utterances[3].final.identity", False),
+        ("$.utterances[*].tts.sha256", "$.utterances[0].tts.sha256", True),
+        ("$.utterances[1].tts", "$.utterances[1].tts.duration", True),
+        ("$.utterances[1].tts", "$.utterances[10].tts.duration", False),
+        ("$.handshake.headers", "$.handshake.headers.x-requestid", True),
+        ("$.handshake.*.date", "$.handshake.headers.date", True),
+        ("$['close'].reason", "$.close.reason", True),
+        ("$.close.reason", "$.close.code", False),
+    ],
+)
+def test_ignore_paths(pattern: str, path: str, ignored: bool) -> None:
+    assert IgnoreList([pattern]).ignored(path) is ignored
+
+
+def test_bad_paths_are_rejected_and_documents_flatten_to_paths() -> None:
+    for bad in ("utterances", "$.a[", "$.a..", "$.a[x]"):
+        with pytest.raises(PathError):
+            compile_path(bad)
+    assert flatten({"a": [{"b": 1}, []], "c": {}}) == {"$.a[0].b": 1, "$.a[1]": [], "$.c": {}}
+
+
+def _recording(texts: list[tuple[str, int, int]], *, with_timing: bool = True) -> Recording:
+    frames = [*audio()]
+    for index, (text, start, duration) in enumerate(texts):
+        extra = timing(start, duration) if with_timing else {}
+        frames += [result("final", str(index), text, f"[de] {text}", **extra), *tts()]
+    features = "texttospeech,timinginfo" if with_timing else "texttospeech"
+    return session([*frames, close("out"), close("in")], session_url=url(features))
+
+
+def test_alignment_by_time_leaves_a_gap_for_an_extra_utterance() -> None:
+    a = read_side(
+        "A", "a", _recording([("one", 0, 1000), ("two", 2000, 1000), ("three", 4000, 1000)])
+    )
+    b = read_side("B", "b", _recording([("one", 40, 1000), ("three", 4010, 990)]))
+    pairs = align(a.utterances, b.utterances, tolerance=0.25)
+    assert [
+        (p[0].recognition if p[0] else None, p[1].recognition if p[1] else None) for p in pairs
+    ] == [
+        ("one", "one"),
+        ("two", None),
+        ("three", "three"),
+    ]
+    comparison = compare(a, b)
+    assert comparison.recognition_wer == 1 / 3  # "two" is missing: one deleted word of three
+    assert [d.path for d in comparison.differences] == ["$.utterances[1]"]
+    assert abs((comparison.pairs[0].start_delta or 0) - 0.04) < 1e-9  # jitter, not a difference
+
+
+def test_timing_beyond_the_tolerance_and_text_changes_are_differences() -> None:
+    a = read_side("A", "a", _recording([("hello there", 0, 1000)]))
+    b = read_side("B", "b", _recording([("hello where", 400, 1000)]))
+    comparison = compare(a, b, tolerance_ms=250)
+    paths = {d.path for d in comparison.differences}
+    assert paths == {
+        "$.utterances[0].final.recognition",
+        "$.utterances[0].final.translation",
+        "$.utterances[0].final.audioTimeOffset",
+        "$.utterances[0].final.audioStreamPosition",
+    }
+    loose = compare(a, b, tolerance_ms=500, ignores=[*DEFAULT_IGNORES, "$..translation"])
+    assert {d.path for d in loose.differences} == {"$.utterances[0].final.recognition"}
+
+
+def test_without_timing_info_utterances_align_by_arrival_and_the_report_is_self_contained() -> None:
+    a = read_side("A", "a.jsonl", _recording([("one", 0, 0), ("two", 0, 0)], with_timing=False))
+    b = read_side("B", "ws://x", _recording([("one", 0, 0), ("too", 0, 0)], with_timing=False))
+    comparison = compare(a, b)
+    assert not comparison.audio_time and len(comparison.pairs) == 2
+    html = html_report(comparison)
+    assert '<svg id="timeline"' in html and "<del>two</del>" in html and "<ins>too</ins>" in html
+    assert "Content-Security-Policy" in html and "<script" not in html
+
+
+def test_tts_durations_from_wav_and_mp3_headers() -> None:
+    assert audiocheck.duration_seconds(wav(16_000), len(wav(16_000))) == 1.0
+    frame = b"\xff\xfb\x90\x64"  # MPEG-1 Layer III, 128 kbit/s
+    assert audiocheck.duration_seconds(frame + bytes(16_000 - 4), 16_000) == 1.0
+    assert audiocheck.is_mp3(b"ID3\x04") and not audiocheck.is_mp3(wav())
+    assert audiocheck.wav_problems(wav(), len(wav())) == []
+    assert "RIFF size" in audiocheck.wav_problems(wav(), len(wav()) + 2)[0]
+    stereo = bytearray(wav())
+    stereo[22] = 2
+    assert "expected PCM mono" in audiocheck.wav_problems(bytes(stereo), len(stereo))[0]
+
+
+def test_binary_frames_of_tts_are_reassembled_for_durations() -> None:
+    recording = _recording([("one", 0, 1000)])
+    side = read_side("A", "a", recording)
+    assert side.utterances[0].tts == {
+        "format": "wav",
+        "size": len(wav()),
+        "duration": 0.1,
+        "sha256": side.utterances[0].tts["sha256"] if side.utterances[0].tts else None,
+    }
+    assert any(f.opcode is Opcode.CONT for f in recording.frames)

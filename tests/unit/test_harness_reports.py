@@ -1,0 +1,60 @@
+"""Conformance reports: JUnit XML for CI, the terminal summary and the offline HTML page."""
+
+from __future__ import annotations
+
+import io
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from shim.harness.conformance import CASE_NAMES, CaseResult, select
+from shim.harness.conformance_report import html_report, terminal_summary
+from shim.harness.junit import junit_xml
+from shim.harness.rules import Finding, RuleResult
+
+pytestmark = pytest.mark.unit
+
+
+def _results(tmp_path: Path) -> list[CaseResult]:
+    broken = RuleResult("TS1", "one TTS per final", "MUST", [Finding(None, "final 1 got no TTS")])
+    fine = RuleResult("HS2", "X-RequestId", "MUST")
+    shaky = RuleResult("ER4", "close reasons", "SHOULD", [Finding(None, "leaky <reason>")])
+    return [
+        CaseResult("profile-burst", "profiles", "burst", "pass", [fine, shaky], 1.5),
+        CaseResult("bad-to", "errors", "to=qq", "fail", [broken, fine], 0.1, tmp_path / "r.jsonl"),
+        CaseResult("no-header", "errors", "PCM", "skip", note="known divergence (--skip)"),
+    ]
+
+
+def test_junit_has_a_testcase_per_case_with_failures_and_skips(tmp_path: Path) -> None:
+    root = junit_xml(_results(tmp_path), suite="legacy-conformance", endpoint="ws://x/").getroot()
+    suite = root.find("testsuite")
+    assert suite is not None and root.get("tests") == "3"
+    assert (suite.get("failures"), suite.get("skipped"), suite.get("errors")) == ("1", "1", "0")
+    cases = {case.get("name"): case for case in suite.iter("testcase")}
+    assert cases["bad-to"].get("classname") == "conformance.errors"
+    failure = cases["bad-to"].find("failure")
+    assert failure is not None and failure.get("type") == "TS1"
+    assert "final 1 got no TTS" in (failure.get("message") or "")
+    assert cases["no-header"].find("skipped") is not None
+    assert cases["profile-burst"].find("failure") is None  # a SHOULD warning is no failure
+    ET.fromstring(ET.tostring(root))  # well-formed
+
+
+def test_terminal_and_html_reports_escape_and_show_every_status(tmp_path: Path) -> None:
+    out = io.StringIO()
+    terminal_summary(Console(file=out, width=160), _results(tmp_path), "ws://x/")
+    text = out.getvalue()
+    assert "SKIP" in text and "FAIL" in text and "1 cases passed, 1 failed, 1 skipped" in text
+    html = html_report(_results(tmp_path), "ws://x/", tmp_path)
+    assert "leaky &lt;reason&gt;" in html and "<reason>" not in html
+    assert "href='r.jsonl'" in html and "<script" not in html
+
+
+def test_cases_are_selected_by_name_or_prefix() -> None:
+    assert [c.name for c in select(["bad-"])] == [n for n in CASE_NAMES if n.startswith("bad-")]
+    assert len(select([])) == len(CASE_NAMES) >= 17
+    with pytest.raises(ValueError, match="unknown case"):
+        select(["nope"])
