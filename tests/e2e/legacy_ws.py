@@ -1,4 +1,8 @@
-"""A message-level legacy client on aiohttp, for end-to-end tests that need no frame control."""
+"""A message-level legacy client on aiohttp, for end-to-end tests that need no frame control.
+
+Every message the server sends is checked against the contracts (tests/e2e/contracts.py);
+a breach fails the test that ran the session.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+from websockets.frames import Opcode
+
+from tests.e2e.contracts import ContractObserver
 
 THREE_QUERY = {"api-version": "1.0", "from": "en-US", "to": "de"}
 
@@ -49,6 +56,7 @@ async def run_messages(
     timeout: float = 60,
 ) -> Outcome:
     outcome = Outcome()
+    contract = ContractObserver(f"session {query or THREE_QUERY}")
     async with (
         aiohttp.ClientSession() as http,
         http.ws_connect(
@@ -67,12 +75,15 @@ async def run_messages(
             await ws._writer.send_frame(struct.pack(">H", 1000), aiohttp.WSMsgType.CLOSE)
         async for message in ws:
             if message.type == aiohttp.WSMsgType.TEXT:
+                contract.message(Opcode.TEXT, message.data)
                 outcome.texts.append(json.loads(message.data))
             elif message.type == aiohttp.WSMsgType.BINARY:
+                contract.message(Opcode.BINARY, message.data)
                 outcome.binaries.append(message.data)
             elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING):
                 break
         if not ws.closed:
             await ws.close()
         outcome.close_code = ws.close_code
+    assert contract.problems == [], "\n".join(contract.problems)
     return outcome

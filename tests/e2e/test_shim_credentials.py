@@ -7,7 +7,6 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from shim.harness.client import run_session
 from shim.harness.request import Credential, build_headers, build_url
 from tests.conftest import (
     AUDIO,
@@ -19,6 +18,7 @@ from tests.conftest import (
     start_process,
 )
 from tests.e2e.legacy_ws import header46, run_messages
+from tests.e2e.sessions import checked_session
 from tests.e2e.test_emulator_translation import INSPECT, THREE
 
 pytestmark = pytest.mark.e2e
@@ -62,7 +62,7 @@ async def _session(base: str, credential: Credential, form: str) -> list[str]:
         client_info_form="header",
         extra_headers=None,
     )
-    outcome = await run_session(url, headers, WAV.read_bytes(), "whole-file", speed=0)
+    outcome = await checked_session(url, headers, WAV.read_bytes(), "whole-file", speed=0)
     if outcome.refused is not None:
         return [f"HTTP {outcome.refused.status}"]
     return [r.message["recognition"] for r in outcome.finals]
@@ -170,7 +170,7 @@ async def test_browser_style_client_token_then_access_token_in_the_query(shim: S
         credential=Credential("token", token),
         credential_form="query",
     )
-    outcome = await run_session(url, [], (AUDIO / INSPECT).read_bytes(), "browser", speed=0)
+    outcome = await checked_session(url, [], (AUDIO / INSPECT).read_bytes(), "browser", speed=0)
     assert outcome.ended_as_expected, outcome.problems
     assert [r.message["recognition"] for r in outcome.finals] == [
         u["text"] for u in THREE["utterances"]

@@ -5,57 +5,18 @@ Every frame the server sends is checked against the contracts as it arrives.
 
 from __future__ import annotations
 
-import json
-
-import jsonschema
 import pytest
 
 from shim.harness.client import run_session
 from shim.harness.request import Credential, build_url
-from shim.wsframes import Opcode
-from tests.conftest import AUDIO, ROOT, Shim
+from tests.conftest import AUDIO, Shim
+from tests.e2e.contracts import ContractObserver
+from tests.e2e.sessions import checked_session
 from tests.e2e.test_emulator_translation import INSPECT, THREE
 
 pytestmark = pytest.mark.e2e
 
-RESULT_SCHEMA = json.loads((ROOT / "contracts" / "legacy-result.schema.json").read_text())
 EXPECTED = [u["text"] for u in THREE["utterances"]]
-
-
-class ContractObserver:
-    """Validates every server frame: text results against the contract, TTS framing (TS2)."""
-
-    def __init__(self) -> None:
-        self.problems: list[str] = []
-        self.tts_frames: list[int] = []
-        self._frames_in_message = 0
-        self._binary_open = False
-
-    def __call__(
-        self, direction: str, at: float, opcode: Opcode, fin: bool, payload: bytes
-    ) -> None:
-        if direction != "in":
-            return
-        if opcode == Opcode.TEXT:
-            if not fin:
-                self.problems.append("a text result was fragmented (RS1)")
-            if self._binary_open:
-                self.problems.append("a text frame inside a TTS message")
-            try:
-                jsonschema.validate(json.loads(payload), RESULT_SCHEMA)
-            except (ValueError, jsonschema.ValidationError) as error:
-                self.problems.append(f"contract: {error}")
-            if b" " in payload.split(b'"recognition"')[0]:
-                self.problems.append("JSON is not compact")
-        elif opcode == Opcode.BINARY:
-            self._binary_open, self._frames_in_message = not fin, 1
-            if fin:
-                self.tts_frames.append(1)
-        elif opcode == Opcode.CONTINUATION:
-            self._frames_in_message += 1
-            if fin:
-                self._binary_open = False
-                self.tts_frames.append(self._frames_in_message)
 
 
 def _url(shim: Shim, key: str, features: tuple[str, ...] = ("partial", "texttospeech")) -> str:
@@ -79,7 +40,7 @@ async def test_every_client_profile_gets_all_its_finals_and_one_fragmented_tts_e
     observer = ContractObserver()
     wav = (AUDIO / INSPECT).read_bytes()
     outcome = await run_session(
-        _url(shim, key), [], wav, profile, speed=0, observer=observer, result_timeout=30, settle=1.0
+        _url(shim, key), [], wav, profile, speed=0, **observer.hooks, result_timeout=30, settle=1.0
     )
     assert outcome.problems == [] and outcome.ended_as_expected, outcome.problems
     finals = [r.message for r in outcome.finals]
@@ -107,7 +68,7 @@ async def test_tts_reassembles_to_a_46_byte_header_wav_TS2_TS3(shim: Shim) -> No
         (AUDIO / INSPECT).read_bytes(),
         "whole-file",
         speed=0,
-        observer=observer,
+        **observer.hooks,
     )
     assert len(outcome.tts) == 3
     for tts in outcome.tts:
@@ -121,7 +82,7 @@ async def test_tts_reassembles_to_a_46_byte_header_wav_TS2_TS3(shim: Shim) -> No
 
 async def test_results_arrive_while_a_realtime_client_is_still_streaming(shim: Shim) -> None:
     key = shim.emulator.scenario(THREE)
-    outcome = await run_session(
+    outcome = await checked_session(
         _url(shim, key, ("partial",)), [], (AUDIO / INSPECT).read_bytes(), "realtime", speed=4
     )
     first_final = outcome.finals[0].at
