@@ -143,6 +143,7 @@ class TranslateSession:
             request.target_language,
             request.voice if request.text_to_speech else None,
             request.profanity,
+            partials=request.partial,
         )
         self._speech = SpeechSession(
             self._service.backend_for(self._grant),

@@ -1,16 +1,21 @@
 """The Speech SDK bridge: one TranslationRecognizer per legacy session.
 
 This is the project's only thread boundary. The SDK calls back on its own threads; each
-callback copies what it needs into a plain event and hands it to the event loop with
-``call_soon_threadsafe`` (it never blocks an SDK thread, and an exception in it is logged,
-not swallowed by the SDK). Lifecycle calls that can block (start, stop, destruction) run in
-a small dedicated executor, in the shutdown order of usp-speech-service.md §10.
+callback copies what it needs into a plain event and queues it for the event loop, waking
+the loop with ``call_soon_threadsafe`` only when nothing is queued yet (one wake-up per
+batch: at hundreds of sessions, one per event overflows asyncio's self-pipe, which is also
+the signal wake-up fd). Callbacks never block an SDK thread, and an exception in one is
+logged, not swallowed by the SDK. ``PushAudioInputStream.write`` can block for tens of
+milliseconds under load, so audio goes to the SDK from a small pool, in order per session,
+never from the loop. Lifecycle calls that can block (start, stop, destruction) run in a
+small dedicated executor, in the shutdown order of usp-speech-service.md §10.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import collections
 import contextlib
 import logging
 import threading
@@ -39,6 +44,7 @@ SIGNALS = ("recognizing", "recognized", "synthesizing", "canceled", "session_sto
 # SDK lifecycle calls are short, except stop/destroy which may wait up to the stop timeout:
 # a few threads keep one slow teardown from delaying other sessions' starts.
 _lifecycle = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sdk-lifecycle")
+_audio = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sdk-audio")
 _live: weakref.WeakSet[SpeechSession] = weakref.WeakSet()
 _live_lock = threading.Lock()
 
@@ -79,6 +85,7 @@ class SessionOptions:
     target_language: str
     voice: str | None  # a neural voice: synthesis on; None: off
     profanity: str  # Raw, Removed, Masked, Tagged
+    partials: bool = True  # subscribe to `recognizing` (each SDK event costs ~1-2 ms of CPU)
 
 
 def _config(
@@ -135,17 +142,37 @@ class SpeechSession:
         self._stopped = asyncio.Event()
         self._audio_closed = False
         self._closed = False
+        # SDK threads → loop: events wait here; a wake-up is scheduled once per batch.
+        self._inbox: collections.deque[BridgeEvent] = collections.deque()
+        self._inbox_lock = threading.Lock()
+        self._wake_scheduled = False
+        # loop → SDK: audio waits here for the pool, so writes keep their order.
+        self._outbox: collections.deque[bytes | None] = collections.deque()  # None: end
+        self._outbox_lock = threading.Lock()
+        self._pumping = False
+        self._pumped = threading.Event()
+        self._pumped.set()
 
     # ---- SDK threads ---------------------------------------------------------------------
     def _deliver(self, event: BridgeEvent) -> None:
+        with self._inbox_lock:
+            self._inbox.append(event)
+            if self._wake_scheduled:
+                return
+            self._wake_scheduled = True
         # A closed loop means the process is going away: nothing left to tell.
         with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(self._on_loop, event)
+            self._loop.call_soon_threadsafe(self._on_loop)
 
-    def _on_loop(self, event: BridgeEvent) -> None:
-        if isinstance(event, (Stopped, Canceled)):
-            self._stopped.set()  # canceled (end of stream or error) comes first, then stopped
-        self._sink(event)
+    def _on_loop(self) -> None:
+        with self._inbox_lock:
+            events = list(self._inbox)
+            self._inbox.clear()
+            self._wake_scheduled = False
+        for event in events:
+            if isinstance(event, (Stopped, Canceled)):
+                self._stopped.set()  # canceled (end of stream or error), then stopped
+            self._sink(event)
 
     def _handler(self, signal: str) -> Callable[[Any], None]:
         target = self._options.target_language
@@ -174,20 +201,50 @@ class SpeechSession:
             translation_config=config, audio_config=speechsdk.audio.AudioConfig(stream=stream)
         )
         for signal in SIGNALS:
-            getattr(recognizer, signal).connect(self._handler(signal))
+            if signal != "recognizing" or self._options.partials:
+                getattr(recognizer, signal).connect(self._handler(signal))
         self._stream, self._recognizer = stream, recognizer
         recognizer.start_continuous_recognition_async().get()
 
     def write(self, pcm: bytes) -> None:
-        """16 kHz mono 16-bit PCM; copies into the SDK's buffer without blocking."""
+        """16 kHz mono 16-bit PCM, handed to the SDK from the audio pool, in order."""
         if self._stream is not None and not self._audio_closed and pcm:
-            self._stream.write(pcm)
+            self._post(pcm)
 
     def end_audio(self) -> None:
         """No more audio: the SDK sends its end-of-audio and the service finishes the turn."""
         if self._stream is not None and not self._audio_closed:
             self._audio_closed = True
-            self._stream.close()
+            self._post(None)
+
+    def _post(self, item: bytes | None) -> None:
+        with self._outbox_lock:
+            self._outbox.append(item)
+            if self._pumping:
+                return
+            self._pumping = True
+            self._pumped.clear()
+        _audio.submit(self._pump)
+
+    def _pump(self) -> None:
+        """Pool thread: write what is queued (joined: fewer SDK calls), close at the end."""
+        stream = self._stream
+        while True:
+            with self._outbox_lock:
+                items = list(self._outbox)
+                self._outbox.clear()
+                if not items:
+                    self._pumping = False
+                    self._pumped.set()
+                    return
+            pcm = b"".join(item for item in items if item is not None)
+            try:
+                if stream is not None and pcm:
+                    stream.write(pcm)
+                if stream is not None and items[-1] is None:
+                    stream.close()
+            except Exception:
+                log.exception("session %s: writing audio to the SDK failed", self._request_id)
 
     async def wait_stopped(self, timeout: float) -> bool:
         try:
@@ -207,6 +264,7 @@ class SpeechSession:
             _live.discard(self)
 
     def _close_blocking(self) -> None:
+        self._pumped.wait(5.0)  # queued audio (and the stream's close) first
         recognizer, self._recognizer = self._recognizer, None
         if recognizer is None:
             return
