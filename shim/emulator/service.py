@@ -6,7 +6,8 @@ Routes (what SDK 1.53 opens, usp-speech-service.md §2):
 * ``/speech/recognition/{conversation,interactive,dictation}/cognitiveservices/v1``: speech;
 * ``/cognitiveservices/websocket/v1``: text to speech;
 * ``/cognitiveservices/voices/list`` and Translator's ``/languages?api-version=3.0``: catalog;
-* ``/healthz``.
+* ``/healthz``;
+* ``/emulator/capabilities``: what the engine serves (``?from=xx-XX&to=yy`` checks a pair).
 
 The subscription key may pick the scenario (``--scenario-dir``); faults come from the
 scenario and, per connection, from the ``fault`` query parameter or ``X-Emulator-Fault``.
@@ -44,6 +45,7 @@ class EmulatorSettings:
     scenario: Scenario | None = None
     scenario_dir: Path | None = None
     engine: str = "scripted"
+    asr_model: Path | None = None  # local engine: a CTranslate2 Whisper model directory
 
 
 @dataclass
@@ -201,6 +203,24 @@ async def healthz(request: web.Request) -> web.Response:
     )
 
 
+async def capabilities(request: web.Request) -> web.Response:
+    """The engine's languages and pairs; with ``from`` (and ``to``), whether it serves those."""
+    engine = request.app[STATE].engine
+    body = engine.capabilities()
+    source = request.query.get("from")
+    if source:
+        targets = request.query.getall("to", [])
+        reasons = {target: engine.supports(source, target) for target in targets}
+        recognition = engine.supports(source)
+        body["check"] = {
+            "from": source,
+            "recognition": recognition,
+            "targets": reasons,
+            "supported": recognition is None and all(r is None for r in reasons.values()),
+        }
+    return web.json_response(body)
+
+
 async def not_found(request: web.Request) -> web.Response:
     return _json_error(404, f"no such path on the local Speech service: {request.path}")
 
@@ -218,17 +238,37 @@ async def _close_sockets(app: web.Application) -> None:
     )
 
 
-def make_engine(name: str) -> Engine:
+def make_engine(name: str, asr_model: Path | None = None) -> Engine:
+    """Raises ValueError (an unknown name, or an engine that cannot run here, and why)."""
     if name == "scripted":
         from shim.emulator.engines.scripted import ScriptedEngine
 
         return ScriptedEngine()
-    raise ValueError(f"unknown engine {name!r} (available: scripted)")
+    if name == "local":
+        from shim.emulator.engines.local import LocalEngine
+
+        return LocalEngine(asr_model)
+    if name == "auto":
+        # The real offline engines when they are installed, the scripted one otherwise.
+        from shim.emulator.engines.local import unavailable_reason
+
+        why = unavailable_reason(asr_model)
+        if why is None:
+            return make_engine("local", asr_model)
+        log.info("local engine unavailable (%s): using the scripted engine", why)
+        return make_engine("scripted")
+    raise ValueError(f"unknown engine {name!r} (available: scripted, local, auto)")
+
+
+async def _close_engine(app: web.Application) -> None:
+    close = getattr(app[STATE].engine, "close", None)
+    if close is not None:
+        close()
 
 
 def create_app(settings: EmulatorSettings) -> web.Application:
     app = web.Application()
-    app[STATE] = _State(settings, make_engine(settings.engine))
+    app[STATE] = _State(settings, make_engine(settings.engine, settings.asr_model))
     app.router.add_get("/stt/speech/universal/v2", translation)
     app.router.add_get("/speech/translation/cognitiveservices/v1", translation)
     app.router.add_get(
@@ -237,7 +277,9 @@ def create_app(settings: EmulatorSettings) -> web.Application:
     )
     app.router.add_get("/cognitiveservices/websocket/v1", text_to_speech)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/emulator/capabilities", capabilities)
     catalog_routes.add_routes(app, _http_fault)
     app.router.add_route("*", "/{tail:.*}", not_found)
     app.on_shutdown.append(_close_sockets)
+    app.on_cleanup.append(_close_engine)
     return app

@@ -9,7 +9,7 @@ turn-relative on the wire), so an engine never needs to know about USP turns.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from shim.emulator.scenario import Scenario
 
@@ -100,6 +100,15 @@ class Engine(Protocol):
     name: str
 
     def open_stream(self, params: StreamParams) -> RecognitionStream: ...
+
+    def supports(self, source_locale: str, target_language: str | None = None) -> str | None:
+        """None when the engine serves recognition of ``source_locale`` (and translation to
+        ``target_language``); else a human reason that names what would enable it."""
+        ...
+
+    def capabilities(self) -> dict[str, Any]:
+        """What ``GET /emulator/capabilities`` reports: languages, pairs, synthesis."""
+        ...
 
     async def synthesize(
         self, text: str, language: str, voice: str | None, scenario: Scenario

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 from shim.emulator import synthesis
 from shim.emulator.engines.base import (
@@ -232,6 +233,17 @@ class ScriptedEngine:
 
     def open_stream(self, params: StreamParams) -> ScriptedStream:
         return ScriptedStream(self, params)
+
+    def supports(self, source_locale: str, target_language: str | None = None) -> str | None:
+        return None  # scenarios script any language and pair
+
+    def capabilities(self) -> dict[str, Any]:
+        return {
+            "engine": self.name,
+            "recognition_languages": "*",
+            "pairs": "*",
+            "synthesis_languages": "*",
+        }
 
     async def synthesize(
         self, text: str, language: str, voice: str | None, scenario: Scenario
