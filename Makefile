@@ -6,10 +6,12 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# Debian packages the tests and the server use: ffmpeg (pydub, MP3), espeak-ng (speech for
-# the local service and the client demo), python3-venv, chromium + fonts-dejavu-core (the
-# tests render the HTML reports headless).
-DEBS   := ffmpeg espeak-ng python3-venv chromium fonts-dejavu-core
+# Debian packages the server and the tests use: ffmpeg (pydub, MP3), espeak-ng and the
+# Apertium pairs (the local engines' speech and text translation), python3-venv,
+# chromium + fonts-dejavu-core (the tests render the HTML reports headless).
+APERTIUM := apertium apertium-eng-spa apertium-fr-es apertium-spa-ita \
+            apertium-eng-cat apertium-fra-cat apertium-cat-ita
+DEBS   := ffmpeg espeak-ng python3-venv $(APERTIUM) chromium fonts-dejavu-core
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
@@ -26,7 +28,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check shim tests bench
 
 typecheck: $(STAMP)
-	$(BIN)/mypy shim/legacy shim/emulator/usp.py shim/catalog
+	$(BIN)/mypy shim/legacy shim/emulator/usp.py shim/catalog shim/emulator/engines shim/wsframes.py
 
 system-deps:
 	@missing=""; \
@@ -44,7 +46,7 @@ $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory system-deps
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,local]'
 	touch $(STAMP)
 
 clean:

