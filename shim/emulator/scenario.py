@@ -93,7 +93,8 @@ def _validator() -> jsonschema.protocols.Validator:
     )
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
-    return cls(schema)  # type: ignore[no-any-return]
+    validator: jsonschema.protocols.Validator = cls(schema)
+    return validator
 
 
 # Combinator failures print the whole instance; say what is wanted instead.
