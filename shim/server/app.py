@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -23,7 +23,6 @@ from shim.catalog.catalog import Catalog
 from shim.catalog.live import LiveCatalog
 from shim.config import ServerSettings
 from shim.server.languages_routes import CatalogSource
-from shim.server.legacy_socket import HandshakeRejected  # noqa: F401  (re-export for tests)
 from shim.server.token_routes import add_routes as add_legacy_http_routes
 from shim.server.translate import SessionLimits, TranslateService, translate
 from shim.speech.bridge import Backend
@@ -181,7 +180,9 @@ async def _embedded_backend(app: web.Application) -> AsyncIterator[None]:
         await runner.cleanup()
 
 
-def _live_catalog(live: LiveCatalog):  # type: ignore[no-untyped-def]
+def _live_catalog(
+    live: LiveCatalog,
+) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         await live.refresh()
         try:
