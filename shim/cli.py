@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,7 +41,8 @@ def _emulator(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from shim.config import ConfigError, add_serve_arguments, settings_from  # noqa: F401
-    from shim.server.app import create_app, drain, ssl_context
+    from shim.server.app import GUARD, create_app, drain, ssl_context
+    from shim.server.edge import GuardedAppRunner
 
     try:
         settings = settings_from(args)
@@ -57,6 +59,7 @@ def _serve(args: argparse.Namespace) -> int:
             "https" if context else "http",
             ssl_context=context,
             before_cleanup=lambda: drain(app, settings.drain_timeout),
+            runner_factory=functools.partial(GuardedAppRunner, guard=app[GUARD]),
         )
     )
     return 0

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 log = logging.getLogger("shim")
+RunnerFactory = Callable[..., web.AppRunner]
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -28,9 +29,13 @@ async def start_site(
     *,
     ssl_context: ssl.SSLContext | None = None,
     shutdown_timeout: float = 5.0,
+    runner_factory: RunnerFactory = web.AppRunner,
 ) -> tuple[web.AppRunner, int]:
-    """Start serving ``app``; port 0 picks a free one. Returns the runner and the bound port."""
-    runner = web.AppRunner(
+    """Start serving ``app``; port 0 picks a free one. Returns the runner and the bound port.
+
+    ``runner_factory`` makes the runner, e.g. the drop-in server's guarded edge
+    (``shim/server/edge.py``)."""
+    runner = runner_factory(
         app, handle_signals=False, shutdown_timeout=shutdown_timeout, access_log=None
     )
     await runner.setup()
@@ -49,9 +54,15 @@ async def serve_until_signal(
     ssl_context: ssl.SSLContext | None = None,
     before_cleanup: Callable[[], Awaitable[None]] | None = None,
     shutdown_timeout: float = 5.0,
+    runner_factory: RunnerFactory = web.AppRunner,
 ) -> None:
     runner, bound = await start_site(
-        app, host, port, ssl_context=ssl_context, shutdown_timeout=shutdown_timeout
+        app,
+        host,
+        port,
+        ssl_context=ssl_context,
+        shutdown_timeout=shutdown_timeout,
+        runner_factory=runner_factory,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
