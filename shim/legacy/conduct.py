@@ -76,7 +76,7 @@ class Limits:
     idle_timeout: float = 60.0  # no audio received → flush, close 1000 (ER2)
     silence_timeout: float = 120.0  # no speech heard for this much audio → flush, 1000 (ER2)
     max_session: float = 90 * 60.0  # the legacy service's cap → flush, close 1000 (ER2)
-    flush_timeout: float = 30.0  # after the audio ended: the backend's results must be in
+    flush_timeout: float = 30.0  # after the audio ended: results must be in (+ audio owed)
     tts_timeout: float = 15.0  # a final's text-to-speech must complete (or progress) within
     backend_timeout: float = 10.0  # the watchdog (module docstring)
 
@@ -292,6 +292,7 @@ class SessionConduct:
         self._last_event = now  # the backend's last sign of life
         self._flush: Failure | None = None  # why audio ended, while flushing
         self._flush_started = 0.0
+        self._flush_deadline = 0.0
         self._tts_deadline: float | None = None
         self._tts_cut_short = False
         self._unsent = 0  # bytes of sends not yet delivered
@@ -344,7 +345,7 @@ class SessionConduct:
         if self._tts_deadline is not None:
             deadlines.append(self._tts_deadline)
         if self.state is State.FLUSHING:
-            deadlines.append(self._flush_started + limits.flush_timeout)
+            deadlines.append(self._flush_deadline)
             if not self._results.awaiting_tts:
                 deadlines.append(self._flush_quiet_since() + limits.backend_timeout)
         else:
@@ -460,9 +461,9 @@ class SessionConduct:
             self._tts_deadline = None
             self._tts_cut_short = True
             out += [Warn("text-to-speech of a final did not complete in time; sent what arrived")]
-            out += self._sends(self._results.release())
+            out += self._sends(self._results.synthesis_completed())
         if self.state is State.FLUSHING:
-            if now >= self._flush_started + limits.flush_timeout:
+            if now >= self._flush_deadline:
                 return out + self._close(
                     Failure.RESULTS_INCOMPLETE, warn="results still pending at flush timeout"
                 )
@@ -522,6 +523,10 @@ class SessionConduct:
         self.state = State.FLUSHING
         self._flush = why
         self._flush_started = now
+        # The backend gets flush_timeout, plus the audio it still has to go through: a burst
+        # client's last minute of audio takes a real-time service a minute.
+        owed_seconds = self._audio.owed() / TICKS_PER_SECOND
+        self._flush_deadline = now + self.limits.flush_timeout + owed_seconds
         out: list[Command] = []
         try:
             tail = self._normalizer.finish()
