@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 from websockets.frames import Opcode
 
-from shim.harness import audiocheck
-from shim.harness.compare import DEFAULT_IGNORES, align, compare, read_side
-from shim.harness.compare_report import html_report, html_words
-from shim.harness.jsonpaths import IgnoreList, PathError, compile_path, flatten
-from shim.harness.recording import Recording
-from shim.harness.textdiff import diff
+from shim.harness.checks import audiocheck
+from shim.harness.compare.align import align
+from shim.harness.compare.comparison import DEFAULT_IGNORES, compare
+from shim.harness.compare.jsonpaths import IgnoreList, PathError, compile_path, flatten
+from shim.harness.compare.sides import read_side
+from shim.harness.compare.textdiff import diff
+from shim.harness.recordings.recording import Recording
+from shim.harness.reports.compare_report import html_report, html_words
 from tests.unit.legacy_sessions import audio, close, result, session, timing, tts, url, wav
 
 pytestmark = pytest.mark.unit

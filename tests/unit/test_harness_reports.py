@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from shim.harness.conformance import CASE_NAMES, CaseResult, select
-from shim.harness.conformance_report import html_report, terminal_summary
-from shim.harness.junit import junit_xml
-from shim.harness.rules import Finding, RuleResult
+from shim.harness.checks.conformance import CASE_NAMES, CaseResult, select
+from shim.harness.checks.rules import Finding, RuleResult
+from shim.harness.reports.conformance_report import html_report, terminal_summary
+from shim.harness.reports.junit import junit_xml
 
 pytestmark = pytest.mark.unit
 

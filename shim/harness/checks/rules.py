@@ -17,9 +17,15 @@ from typing import Any, Literal
 
 from websockets.frames import Opcode
 
-from shim.harness import audiocheck, schemas
-from shim.harness.messages import FramingError, RecordedMessage, Result, assemble, parse_result
-from shim.harness.recording import FrameRecord, Recording
+from shim.harness.checks import audiocheck, schemas
+from shim.harness.recordings.messages import (
+    FramingError,
+    RecordedMessage,
+    Result,
+    assemble,
+    parse_result,
+)
+from shim.harness.recordings.recording import FrameRecord, Recording
 
 Status = Literal["pass", "fail", "warn", "n/a"]
 Level = Literal["MUST", "SHOULD"]

@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from shim.harness import wavfile
+from shim.harness.session import wavfile
 
 SENTENCES = {
     "en": "Hello, this is a legacy translator speech client. Please turn on the lamp.",

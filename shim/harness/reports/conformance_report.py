@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from shim.harness.conformance import CaseResult
-from shim.harness.htmlpage import badge, esc, page
-from shim.harness.tables import status_text
+from shim.harness.checks.conformance import CaseResult
+from shim.harness.reports.htmlpage import badge, esc, page
+from shim.harness.reports.tables import status_text
 
 
 def counts(results: Sequence[CaseResult]) -> dict[str, int]:

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 from websockets.frames import Frame, Opcode
 
-from shim.harness.messages import assemble, parse_result, utterances
-from shim.harness.profiles import Ending, Finish, Profile, Step
-from shim.harness.recording import Recording
-from shim.harness.request import SECRET_HEADERS, SECRET_PARAMETERS, Credential, Form
+from shim.harness.recordings.messages import assemble, parse_result, utterances
+from shim.harness.recordings.recording import Recording
+from shim.harness.session.profiles import Ending, Finish, Profile, Step
+from shim.harness.session.request import SECRET_HEADERS, SECRET_PARAMETERS, Credential, Form
+from shim.harness.session.wire import websocket_url
 
 _HANDSHAKE_HEADERS = frozenset(
     {"host", "upgrade", "connection", "user-agent", "sec-websocket-key", "sec-websocket-version",
@@ -77,8 +78,6 @@ def recorded_credential_form(recording: Recording) -> tuple[str, Form] | None:
 def replay_url(recorded_url: str, base_url: str, credential: Credential | None, form: Form) -> str:
     """The recorded path and query on ``base_url``'s host, with ``credential`` instead of the
     redacted one. A ``base_url`` with its own path replaces the recorded path."""
-    from shim.harness.wire import websocket_url
-
     recorded = urllib.parse.urlsplit(recorded_url)
     base = urllib.parse.urlsplit(websocket_url(base_url))
     path = base.path if base.path not in ("", "/") else recorded.path

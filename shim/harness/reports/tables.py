@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from shim.harness.rules import RuleResult
+from shim.harness.checks.rules import RuleResult
 
 STATUS_STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "n/a": "dim", "skip": "dim"}
 
@@ -38,7 +37,3 @@ def rules_table(results: Sequence[RuleResult], title: str | None = None) -> Tabl
             escape(detail),
         )
     return table
-
-
-def print_rules(console: Console, results: Sequence[RuleResult], title: str) -> None:
-    console.print(rules_table(results, title))

@@ -24,7 +24,7 @@ from typing import Any, Literal, TextIO
 
 from websockets.frames import Opcode
 
-from shim.harness.request import SECRET_HEADERS, redact_url
+from shim.harness.session.request import SECRET_HEADERS, redact_url
 
 FORMAT = "translator-speech-shim/session-recording"
 VERSION = 1

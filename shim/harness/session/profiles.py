@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from websockets.frames import Frame, Opcode
 
-from shim.harness import wavfile
+from shim.harness.session import wavfile
 
 BYTES_PER_SECOND = 32_000  # 16 kHz mono 16-bit
 

@@ -13,9 +13,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from shim.harness.compare import Comparison, Pair, SideUtterance
-from shim.harness.htmlpage import esc, page
-from shim.harness.textdiff import TextDiff
+from shim.harness.compare.comparison import Comparison, Pair
+from shim.harness.compare.sides import SideUtterance
+from shim.harness.compare.textdiff import TextDiff
+from shim.harness.reports.htmlpage import esc, page
 
 # -- word diffs --------------------------------------------------------------------------------
 

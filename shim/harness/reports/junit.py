@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
-from shim.harness.conformance import CaseResult
+from shim.harness.checks.conformance import CaseResult
 
 
 def _failure_text(result: CaseResult) -> str:

@@ -1,8 +1,9 @@
 """Turn the wire callbacks of one session into a recording, line by line as it happens.
 
-The recorder is the ``on_handshake`` and frame ``observer`` of :func:`shim.harness.wire.connect`
-(and so of :func:`shim.harness.client.run_session`): it sees exactly what crossed the wire,
-FIN bits and unfinished messages included, which a message-level client cannot show. It keeps
+The recorder is the ``on_handshake`` and frame ``observer`` of
+:func:`shim.harness.session.wire.connect` (and so of
+:func:`shim.harness.session.client.run_session`): it sees exactly what crossed the wire, FIN
+bits and unfinished messages included, which a message-level client cannot show. It keeps
 the recording in memory too, so a caller can check it without reading the file back.
 """
 
@@ -15,8 +16,7 @@ from typing import Any
 
 from websockets.frames import Opcode
 
-from shim.harness.client import SessionOutcome
-from shim.harness.recording import (
+from shim.harness.recordings.recording import (
     DATA_OPCODES,
     HEAD_BYTES,
     Direction,
@@ -28,7 +28,8 @@ from shim.harness.recording import (
     header_document,
     text_frame_record,
 )
-from shim.harness.wire import Handshake, HeaderItems
+from shim.harness.session.client import SessionOutcome
+from shim.harness.session.wire import Handshake, HeaderItems
 
 
 def _now_iso() -> str:
@@ -166,13 +167,15 @@ class Recorder:
         sent_code: int | None = None,
         error: str | None = None,
         outcome: dict[str, Any] | None = None,
+        at: float | None = None,
     ) -> Recording:
-        """Write the close line; returns the whole recording."""
+        """Write the close line (``at``: when, on the ``time.monotonic()`` clock of the wire
+        callbacks; default now); returns the whole recording."""
         if self.header is None:
             self._write_header(None)
         self.close = {
             "record": "close",
-            "t": round(time.monotonic() - self._origin, 6),
+            "t": round((time.monotonic() if at is None else at) - self._origin, 6),
             "code": code,
             "reason": reason or "",
             "by": by,

@@ -9,7 +9,6 @@ replayed, validated and compared later.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import ssl as ssl_module
 import time
@@ -21,14 +20,14 @@ from typing import Literal
 from websockets.exceptions import InvalidURI
 from websockets.frames import Opcode
 
-from shim.harness import wavfile
-from shim.harness.client import run_session
-from shim.harness.profiles import PROFILES
-from shim.harness.recorder import Recorder
-from shim.harness.recording import RecordingWriter
-from shim.harness.request import Credential, build_headers, build_url
-from shim.harness.rules import Finding, RuleResult, check_recording
-from shim.harness.wire import ConnectionClosed, HandshakeError, HandshakeRefused, connect
+from shim.harness.checks.rules import Finding, RuleResult, check_recording
+from shim.harness.recordings.recorder import Recorder
+from shim.harness.recordings.recording import RecordingWriter
+from shim.harness.session import wavfile
+from shim.harness.session.client import run_session
+from shim.harness.session.profiles import PROFILES
+from shim.harness.session.request import Credential, build_headers, build_url
+from shim.harness.session.wire import ConnectionClosed, HandshakeError, HandshakeRefused, connect
 
 CaseStatus = Literal["pass", "fail", "skip"]
 PROFILE_FEATURES = "partial,texttospeech"
@@ -379,8 +378,3 @@ async def run_conformance(
         if on_case is not None:
             on_case(result)
     return results
-
-
-def run(settings: Settings, recordings: Path, **kwargs: object) -> list[CaseResult]:
-    """Synchronous entry point."""
-    return asyncio.run(run_conformance(settings, recordings, **kwargs))  # type: ignore[arg-type]

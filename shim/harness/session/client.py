@@ -3,7 +3,7 @@
 Sending and receiving run concurrently, as in every real client: results are handled as they
 arrive, not after the upload, because partials during streaming and finals before the close
 are what the server is tested on. The outcome records what came back and judges the ending
-against what the profile's client expects (:class:`shim.harness.profiles.Ending`).
+against what the profile's client expects (:class:`shim.harness.session.profiles.Ending`).
 """
 
 from __future__ import annotations
@@ -20,15 +20,15 @@ from typing import Any
 from websockets.exceptions import InvalidURI
 from websockets.frames import Opcode
 
-from shim.harness.profiles import PROFILES, Ending, Finish, Profile, Step
-from shim.harness.request import (
+from shim.harness.session.profiles import PROFILES, Ending, Finish, Profile, Step
+from shim.harness.session.request import (
     Credential,
     build_headers,
     build_url,
     redact_url,
     requested_features,
 )
-from shim.harness.wire import (
+from shim.harness.session.wire import (
     Connection,
     ConnectionClosed,
     FrameObserver,

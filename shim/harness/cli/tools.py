@@ -1,34 +1,54 @@
 """The migration commands: ``record``, ``replay``, ``validate``, ``conformance``, ``compare``.
 
-Only argument parsing lives here; each command's work is in its own module, imported when
-the command runs so ``serve`` does not load the reporting code. Exit codes follow
-``client``: 0 success, 1 the session/contract/comparison failed, 2 local problems (bad
-file, bad option), 3 the endpoint could not be reached or refused the handshake.
+Only argument parsing lives here; each command's work is in its own module of
+:mod:`shim.harness.cli`, imported when the command runs. Exit codes follow ``client``
+(:mod:`shim.harness.cli.common`).
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from shim.harness.cli_client import add_client_arguments
-from shim.harness.profiles import PROFILES
+from shim.harness.cli.client import add_client_arguments
+from shim.harness.session.profiles import PROFILES
 
 if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
-def _run(module: str, function: str) -> Any:
-    """A handler that imports its module only when the command runs."""
+# Each handler imports its command when it runs, so ``serve`` does not load the reporting code.
 
-    def handler(args: argparse.Namespace) -> int:
-        import importlib
 
-        result: int = getattr(importlib.import_module(module), function)(args)
-        return result
+def _record(args: argparse.Namespace) -> int:
+    from shim.harness.cli.record import record
 
-    return handler
+    return record(args)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from shim.harness.cli.replay import replay
+
+    return replay(args)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from shim.harness.cli.validate import validate
+
+    return validate(args)
+
+
+def _conformance(args: argparse.Namespace) -> int:
+    from shim.harness.cli.conformance import conformance
+
+    return conformance(args)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from shim.harness.cli.compare import compare_command
+
+    return compare_command(args)
 
 
 def _add_credentials(parser: argparse.ArgumentParser, *, suffix: str = "", what: str = "") -> None:
@@ -82,7 +102,7 @@ def _add_record(commands: Subparsers) -> None:
         action="store_true",
         help="store only size and SHA-256 of the client's audio (the recording cannot be replayed)",
     )
-    parser.set_defaults(run=_run("shim.harness.commands", "record"))
+    parser.set_defaults(run=_record)
 
 
 def _add_replay(commands: Subparsers) -> None:
@@ -100,7 +120,7 @@ def _add_replay(commands: Subparsers) -> None:
     parser.add_argument("--keep-audio", action="store_true", help="with --record: keep TTS bytes")
     _add_tls(parser)
     _add_timeouts(parser)
-    parser.set_defaults(run=_run("shim.harness.commands", "replay"))
+    parser.set_defaults(run=_replay)
 
 
 def _add_validate(commands: Subparsers) -> None:
@@ -115,7 +135,7 @@ def _add_validate(commands: Subparsers) -> None:
     parser.add_argument(
         "--failures-only", action="store_true", help="show only failing and warning rules"
     )
-    parser.set_defaults(run=_run("shim.harness.commands", "validate"))
+    parser.set_defaults(run=_validate)
 
 
 def _add_conformance(commands: Subparsers) -> None:
@@ -150,7 +170,7 @@ def _add_conformance(commands: Subparsers) -> None:
     _add_pacing(parser)
     _add_tls(parser)
     _add_timeouts(parser)
-    parser.set_defaults(run=_run("shim.harness.commands_reports", "conformance"))
+    parser.set_defaults(run=_conformance)
 
 
 def _add_compare(commands: Subparsers) -> None:
@@ -193,7 +213,7 @@ def _add_compare(commands: Subparsers) -> None:
     _add_pacing(parser, default=0.0)
     _add_tls(parser)
     _add_timeouts(parser)
-    parser.set_defaults(run=_run("shim.harness.commands_reports", "compare"))
+    parser.set_defaults(run=_compare)
 
 
 def add_tool_parsers(commands: Subparsers) -> None:
@@ -206,7 +226,7 @@ def add_tool_parsers(commands: Subparsers) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the tools on their own: ``python -m shim.harness.cli_tools COMMAND …``."""
+    """Run the tools on their own: ``python -m shim.harness.cli.tools COMMAND …``."""
     import sys
 
     from shim.runtime import configure_logging

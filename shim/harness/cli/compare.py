@@ -10,25 +10,31 @@ and then read exactly like recording files, so every comparison has one code pat
 from __future__ import annotations
 
 import argparse
+import asyncio
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 
-from shim.harness import synth
-from shim.harness.cli_client import EXIT_CONNECT, EXIT_LOCAL, EXIT_OK, EXIT_SESSION
-from shim.harness.client import run_session
-from shim.harness.commands import audio_context, credential_from, ssl_from
-from shim.harness.commands_reports import session_audio
-from shim.harness.compare import DEFAULT_IGNORES, compare, read_side
-from shim.harness.compare_report import terminal_report, write_html
-from shim.harness.jsonpaths import PathError, compile_path
-from shim.harness.recorder import Recorder
-from shim.harness.recording import Recording, RecordingError, RecordingWriter, read_recording
-from shim.harness.replay import ReplayError, plan_replay
-from shim.harness.request import Credential, build_headers, build_url, redact_url
-from shim.harness.wavfile import WavError
+from shim.harness.cli import common
+from shim.harness.cli.common import EXIT_CONNECT, EXIT_LOCAL, EXIT_OK, EXIT_SESSION
+from shim.harness.compare.comparison import DEFAULT_IGNORES, compare
+from shim.harness.compare.jsonpaths import PathError, compile_path
+from shim.harness.compare.sides import read_side
+from shim.harness.recordings.recorder import Recorder
+from shim.harness.recordings.recording import (
+    Recording,
+    RecordingError,
+    RecordingWriter,
+    read_recording,
+)
+from shim.harness.recordings.replay import ReplayError, plan_replay
+from shim.harness.reports.compare_report import terminal_report, write_html
+from shim.harness.session import synth
+from shim.harness.session.client import run_session
+from shim.harness.session.request import Credential, build_headers, build_url, redact_url
+from shim.harness.session.wavfile import WavError
 
 LIVE_SCHEMES = ("ws", "wss", "http", "https")
 
@@ -57,8 +63,10 @@ class SideSpec:
 
 def _spec(args: argparse.Namespace, label: str) -> SideSpec:
     suffix = label.lower()
-    own = credential_from(getattr(args, f"key_{suffix}"), getattr(args, f"token_{suffix}"))
-    return SideSpec(label, getattr(args, suffix), own or credential_from(args.key, args.token))
+    own = common.credential_from(getattr(args, f"key_{suffix}"), getattr(args, f"token_{suffix}"))
+    return SideSpec(
+        label, getattr(args, suffix), own or common.credential_from(args.key, args.token)
+    )
 
 
 def _recorder(
@@ -91,7 +99,7 @@ async def _replayed(
         speed=args.speed,
         observer=recorder,
         on_handshake=recorder.on_handshake,
-        ssl=ssl_from(args),
+        ssl=common.ssl_from(args),
         timeout=args.timeout,
         result_timeout=args.result_timeout,
         expect_results=plan.expect_results,
@@ -107,7 +115,7 @@ async def _streamed(args: argparse.Namespace, spec: SideSpec, audio: bytes) -> R
     headers = build_headers(credential=spec.credential)
     context = {
         "profile": args.profile,
-        "audio": audio_context(audio, str(args.audio or "espeak-ng")),
+        "audio": common.audio_context(audio, str(args.audio or "espeak-ng")),
     }
     recorder = _recorder(args, spec, url, headers, context)
     outcome = await run_session(
@@ -118,7 +126,7 @@ async def _streamed(args: argparse.Namespace, spec: SideSpec, audio: bytes) -> R
         speed=args.speed,
         observer=recorder,
         on_handshake=recorder.on_handshake,
-        ssl=ssl_from(args),
+        ssl=common.ssl_from(args),
         timeout=args.timeout,
         result_timeout=args.result_timeout,
     )
@@ -145,7 +153,7 @@ async def _sides(args: argparse.Namespace) -> tuple[SideSpec, Recording, SideSpe
         return a, _read(a), b, _read(b)
     if a.live and b.live:
         try:
-            audio = session_audio(args.audio, args.text, args.from_)
+            audio = common.session_audio(args.audio, args.text, args.from_)
         except (OSError, WavError, synth.SynthesisUnavailable) as exc:
             raise SideError(str(exc), EXIT_LOCAL) from exc
         return a, await _streamed(args, a, audio), b, await _streamed(args, b, audio)
@@ -192,3 +200,7 @@ async def run_compare(args: argparse.Namespace, console: Console, errors: Consol
         return EXIT_LOCAL
     console.print(f"[dim]HTML report: {html}[/]")
     return EXIT_OK if comparison.identical else EXIT_SESSION
+
+
+def compare_command(args: argparse.Namespace) -> int:
+    return asyncio.run(run_compare(args, common.console(), common.errors()))

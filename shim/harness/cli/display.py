@@ -22,7 +22,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from shim.harness.client import SessionOutcome, TextResult, TtsMessage
+from shim.harness.session.client import SessionOutcome, TextResult, TtsMessage
 
 
 class SessionDisplay:

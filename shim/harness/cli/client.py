@@ -18,18 +18,23 @@ from typing import Any
 
 from rich.console import Console
 
-from shim.harness import synth
-from shim.harness.client import SessionOutcome, TextResult, TtsMessage, run_session
-from shim.harness.display import SessionDisplay
-from shim.harness.profiles import PROFILES
-from shim.harness.recorder import Recorder
-from shim.harness.request import Credential, build_headers, build_url, redact_url
-from shim.harness.wavfile import WavError
-from shim.harness.wire import make_ssl_context
-
-EXIT_OK, EXIT_SESSION, EXIT_LOCAL, EXIT_CONNECT = 0, 1, 2, 3
-DEMO_KEY = "local-demo"  # any non-empty key opens a session on a server in open mode
-DEFAULT_URL = "http://127.0.0.1:5000"
+from shim.harness.cli.common import (
+    DEFAULT_URL,
+    EXIT_CONNECT,
+    EXIT_LOCAL,
+    EXIT_OK,
+    EXIT_SESSION,
+    KEY_VARIABLE,
+    default_credential,
+    ssl_from,
+)
+from shim.harness.cli.display import SessionDisplay
+from shim.harness.recordings.recorder import Recorder
+from shim.harness.session import synth
+from shim.harness.session.client import SessionOutcome, TextResult, TtsMessage, run_session
+from shim.harness.session.profiles import PROFILES
+from shim.harness.session.request import build_headers, build_url, redact_url
+from shim.harness.session.wavfile import WavError
 
 
 def add_client_parser(
@@ -66,7 +71,7 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
     secret = parser.add_mutually_exclusive_group()
     secret.add_argument(
         "--key",
-        default=os.environ.get("TRANSLATOR_KEY"),
+        default=os.environ.get(KEY_VARIABLE),
         help="subscription key (env TRANSLATOR_KEY; default 'local-demo', which a server"
         " in open mode accepts)",
     )
@@ -135,9 +140,7 @@ async def run_client(
     except (OSError, ValueError, synth.SynthesisUnavailable) as exc:
         errors.print(f"error: {exc}")
         return EXIT_LOCAL
-    credential = (
-        Credential("token", args.token) if args.token else Credential("key", args.key or DEMO_KEY)
-    )
+    credential = default_credential(args.key, args.token)
     url = build_url(
         args.url,
         from_=args.from_,
@@ -154,11 +157,7 @@ async def run_client(
     headers = build_headers(
         credential=credential, credential_form=args.credential, extra_headers=extra_headers
     )
-    ssl = (
-        make_ssl_context(args.cafile, insecure=args.insecure)
-        if args.cafile or args.insecure
-        else None
-    )
+    ssl = ssl_from(args)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
     recorder = make_recorder(url, headers, audio) if make_recorder is not None else None
@@ -254,7 +253,7 @@ def _save_tts(folder: Path | None, message: TtsMessage) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the client command on its own: ``python -m shim.harness.cli_client …``."""
+    """Run the client command on its own: ``python -m shim.harness.cli.client …``."""
     parser = argparse.ArgumentParser(prog="translator-speech-shim")
     add_client_parser(parser.add_subparsers(dest="command", required=True))
     args: Any = parser.parse_args(["client", *(sys.argv[1:] if argv is None else argv)])

@@ -14,7 +14,7 @@ from typing import Any
 
 from websockets.frames import Opcode
 
-from shim.harness.recording import FrameRecord, Recording
+from shim.harness.recordings.recording import FrameRecord, Recording
 
 
 @dataclass

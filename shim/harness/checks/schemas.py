@@ -17,7 +17,7 @@ import jsonschema
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "contracts"
+CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
 
 RESULT = "legacy-result.schema.json"
 HANDSHAKE_ERROR = "handshake-error.schema.json"
