@@ -113,6 +113,17 @@ def test_without_timing_info_utterances_align_by_arrival_and_the_report_is_self_
     assert "Content-Security-Policy" in html and "<script" not in html
 
 
+def test_the_report_escapes_what_the_server_and_the_user_sent() -> None:
+    hostile = "<script>alert('x')</script> & more"
+    a = read_side("A", "a.jsonl", _recording([("lamp on", 0, 1000)]))
+    b = read_side("B", 'ws://x/?q="><img src=x>', _recording([(hostile, 0, 1000)]))
+    html = html_report(compare(a, b))
+    assert "<script" not in html and "<img" not in html
+    assert "<ins>&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;</ins>" in html  # word diff
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; more" in html  # differences
+    assert "ws://x/?q=&#34;&gt;&lt;img src=x&gt;" in html  # the source URL
+
+
 def test_tts_durations_from_wav_and_mp3_headers() -> None:
     assert audiocheck.duration_seconds(wav(16_000), len(wav(16_000))) == 1.0
     frame = b"\xff\xfb\x90\x64"  # MPEG-1 Layer III, 128 kbit/s

@@ -6,17 +6,19 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from markupsafe import escape as escape_html
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from shim.harness.compare.comparison import Comparison, Pair
+from shim.harness.compare.comparison import Comparison, FieldDifference, Pair
 from shim.harness.compare.sides import SideUtterance
 from shim.harness.compare.textdiff import TextDiff
-from shim.harness.reports.htmlpage import esc, page
+from shim.harness.reports.htmlpage import Markup, render
 
 # -- word diffs --------------------------------------------------------------------------------
 
@@ -39,9 +41,11 @@ def rich_words(text_diff: TextDiff, side: str) -> str:
     return _render(text_diff, side, escape, lambda w: f"[{style}]{escape(w)}[/]")
 
 
-def html_words(text_diff: TextDiff, side: str) -> str:
+def html_words(text_diff: TextDiff, side: str) -> Markup:
+    """One side's words as HTML: escaped, the changed ones in ``<del>`` (A) or ``<ins>`` (B)."""
     tag = "del" if side == "a" else "ins"
-    return _render(text_diff, side, esc, lambda w: f"<{tag}>{esc(w)}</{tag}>")
+    changed = Markup(f"<{tag}>{{}}</{tag}>")
+    return Markup(_render(text_diff, side, escape_html, changed.format))
 
 
 def _seconds(value: float | None, digits: int = 2) -> str:
@@ -67,12 +71,19 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "…"
 
 
+def _basis(comparison: Comparison, *, html: bool = False) -> str:
+    """What the utterances were placed and paired by."""
+    if comparison.audio_time:
+        return "audio time (TimingInfo offsets)" if html else "audio time (TimingInfo)"
+    return "arrival time of the finals" if html else "arrival time"
+
+
 # -- terminal -----------------------------------------------------------------------------------
 
 
 def terminal_report(console: Console, comparison: Comparison) -> None:
     c = comparison
-    basis = "audio time (TimingInfo)" if c.audio_time else "arrival time"
+    basis = _basis(c)
     console.print(f"[bold]A[/] {escape(c.a.source)}\n[bold]B[/] {escape(c.b.source)}")
     table = Table(title=f"utterances aligned by {basis}", title_justify="left", show_lines=True)
     for column in ("#", "A s / B s", "recognition", "translation", "WER", "Δstart ms", "TTS s A/B"):
@@ -109,7 +120,7 @@ def terminal_report(console: Console, comparison: Comparison) -> None:
 
 # -- HTML ------------------------------------------------------------------------------------
 
-_WIDTH, _LEFT, _RIGHT = 1200, 70, 20
+_WIDTH, _LEFT, _RIGHT, _HEIGHT = 1200, 70, 20, 190
 _LANE_A, _LANE_B, _LANE_H = 30, 100, 36
 _AXIS = 160
 _STEPS = (0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800)
@@ -119,137 +130,133 @@ def _tick_step(span: float) -> float:
     return next((step for step in _STEPS if span / step <= 12), _STEPS[-1])
 
 
-def timeline_svg(comparison: Comparison) -> str:
-    """Both sides' utterances as bars on one time axis, paired bars joined by a line (red
-    when the pair differs)."""
+@dataclass(frozen=True)
+class _Bar:
+    side: str
+    index: int
+    x: str
+    width: str
+    label_x: str
+    top: int
+    differs: bool
+    span: str
+    text: str
+
+
+@dataclass(frozen=True)
+class _Link:
+    x_a: str
+    x_b: str
+    differs: bool
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """The geometry of the SVG timeline (``templates/timeline.svg``): both sides' utterances
+    as bars on one time axis, paired bars joined by a line (red when the pair differs)."""
+
+    ticks: list[tuple[str, str]]
+    links: list[_Link]
+    bars: list[_Bar]
+    width: int = _WIDTH
+    height: int = _HEIGHT
+    left: int = _LEFT
+    right: int = _RIGHT
+    axis: int = _AXIS
+    lane_a: int = _LANE_A
+    lane_b: int = _LANE_B
+    lane_height: int = _LANE_H
+
+
+def timeline(comparison: Comparison) -> Timeline:
     c = comparison
-    everything = [u for side in (c.a, c.b) for u in side.utterances]
-    step = _tick_step(max([u.end for u in everything] + [1.0]))
-    span = math.ceil(max([u.end for u in everything] + [1.0]) / step) * step
+    ends = [u.end for side in (c.a, c.b) for u in side.utterances] + [1.0]
+    step = _tick_step(max(ends))
+    span = math.ceil(max(ends) / step) * step
     scale = (_WIDTH - _LEFT - _RIGHT) / span
 
     def x(seconds: float) -> float:
         return _LEFT + seconds * scale
 
-    parts = [
-        f'<svg id="timeline" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_WIDTH} 190"'
-        f' width="100%" role="img" aria-label="timeline of the utterances of A and B">',
-        f'<text x="8" y="{_LANE_A + 23}" class="lane side-a">A</text>',
-        f'<text x="8" y="{_LANE_B + 23}" class="lane side-b">B</text>',
-        f'<line x1="{_LEFT}" y1="{_AXIS}" x2="{_WIDTH - _RIGHT}" y2="{_AXIS}" class="axis"/>',
-    ]
+    ticks = []
     tick = 0.0
     while tick <= span + 1e-9:
-        parts.append(
-            f'<line x1="{x(tick):.1f}" y1="{_AXIS}" x2="{x(tick):.1f}" y2="{_AXIS + 5}"'
-            ' class="axis"/>'
-            f'<text x="{x(tick):.1f}" y="{_AXIS + 18}" class="tick">{tick:g} s</text>'
-        )
+        ticks.append((f"{x(tick):.1f}", f"{tick:g}"))
         tick += step
+    links, bars = [], []
     for index, pair in enumerate(c.pairs):
         differs = bool(pair.differences)
         if pair.a and pair.b:
-            parts.append(
-                f'<line x1="{x((pair.a.start + pair.a.end) / 2):.1f}" y1="{_LANE_A + _LANE_H}"'
-                f' x2="{x((pair.b.start + pair.b.end) / 2):.1f}" y2="{_LANE_B}"'
-                f' class="pair{" differs" if differs else ""}"/>'
-            )
+            middle_a, middle_b = (pair.a.start + pair.a.end) / 2, (pair.b.start + pair.b.end) / 2
+            links.append(_Link(f"{x(middle_a):.1f}", f"{x(middle_b):.1f}", differs))
         for side, utterance, top in (("a", pair.a, _LANE_A), ("b", pair.b, _LANE_B)):
             if utterance is None:
                 continue
-            width = max(x(utterance.end) - x(utterance.start), 3.0)
-            parts.append(
-                f'<g class="utt utt-{side}{" differs" if differs else ""}">'
-                f"<title>{side.upper()} #{index} {_span(utterance)} s: {esc(utterance.recognition)}"
-                f"</title>"
-                f'<rect x="{x(utterance.start):.1f}" y="{top}" width="{width:.1f}"'
-                f' height="{_LANE_H}" rx="4"/>'
-                f'<text x="{x(utterance.start) + 5:.1f}" y="{top + 23}">{index}</text></g>'
+            left = x(utterance.start)
+            width = max(x(utterance.end) - left, 3.0)
+            bars.append(
+                _Bar(
+                    side,
+                    index,
+                    f"{left:.1f}",
+                    f"{width:.1f}",
+                    f"{left + 5:.1f}",
+                    top,
+                    differs,
+                    _span(utterance),
+                    utterance.recognition,
+                )
             )
-    parts.append("</svg>")
-    return "".join(parts)
+    return Timeline(ticks, links, bars)
 
 
-_CSS = """
-#timeline { border: 1px solid var(--line); border-radius: 8px; background: #fbfcfd;
-            margin: 8px 0; }
-#timeline .lane { font-weight: 700; font-size: 16px; }
-#timeline .axis { stroke: #59636e; }
-#timeline .tick { font-size: 11px; fill: #59636e; text-anchor: middle; }
-#timeline .utt-a rect { fill: #0969da; fill-opacity: .75; }
-#timeline .utt-b rect { fill: #8250df; fill-opacity: .75; }
-#timeline .utt.differs rect { stroke: #cf222e; stroke-width: 3; }
-#timeline .utt text { fill: #fff; font-size: 13px; font-weight: 600; }
-#timeline .pair { stroke: #818b98; stroke-dasharray: 4 3; }
-#timeline .pair.differs { stroke: #cf222e; }
-td.text { width: 19%; } .num { text-align: right; white-space: nowrap; }
-"""
+@dataclass(frozen=True)
+class _Row:
+    pair: Pair
+    span_a: str
+    span_b: str
+    recognition_a: Markup
+    recognition_b: Markup
+    translation_a: Markup
+    translation_b: Markup
+    start_delta: str
+    arrival_delta: str
+    tts: str
 
 
-def _pair_rows(comparison: Comparison) -> str:
-    rows = []
-    for index, pair in enumerate(comparison.pairs):
-        mark = " style='background:#fff8f8'" if pair.differences else ""
-        rows.append(
-            f"<tr{mark}><td>{index}</td><td class='num'>{_span(pair.a)}<br>{_span(pair.b)}</td>"
-            f"<td class='text side-a'>{html_words(pair.recognition, 'a')}</td>"
-            f"<td class='text side-b'>{html_words(pair.recognition, 'b')}</td>"
-            f"<td class='text side-a'>{html_words(pair.translation, 'a')}</td>"
-            f"<td class='text side-b'>{html_words(pair.translation, 'b')}</td>"
-            f"<td class='num'>{pair.recognition.wer:.0%}<br>{pair.translation.wer:.0%}</td>"
-            f"<td class='num'>{_delta_ms(pair.start_delta)}<br>{_delta_ms(pair.arrival_delta)}</td>"
-            f"<td class='num'>{esc(_tts(pair))}</td></tr>"
-        )
-    return "".join(rows)
+def _row(pair: Pair) -> _Row:
+    return _Row(
+        pair,
+        _span(pair.a),
+        _span(pair.b),
+        html_words(pair.recognition, "a"),
+        html_words(pair.recognition, "b"),
+        html_words(pair.translation, "a"),
+        html_words(pair.translation, "b"),
+        _delta_ms(pair.start_delta),
+        _delta_ms(pair.arrival_delta),
+        _tts(pair),
+    )
 
 
 def html_report(comparison: Comparison) -> str:
     c = comparison
-    basis = "audio time (TimingInfo offsets)" if c.audio_time else "arrival time of the finals"
-    verdict = (
-        "<span class='badge pass'>IDENTICAL</span>"
-        if c.identical
-        else f"<span class='badge fail'>{len(c.differences)} DIFFERENCE(S)</span>"
+    cards = [
+        (f"{c.recognition_wer:.1%}", "recognition WER (B vs A)"),
+        (f"{c.translation_wer:.1%}", "translation WER (B vs A)"),
+        (f"{len(c.a.utterances)} / {len(c.b.utterances)}", "utterances A / B"),
+        (str(sum(1 for p in c.pairs if p.a and p.b)), "aligned pairs"),
+        (f"{c.tolerance * 1000:.0f} ms", "timing tolerance"),
+    ]
+    return render(
+        "compare.html",
+        c=c,
+        basis=_basis(c, html=True),
+        cards=cards,
+        t=timeline(c),
+        rows=[_row(pair) for pair in c.pairs],
+        differences=[FieldDifference(d.path, _short(d.a), _short(d.b)) for d in c.differences],
     )
-    cards = "".join(
-        f"<div class='card'><b>{value}</b>{esc(label)}</div>"
-        for value, label in (
-            (f"{c.recognition_wer:.1%}", "recognition WER (B vs A)"),
-            (f"{c.translation_wer:.1%}", "translation WER (B vs A)"),
-            (f"{len(c.a.utterances)} / {len(c.b.utterances)}", "utterances A / B"),
-            (str(sum(1 for p in c.pairs if p.a and p.b)), "aligned pairs"),
-            (f"{c.tolerance * 1000:.0f} ms", "timing tolerance"),
-        )
-    )
-    differences = (
-        "".join(
-            f"<tr><td><code>{esc(d.path)}</code></td><td>{esc(_short(d.a))}</td>"
-            f"<td>{esc(_short(d.b))}</td></tr>"
-            for d in c.differences
-        )
-        or "<tr><td colspan='3'>none outside the ignored paths</td></tr>"
-    )
-    ignores = "".join(f"<li><code>{esc(path)}</code></li>" for path in c.ignores)
-    body = (
-        f"<h1>Session comparison {verdict}</h1>"
-        f"<p><b class='side-a'>A</b> <code>{esc(c.a.source)}</code><br>"
-        f"<b class='side-b'>B</b> <code>{esc(c.b.source)}</code></p>"
-        f"<div class='cards'>{cards}</div>"
-        f"<h2>Timeline</h2><p class='muted'>Utterances on the {esc(basis)}; pairs joined,"
-        " red where they differ.</p>" + timeline_svg(c) + "<h2>Utterances</h2>"
-        "<p class='muted'><del>struck</del> words are only in A, <ins>marked</ins> words only in"
-        " B. WER: recognition, then translation. Δ: start, then arrival of the final (ms, B − A)."
-        "</p><table><tr><th>#</th><th>A / B s</th><th class='side-a'>recognition A</th>"
-        "<th class='side-b'>recognition B</th><th class='side-a'>translation A</th>"
-        "<th class='side-b'>translation B</th><th>WER</th><th>Δ ms</th><th>TTS s A / B</th></tr>"
-        + _pair_rows(c)
-        + "</table><h2>Field differences</h2><table><tr><th>path</th><th>A</th><th>B</th></tr>"
-        + differences
-        + "</table><h2>Ignored paths</h2><ul>"
-        + ignores
-        + "</ul>"
-    )
-    return page("Session comparison", body, css=_CSS)
 
 
 def write_html(comparison: Comparison, path: Path) -> None:
