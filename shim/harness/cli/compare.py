@@ -2,9 +2,15 @@
 compare and report.
 
 A live side facing a recording replays that recording's client frames, so both sides hear
-exactly the same bytes with the same pacing and query; two live sides stream the same WAV
-with the same profile. Live sessions are recorded (in memory, or into ``--record-dir``)
-and then read exactly like recording files, so every comparison has one code path.
+exactly the same bytes with the same query; two live sides stream the same WAV with the
+same profile. Live sessions are recorded (in memory, or into ``--record-dir``) and then
+read exactly like recording files, so every comparison has one code path.
+
+Pacing: without TimingInfo the results are paired by order and text, and the server's
+behaviour may depend on how fast audio arrives, so a live side keeps the real pacing (the
+recorded one, or the profile's) unless ``--speed`` says otherwise; with TimingInfo the
+results carry their place in the audio and the live side runs as fast as possible. Live
+sides send the credentials ``client`` sends unless given their own.
 """
 
 from __future__ import annotations
@@ -33,7 +39,12 @@ from shim.harness.recordings.replay import ReplayError, plan_replay
 from shim.harness.reports.compare_report import terminal_report, write_html
 from shim.harness.session import synth
 from shim.harness.session.client import run_session
-from shim.harness.session.request import Credential, build_headers, build_url, redact_url
+from shim.harness.session.request import (
+    Credential,
+    build_headers,
+    build_url,
+    redact_url,
+)
 from shim.harness.session.wavfile import WavError
 
 LIVE_SCHEMES = ("ws", "wss", "http", "https")
@@ -49,7 +60,7 @@ class SideError(Exception):
 class SideSpec:
     label: str
     text: str
-    credential: Credential | None
+    credential: Credential
 
     @property
     def live(self) -> bool:
@@ -65,8 +76,29 @@ def _spec(args: argparse.Namespace, label: str) -> SideSpec:
     suffix = label.lower()
     own = common.credential_from(getattr(args, f"key_{suffix}"), getattr(args, f"token_{suffix}"))
     return SideSpec(
-        label, getattr(args, suffix), own or common.credential_from(args.key, args.token)
+        label, getattr(args, suffix), own or common.default_credential(args.key, args.token)
     )
+
+
+def _replay_speed(args: argparse.Namespace, recording: Recording) -> float:
+    """``--speed``, else the recorded pacing unless the recording has TimingInfo."""
+    if args.speed is not None:
+        return float(args.speed)
+    return 0.0 if read_side("", "", recording).audio_time else 1.0
+
+
+def _stream_speed(args: argparse.Namespace) -> float:
+    """``--speed``, else the profile's pacing unless TimingInfo is requested."""
+    if args.speed is not None:
+        return float(args.speed)
+    features = {name.strip().lower() for name in args.features.split(",")}
+    return 0.0 if "timinginfo" in features else 1.0
+
+
+def _pacing(speed: float, natural: str) -> str:
+    if speed == 0:
+        return "as fast as possible"
+    return f"at {natural}" if speed == 1 else f"at {natural}, pauses divided by {speed:g}"
 
 
 def _recorder(
@@ -83,20 +115,28 @@ def _recorder(
 
 
 async def _replayed(
-    args: argparse.Namespace, spec: SideSpec, other: Recording, other_source: str
+    args: argparse.Namespace,
+    spec: SideSpec,
+    other: Recording,
+    other_source: str,
+    console: Console,
 ) -> Recording:
     """The live side's session: the other side's client frames, replayed."""
     try:
         plan = plan_replay(other, spec.text, spec.credential)
     except ReplayError as exc:
         raise SideError(f"{other_source}: {exc}", EXIT_LOCAL) from exc
-    recorder = _recorder(args, spec, plan.url, plan.headers, {"replayed": other_source})
+    speed = _replay_speed(args, other)
+    pacing = _pacing(speed, "the recorded pacing")
+    console.print(f"[dim]side {spec.label}: replaying {other_source} {pacing}[/]")
+    context = {"replayed": other_source, "speed": speed}
+    recorder = _recorder(args, spec, plan.url, plan.headers, context)
     outcome = await run_session(
         plan.url,
         plan.headers,
         b"",
         plan.profile,
-        speed=args.speed,
+        speed=speed,
         observer=recorder,
         on_handshake=recorder.on_handshake,
         ssl=common.ssl_from(args),
@@ -109,12 +149,19 @@ async def _replayed(
     return recording
 
 
-async def _streamed(args: argparse.Namespace, spec: SideSpec, audio: bytes) -> Recording:
+async def _streamed(
+    args: argparse.Namespace, spec: SideSpec, audio: bytes, console: Console
+) -> Recording:
     """The live side's session: ``--audio`` streamed with ``--profile``."""
     url = build_url(spec.text, from_=args.from_, to=args.to, features=args.features)
     headers = build_headers(credential=spec.credential)
+    speed = _stream_speed(args)
+    console.print(
+        f"[dim]side {spec.label}: {args.profile} client {_pacing(speed, 'its own pacing')}[/]"
+    )
     context = {
         "profile": args.profile,
+        "speed": speed,
         "audio": common.audio_context(audio, str(args.audio or "espeak-ng")),
     }
     recorder = _recorder(args, spec, url, headers, context)
@@ -123,7 +170,7 @@ async def _streamed(args: argparse.Namespace, spec: SideSpec, audio: bytes) -> R
         headers,
         audio,
         args.profile,
-        speed=args.speed,
+        speed=speed,
         observer=recorder,
         on_handshake=recorder.on_handshake,
         ssl=common.ssl_from(args),
@@ -147,8 +194,12 @@ def _read(spec: SideSpec) -> Recording:
         raise SideError(f"side {spec.label}: {exc}", EXIT_LOCAL) from exc
 
 
-async def _sides(args: argparse.Namespace) -> tuple[SideSpec, Recording, SideSpec, Recording]:
+async def _sides(
+    args: argparse.Namespace, console: Console
+) -> tuple[SideSpec, Recording, SideSpec, Recording]:
     a, b = _spec(args, "A"), _spec(args, "B")
+    if args.speed is not None and args.speed < 0:
+        raise SideError("--speed must be >= 0", EXIT_LOCAL)
     if not a.live and not b.live:
         return a, _read(a), b, _read(b)
     if a.live and b.live:
@@ -156,12 +207,13 @@ async def _sides(args: argparse.Namespace) -> tuple[SideSpec, Recording, SideSpe
             audio = common.session_audio(args.audio, args.text, args.from_)
         except (OSError, WavError, synth.SynthesisUnavailable) as exc:
             raise SideError(str(exc), EXIT_LOCAL) from exc
-        return a, await _streamed(args, a, audio), b, await _streamed(args, b, audio)
+        streamed_a = await _streamed(args, a, audio, console)
+        return a, streamed_a, b, await _streamed(args, b, audio, console)
     if a.live:
         recorded_b = _read(b)
-        return a, await _replayed(args, a, recorded_b, b.source), b, recorded_b
+        return a, await _replayed(args, a, recorded_b, b.source, console), b, recorded_b
     recorded_a = _read(a)
-    return a, recorded_a, b, await _replayed(args, b, recorded_a, a.source)
+    return a, recorded_a, b, await _replayed(args, b, recorded_a, a.source, console)
 
 
 def _ignores(args: argparse.Namespace) -> list[str]:
@@ -178,7 +230,7 @@ async def run_compare(args: argparse.Namespace, console: Console, errors: Consol
         return EXIT_OK
     try:
         ignores = _ignores(args)
-        spec_a, recording_a, spec_b, recording_b = await _sides(args)
+        spec_a, recording_a, spec_b, recording_b = await _sides(args, console)
     except PathError as exc:
         errors.print(f"error: --ignore {exc}")
         return EXIT_LOCAL

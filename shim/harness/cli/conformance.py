@@ -26,7 +26,7 @@ def conformance(args: argparse.Namespace) -> int:
         return common.EXIT_LOCAL
     settings = suite.Settings(
         url=args.url,
-        credential=common.credential_from(args.key, args.token),
+        credential=common.default_credential(args.key, args.token),
         audio=audio,
         from_=args.from_,
         to=args.to,

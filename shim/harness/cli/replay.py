@@ -20,7 +20,7 @@ def replay(args: argparse.Namespace) -> int:
     errors = common.errors()
     try:
         recording = read_recording(args.recording)
-        credential = common.credential_from(args.key, args.token)
+        credential = common.default_credential(args.key, args.token)
         plan = plan_replay(recording, args.url, credential)
     except (OSError, RecordingError, ReplayError) as exc:
         errors.print(f"error: {exc}")

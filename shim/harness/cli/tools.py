@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from shim.harness.cli import common
 from shim.harness.cli.client import add_client_arguments
 from shim.harness.session.profiles import PROFILES
 
@@ -51,6 +52,9 @@ def _compare(args: argparse.Namespace) -> int:
     return compare_command(args)
 
 
+DEFAULT_CREDENTIAL = f"default: ${common.KEY_VARIABLE}, else {common.DEMO_KEY!r} as `client` sends"
+
+
 def _add_credentials(parser: argparse.ArgumentParser, *, suffix: str = "", what: str = "") -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument(f"--key{suffix}", help=f"subscription key{what}")
@@ -69,10 +73,15 @@ def _add_timeouts(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--result-timeout", type=float, default=30.0, help="wait for results, s")
 
 
-def _add_pacing(parser: argparse.ArgumentParser, default: float = 1.0) -> None:
+def _add_pacing(
+    parser: argparse.ArgumentParser, default: float | None = 1.0, default_text: str = ""
+) -> None:
     pacing = parser.add_mutually_exclusive_group()
     pacing.add_argument(
-        "--speed", type=float, default=default, help=f"divide pauses by N (default {default:g})"
+        "--speed",
+        type=float,
+        default=default,
+        help=f"divide pauses by N (default {default_text or f'{default:g}'})",
     )
     pacing.add_argument(
         "--as-fast-as-possible",
@@ -114,7 +123,7 @@ def _add_replay(commands: Subparsers) -> None:
     )
     parser.add_argument("recording", type=Path, metavar="RECORDING")
     parser.add_argument("--url", required=True, help="endpoint: ws, wss, http or https")
-    _add_credentials(parser)
+    _add_credentials(parser, what=f" ({DEFAULT_CREDENTIAL})")
     _add_pacing(parser)
     parser.add_argument("--record", type=Path, metavar="OUT", help="write a new recording")
     parser.add_argument("--keep-audio", action="store_true", help="with --record: keep TTS bytes")
@@ -147,7 +156,7 @@ def _add_conformance(commands: Subparsers) -> None:
         " endpoint; write a terminal summary, JUnit XML, an HTML report and the recordings.",
     )
     parser.add_argument("--url", required=True, help="endpoint: ws, wss, http or https")
-    _add_credentials(parser)
+    _add_credentials(parser, what=f" ({DEFAULT_CREDENTIAL})")
     parser.add_argument(
         "--out", type=Path, default=Path("conformance-report"), metavar="DIR",
         help="where junit.xml, report.html and recordings/ go (conformance-report)",
@@ -179,11 +188,12 @@ def _add_compare(commands: Subparsers) -> None:
         help="compare two sessions side by side: recordings or live endpoints",
         description="Compare A and B, each a recording or a live endpoint URL. A live side"
         " replays the other side's recording, or (both live) streams --audio with --profile."
-        " Utterances are aligned by time; differences in non-ignored fields fail (exit 1).",
+        " Utterances are paired on the audio timeline when both sides have TimingInfo, else"
+        " by order and text; differences in non-ignored fields fail (exit 1).",
     )
     parser.add_argument("a", metavar="A", help="recording file or ws/wss/http/https URL")
     parser.add_argument("b", metavar="B", help="recording file or ws/wss/http/https URL")
-    _add_credentials(parser, what=" for live sides")
+    _add_credentials(parser, what=f" for live sides ({DEFAULT_CREDENTIAL})")
     _add_credentials(parser, suffix="-a", what=" for side A")
     _add_credentials(parser, suffix="-b", what=" for side B")
     parser.add_argument("--audio", type=Path, metavar="FILE.wav", help="both live: the audio")
@@ -210,7 +220,11 @@ def _add_compare(commands: Subparsers) -> None:
     parser.add_argument("--html", type=Path, metavar="FILE", help="write the HTML report here")
     parser.add_argument("--record-dir", type=Path, metavar="DIR", help="keep live recordings")
     parser.add_argument("--show-defaults", action="store_true", help="print default ignores")
-    _add_pacing(parser, default=0.0)
+    _add_pacing(
+        parser,
+        default=None,
+        default_text="1 without TimingInfo, so a replay keeps the recorded pacing; else 0",
+    )
     _add_tls(parser)
     _add_timeouts(parser)
     parser.set_defaults(run=_compare)

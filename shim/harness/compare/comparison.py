@@ -1,7 +1,9 @@
 """Two sessions side by side: utterances paired, texts diffed, fields compared.
 
-Field differences skip declared ignore paths and treat timing within a tolerance as
-jitter, as LocalStack snapshot matching does.
+Utterances are paired on the audio timeline when both sides have TimingInfo, else by order
+and text similarity and shown on the arrival timeline (:mod:`.align`). Field differences
+skip declared ignore paths and treat timing within a tolerance as jitter, as LocalStack
+snapshot matching does.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shim.harness.compare.align import align
+from shim.harness.compare.align import align_by_text, align_by_time
 from shim.harness.compare.jsonpaths import IgnoreList, flatten
 from shim.harness.compare.sides import TICKS_PER_SECOND, Side, SideUtterance, read_side
 from shim.harness.compare.textdiff import TextDiff, diff
@@ -69,7 +71,7 @@ class Comparison:
     differences: list[FieldDifference]  # every difference, pairs' included, in order
     ignores: list[str]
     tolerance: float
-    audio_time: bool
+    audio_time: bool  # paired on the audio timeline; else by order and text, on arrival times
 
     def _wer(self, attribute: str) -> float:
         reference = sum(getattr(p, attribute).reference_words for p in self.pairs)
@@ -118,12 +120,15 @@ def compare(
     tolerance = tolerance_ms / 1000
     ignore = IgnoreList(ignores)
     audio_time = a.audio_time and b.audio_time
-    if not audio_time:  # one side without TimingInfo: both on the arrival timeline
+    if audio_time:
+        aligned = align_by_time(a.utterances, b.utterances, max(tolerance, 0.5))
+    else:  # one side without TimingInfo: both on the arrival timeline, paired by text
         a = read_side(a.label, a.source, a.recording, use_timing=False)
         b = read_side(b.label, b.source, b.recording, use_timing=False)
+        aligned = align_by_text(a.utterances, b.utterances)
     differences = _field_differences(a.snapshot(), b.snapshot(), "$", ignore, tolerance)
     pairs = []
-    for index, (ua, ub) in enumerate(align(a.utterances, b.utterances, max(tolerance, 0.5))):
+    for index, (ua, ub) in enumerate(aligned):
         pair = Pair(
             ua,
             ub,

@@ -73,6 +73,16 @@ def errors(ops: Sequence[Op]) -> int:
     return sum(1 for op in ops if op.kind != "equal")
 
 
+def similarity(a: str, b: str) -> float:
+    """How alike two transcripts are, 0–1: twice the words they share in order over all
+    their words (normalised as in :func:`align`); two empty transcripts are alike."""
+    total = len(words(a)) + len(words(b))
+    if total == 0:
+        return 1.0
+    shared = sum(1 for op in align(words(a), words(b)) if op.kind == "equal")
+    return 2 * shared / total
+
+
 def wer(reference_words: int, error_count: int) -> float:
     """Errors per reference word; a non-empty hypothesis against nothing counts as 1.0."""
     if reference_words == 0:

@@ -71,11 +71,18 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "…"
 
 
-def _basis(comparison: Comparison, *, html: bool = False) -> str:
-    """What the utterances were placed and paired by."""
+def _basis(comparison: Comparison) -> str:
+    """What the utterances were paired by."""
     if comparison.audio_time:
-        return "audio time (TimingInfo offsets)" if html else "audio time (TimingInfo)"
-    return "arrival time of the finals" if html else "arrival time"
+        return "audio time (TimingInfo)"
+    return "order and text (a side has no TimingInfo)"
+
+
+def _timeline_basis(comparison: Comparison) -> str:
+    """Where the timeline places the utterances."""
+    if comparison.audio_time:
+        return "audio time (TimingInfo offsets)"
+    return "arrival time of the finals (after the first audio frame)"
 
 
 # -- terminal -----------------------------------------------------------------------------------
@@ -85,7 +92,7 @@ def terminal_report(console: Console, comparison: Comparison) -> None:
     c = comparison
     basis = _basis(c)
     console.print(f"[bold]A[/] {escape(c.a.source)}\n[bold]B[/] {escape(c.b.source)}")
-    table = Table(title=f"utterances aligned by {basis}", title_justify="left", show_lines=True)
+    table = Table(title=f"utterances paired by {basis}", title_justify="left", show_lines=True)
     for column in ("#", "A s / B s", "recognition", "translation", "WER", "Δstart ms", "TTS s A/B"):
         table.add_column(column, no_wrap=column in ("#", "A s / B s", "WER", "Δstart ms"))
     for index, pair in enumerate(c.pairs):
@@ -251,7 +258,8 @@ def html_report(comparison: Comparison) -> str:
     return render(
         "compare.html",
         c=c,
-        basis=_basis(c, html=True),
+        basis=_basis(c),
+        timeline_basis=_timeline_basis(c),
         cards=cards,
         t=timeline(c),
         rows=[_row(pair) for pair in c.pairs],
