@@ -163,8 +163,15 @@ def _add_conformance(commands: Subparsers) -> None:
     )  # fmt: skip
     parser.add_argument("--audio", type=Path, metavar="FILE.wav", help="default: espeak-ng")
     parser.add_argument("--text", help="sentence espeak-ng speaks when no --audio is given")
-    parser.add_argument("--from", dest="from_", default="en-US", metavar="LOCALE")
-    parser.add_argument("--to", default="de", metavar="LANGUAGE")
+    parser.add_argument(
+        "--from", dest="from_", metavar="LOCALE",
+        help="speech language (default: one /languages advertises and the server accepts,"
+        " English first)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--to", metavar="LANGUAGE",
+        help="text language (default: one /languages advertises and the server accepts)",
+    )  # fmt: skip
     parser.add_argument(
         "--case", action="append", default=[], metavar="NAME", help="run only these (repeatable)"
     )

@@ -51,7 +51,9 @@ class _Case:
     recording: str | None  # relative to the report, so the link works where it is copied
 
 
-def html_report(results: Sequence[CaseResult], endpoint: str, out_dir: Path) -> str:
+def html_report(
+    results: Sequence[CaseResult], endpoint: str, out_dir: Path, *, pair: str | None = None
+) -> str:
     cases = [
         _Case(r, os.path.relpath(r.recording, out_dir) if r.recording is not None else None)
         for r in results
@@ -59,12 +61,15 @@ def html_report(results: Sequence[CaseResult], endpoint: str, out_dir: Path) -> 
     return render(
         "conformance.html",
         endpoint=endpoint,
+        pair=pair,
         when=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         counts=counts(results),
         cases=cases,
     )
 
 
-def write_html(results: Sequence[CaseResult], endpoint: str, path: Path) -> None:
+def write_html(
+    results: Sequence[CaseResult], endpoint: str, path: Path, *, pair: str | None = None
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(html_report(results, endpoint, path.parent), encoding="utf-8")
+    path.write_text(html_report(results, endpoint, path.parent, pair=pair), encoding="utf-8")
