@@ -52,12 +52,14 @@ def _compare(args: argparse.Namespace) -> int:
     return compare_command(args)
 
 
-DEFAULT_CREDENTIAL = f"default: ${common.KEY_VARIABLE}, else {common.DEMO_KEY!r} as `client` sends"
+DEFAULT_KEY = f" (default: ${common.KEY_VARIABLE}, else {common.DEMO_KEY!r}, as `client`)"
 
 
-def _add_credentials(parser: argparse.ArgumentParser, *, suffix: str = "", what: str = "") -> None:
+def _add_credentials(
+    parser: argparse.ArgumentParser, *, suffix: str = "", what: str = "", default: str = ""
+) -> None:
     group = parser.add_mutually_exclusive_group()
-    group.add_argument(f"--key{suffix}", help=f"subscription key{what}")
+    group.add_argument(f"--key{suffix}", help=f"subscription key{what}{default}")
     group.add_argument(f"--token{suffix}", help=f"access token{what}")
 
 
@@ -123,7 +125,7 @@ def _add_replay(commands: Subparsers) -> None:
     )
     parser.add_argument("recording", type=Path, metavar="RECORDING")
     parser.add_argument("--url", required=True, help="endpoint: ws, wss, http or https")
-    _add_credentials(parser, what=f" ({DEFAULT_CREDENTIAL})")
+    _add_credentials(parser, default=DEFAULT_KEY)
     _add_pacing(parser)
     parser.add_argument("--record", type=Path, metavar="OUT", help="write a new recording")
     parser.add_argument("--keep-audio", action="store_true", help="with --record: keep TTS bytes")
@@ -156,7 +158,7 @@ def _add_conformance(commands: Subparsers) -> None:
         " endpoint; write a terminal summary, JUnit XML, an HTML report and the recordings.",
     )
     parser.add_argument("--url", required=True, help="endpoint: ws, wss, http or https")
-    _add_credentials(parser, what=f" ({DEFAULT_CREDENTIAL})")
+    _add_credentials(parser, default=DEFAULT_KEY)
     parser.add_argument(
         "--out", type=Path, default=Path("conformance-report"), metavar="DIR",
         help="where junit.xml, report.html and recordings/ go (conformance-report)",
@@ -200,7 +202,7 @@ def _add_compare(commands: Subparsers) -> None:
     )
     parser.add_argument("a", metavar="A", help="recording file or ws/wss/http/https URL")
     parser.add_argument("b", metavar="B", help="recording file or ws/wss/http/https URL")
-    _add_credentials(parser, what=f" for live sides ({DEFAULT_CREDENTIAL})")
+    _add_credentials(parser, what=" for live sides", default=DEFAULT_KEY)
     _add_credentials(parser, suffix="-a", what=" for side A")
     _add_credentials(parser, suffix="-b", what=" for side B")
     parser.add_argument("--audio", type=Path, metavar="FILE.wav", help="both live: the audio")
