@@ -17,12 +17,12 @@ What it decides:
   Close. All codes come from :mod:`shim.legacy.errors`.
 * **The watchdog**, measured in audio time: a backend owes an answer once it has been given
   speech (loud audio, :mod:`shim.legacy.loudness`) and then ``backend_timeout`` more seconds
-  of audio without saying anything, or ``3 × backend_timeout`` seconds of any audio (a
-  healthy service acknowledges silence well within that); it is stalled when it owes an
-  answer and has been quiet for ``backend_timeout`` seconds of wall time as well (a burst
-  client's audio arrives long before the backend can have processed it). After the audio has
-  ended it must answer speech within ``backend_timeout`` of its last event, and may take
-  real time on top for the silence it still owes.
+  of audio (or the end of audio); it is stalled when it owes an answer and has said nothing
+  for ``backend_timeout`` seconds of wall time as well (a burst client's audio arrives long
+  before the backend can have processed it). Silence needs no answer of its own (Azure may
+  take ~20 s of it to acknowledge; a hang then loses no results): a backend that owes only
+  silence is watched once the read-ahead is full or the audio has ended, and also gets real
+  time to go through it.
 * **Read-ahead.** Audio goes to the backend at most ``AUDIO_AHEAD_SECONDS`` ahead of what it
   has answered; beyond that the core pauses reading the client (TCP backpressure), so a
   whole-file client cannot park minutes of audio in the server. Reading also pauses while
@@ -67,7 +67,6 @@ AUDIO_AHEAD_SECONDS = 60.0  # read-ahead of the backend: ~1.9 MB of 16 kHz PCM a
 OUTBOX_HIGH_BYTES = 1 << 20  # results not yet written to a slow client: pause reading above
 OUTBOX_LOW_BYTES = 256 << 10  # ... and resume below
 SPEECH_BLOCKS_OWED = 10  # 1 s of loud audio unanswered: the backend owes a hypothesis
-SILENCE_BOUND_FACTOR = 3  # any audio: owed after 3 × backend_timeout seconds
 
 
 @dataclass(frozen=True)
@@ -345,16 +344,14 @@ class SessionConduct:
         deadlines = []
         if self._tts_deadline is not None:
             deadlines.append(self._tts_deadline)
+        if (stall := self._stall_deadline()) is not None:
+            deadlines.append(stall)
         if self.state is State.FLUSHING:
             deadlines.append(self._flush_deadline)
-            if not self._results.awaiting_tts:
-                deadlines.append(self._flush_stall_deadline())
         else:
             deadlines.append(self._started + limits.max_session)
             if not self._pauses.any:
                 deadlines.append(self._idle_since + limits.idle_timeout)
-            if self._backend_owes():
-                deadlines.append(self._last_event + limits.backend_timeout)
         return min(deadlines)
 
     # ---- client audio ------------------------------------------------------------------------
@@ -435,30 +432,37 @@ class SessionConduct:
         return silent >= self.limits.silence_timeout * TICKS_PER_SECOND
 
     # ---- the watchdog ------------------------------------------------------------------------
-    def _backend_owes(self) -> bool:
-        """Would a healthy backend have said something about the audio it was given?"""
+    def _stall_deadline(self) -> float | None:
+        """When the backend counts as stalled if it stays quiet (None: it owes nothing yet).
+
+        Speech must be answered within ``backend_timeout`` of wall time — once the backend
+        has had ``backend_timeout`` seconds of audio after it, or the end of audio. Silence
+        needs no answer of its own: a backend that owes only silence also gets real time to go
+        through it (a burst's 100 s of trailing silence takes a real-time service 100 s), and
+        a hang then loses no results.
+        """
         if self._results.awaiting_tts:
-            return False  # the TTS deadline covers a synthesis in progress
+            return None  # the TTS deadline covers a synthesis in progress
         audio = self._audio
+        flushing = self.state is State.FLUSHING
+        quiet_since = max(self._last_event, self._flush_started) if flushing else self._last_event
         budget = self.limits.backend_timeout * TICKS_PER_SECOND
-        if len(audio.voiced) >= SPEECH_BLOCKS_OWED and audio.written - audio.voiced[0] >= budget:
-            return True
-        return audio.owed() >= SILENCE_BOUND_FACTOR * budget
+        voiced = audio.voiced
+        if len(voiced) >= SPEECH_BLOCKS_OWED and (flushing or audio.written - voiced[0] >= budget):
+            return quiet_since + self.limits.backend_timeout
+        if not flushing and not self._pauses.backend:
+            return None  # silence owed while streaming: watched once the read-ahead is full
+        return quiet_since + self.limits.backend_timeout + audio.owed() / TICKS_PER_SECOND
 
     def _check_stall(self, now: float) -> list[Command]:
         # Deadlines compare as `now >= start + timeout`, exactly as next_deadline() adds them.
-        if now >= self._last_event + self.limits.backend_timeout and self._backend_owes():
-            return self._close(Failure.BACKEND_STALLED)
-        return []
-
-    def _flush_stall_deadline(self) -> float:
-        """After the end of audio: speech it was given must be answered within the backend
-        timeout; if it owes only silence, it also gets real time to go through that."""
-        quiet_since = max(self._last_event, self._flush_started)
-        audio = self._audio
-        if len(audio.voiced) >= SPEECH_BLOCKS_OWED:
-            return quiet_since + self.limits.backend_timeout
-        return quiet_since + self.limits.backend_timeout + audio.owed() / TICKS_PER_SECOND
+        deadline = self._stall_deadline()
+        if deadline is None or now < deadline:
+            return []
+        if self.state is State.FLUSHING:
+            warn = "backend stopped answering after the end of audio"
+            return self._close(Failure.BACKEND_STALLED, warn=warn)
+        return self._close(Failure.BACKEND_STALLED)
 
     # ---- time --------------------------------------------------------------------------------
     def _tick(self, now: float) -> list[Command]:
@@ -474,11 +478,7 @@ class SessionConduct:
                 return out + self._close(
                     Failure.RESULTS_INCOMPLETE, warn="results still pending at flush timeout"
                 )
-            if not self._results.awaiting_tts and now >= self._flush_stall_deadline():
-                return out + self._close(
-                    Failure.BACKEND_STALLED, warn="backend stopped answering after the end of audio"
-                )
-            return out
+            return out + self._check_stall(now)
         if now >= self._started + limits.max_session:
             return out + self._begin_flush(Failure.SESSION_CAP, now)
         if not self._pauses.any and now >= self._idle_since + limits.idle_timeout:
