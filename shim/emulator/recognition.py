@@ -39,6 +39,7 @@ from shim.emulator.engines.base import (
     bytes_to_ticks,
 )
 from shim.emulator.faults import FaultPlan
+from shim.emulator.profanity import RAW, marked_words
 from shim.emulator.profanity import apply as apply_profanity
 from shim.emulator.resume import ResumePoints
 from shim.emulator.scenario import Fault, Scenario
@@ -322,7 +323,7 @@ class RecognitionConnection(UspConnection):
             if isinstance(event, SpeechStarted):
                 await self._send_text("speech.startDetected", {"Offset": event.offset - turn.base})
             elif isinstance(event, Hypothesis):
-                event = self._filtered(turn, event)[0]
+                event = (await self._filtered(turn, event))[0]
                 if self._kind is Kind.TRANSLATION:
                     await self._send_text(
                         "translation.hypothesis", wire.translation_hypothesis(event, turn.base)
@@ -347,10 +348,19 @@ class RecognitionConnection(UspConnection):
                 turn.phrases += 1
                 self._ack = max(self._ack, event.offset + event.duration)
 
-    def _filtered(self, turn: Turn, event: _Text) -> tuple[_Text, dict[str, str]]:
+    async def _filtered(self, turn: Turn, event: _Text) -> tuple[_Text, dict[str, str]]:
         """The event with the session's profanity option applied, and its translations as
         synthesis should speak them (see :mod:`shim.emulator.profanity`)."""
-        result = apply_profanity(event.text, turn.language, event.translations, turn.profanity)
+        words = marked_words(event.text, turn.language)
+        translated: dict[str, tuple[str, ...]] = {}
+        if words and turn.profanity.lower() != RAW:
+            for target in event.translations:
+                translated[target] = await self._engine.translate_words(
+                    words, turn.language, target
+                )
+        result = apply_profanity(
+            event.text, turn.language, event.translations, turn.profanity, translated
+        )
         shown = dataclasses.replace(event, text=result.text, translations=result.translations)
         return shown, result.spoken
 
@@ -361,7 +371,7 @@ class RecognitionConnection(UspConnection):
             phrase = Phrase(
                 phrase.offset, phrase.duration, "", {}, fault.recognition_status or "NoMatch"
             )
-        phrase, spoken = self._filtered(turn, phrase)
+        phrase, spoken = await self._filtered(turn, phrase)
         if self._kind is Kind.TRANSLATION:
             await self._send_text("translation.phrase", wire.translation_phrase(phrase, turn.base))
         else:

@@ -63,4 +63,5 @@ def synthesized_languages(
         for language, voice in voices.items()
         if voice_language(voice) == _primary(language)
     }
-    return spoken or dict(voices)
+    chosen: dict[str, str | None] = dict(spoken or voices)
+    return chosen

@@ -113,3 +113,14 @@ def test_a_word_the_translator_passed_through_is_marked_with_the_source_list() -
 def test_unknown_option_masks_and_languages_without_a_list_pass() -> None:
     assert profanity.apply("shit", "en", {}, "Strict").text == "****"
     assert profanity.apply("shit happens", "xx-YY", {}, "Masked").text == "shit happens"
+
+
+def test_the_marked_words_own_translations_find_what_the_target_list_lacks() -> None:
+    spanish = "La palabra caga es un profanity."
+    source = "The word crap is a profanity."
+    assert profanity.marked_words(source, "en-US") == ("crap",)
+    unaided = profanity.apply(source, "en-US", {"es": spanish}, "Tagged")
+    aided = profanity.apply(source, "en-US", {"es": spanish}, "Tagged", {"es": ["Caga"]})
+    assert unaided.translations["es"] == spanish  # "caga" is not on the Spanish list
+    assert aided.translations["es"] == "La palabra <profanity>caga</profanity> es un profanity."
+    assert aided.spoken["es"] == "La palabra es un profanity."

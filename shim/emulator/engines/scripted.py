@@ -261,3 +261,8 @@ class ScriptedEngine:
         if recorded is not None:
             return await synthesis.from_wav_file(recorded, text)
         return await synthesis.synthesize(text, language, scenario.synthesis_engine)
+
+    async def translate_words(
+        self, words: tuple[str, ...], source_locale: str, target_language: str
+    ) -> tuple[str, ...]:
+        return ()  # scenarios script whole translations, not words
