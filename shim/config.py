@@ -32,6 +32,7 @@ ENVIRONMENT = {
     "tls_cert": "SHIM_TLS_CERT",
     "tls_key": "SHIM_TLS_KEY",
     "languages": "SHIM_LANGUAGES",
+    "languages_from": "SHIM_LANGUAGES_FROM",
     "record_backend": "SHIM_RECORD_BACKEND",
 }
 
@@ -61,6 +62,7 @@ class ServerSettings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     languages: str = "legacy"  # or "current": what /languages serves by default
+    languages_from: str = "engine"  # embedded backend: what its engines serve, or "catalog"
     sdk_properties: dict[str, str] = field(default_factory=dict)
     record_backend: Path | None = None  # write each session as a local-service scenario
 
@@ -114,6 +116,8 @@ class ServerSettings:
             raise ConfigError("--tls-cert and --tls-key go together")
         if self.languages not in ("legacy", "current"):
             raise ConfigError("--languages: choose legacy or current")
+        if self.languages_from not in ("engine", "catalog"):
+            raise ConfigError("--languages-from: choose engine or catalog")
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -172,6 +176,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="write each session as a local Speech service scenario (env SHIM_RECORD_BACKEND)",
     )
     limits.add_argument("--languages", help="what /languages serves by default: legacy or current")
+    limits.add_argument(
+        "--languages-from",
+        help="embedded backend: /languages lists what its engines serve (engine, default)"
+        " or the whole catalog (catalog) (env SHIM_LANGUAGES_FROM)",
+    )
     tls = parser.add_argument_group("TLS (serve wss:// and https:// directly)")
     tls.add_argument("--tls-cert", help="certificate chain, PEM (env SHIM_TLS_CERT)")
     tls.add_argument("--tls-key", help="private key, PEM (env SHIM_TLS_KEY)")
@@ -227,6 +236,7 @@ def settings_from(
         tls_cert=path("tls_cert"),
         tls_key=path("tls_key"),
         languages=text("languages") or "legacy",
+        languages_from=text("languages_from") or "engine",
         sdk_properties=properties,
         record_backend=path("record_backend"),
     )
