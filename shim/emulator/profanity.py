@@ -1,8 +1,9 @@
 """The service's profanity option (Raw, Masked, Removed, Tagged) on recognitions, their
 translations and the speech synthesized from those translations (sans-I/O).
 
-Which words: the maintained LDNOOBW-based lists of the ``glin-profanity`` package (24
-languages, data only), plus the handful of English words the local service always filtered.
+Which words: the per-language word lists of the maintained ``glin-profanity`` package (24
+languages; only its data is used), plus the few English words the local service always
+filtered.
 
 How translations are filtered: the marks on the *source* carry through translation. A
 translation is filtered only when its source text has profanity; then three things find the
