@@ -71,11 +71,15 @@ def _language(tag: str) -> str:
     return tag.replace("_", "-").split("-")[0].lower()
 
 
-@cache
 def _pattern(language: str) -> re.Pattern[str] | None:
     """One alternation of the language's words, longest first, or None without a list."""
     name = _LIST_NAMES.get(language)
-    words = sorted(set(_lists.get_words(name)) if name else (), key=len, reverse=True)
+    return _compiled(language, name) if name else None
+
+
+@cache  # one per language of _LIST_NAMES: client input never adds entries
+def _compiled(language: str, name: str) -> re.Pattern[str] | None:
+    words = sorted(set(_lists.get_words(name)), key=len, reverse=True)
     alternatives = [re.escape(w.strip()) for w in words if w.strip()]
     if language == "en":
         alternatives += _ALWAYS_ENGLISH
