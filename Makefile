@@ -12,15 +12,19 @@ STAMP  := $(VENV)/.installed
 APERTIUM := apertium apertium-eng-spa apertium-fr-es apertium-spa-ita \
             apertium-eng-cat apertium-fra-cat apertium-cat-ita
 DEBS   := ffmpeg espeak-ng python3-venv $(APERTIUM) chromium fonts-dejavu-core
+# Node and npm run Microsoft's JavaScript Speech SDK in the tests (tests/js, pinned with
+# package-lock.json, installed with npm ci from the npm registry).
+NODE_DEBS := nodejs npm
+JS_STAMP  := tests/js/node_modules/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run test lint typecheck system-deps clean
+.PHONY: run test lint typecheck system-deps node-deps clean
 
 run: $(STAMP)
 	$(BIN)/translator-speech-shim serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP)
+test: $(STAMP) $(JS_STAMP)
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -28,7 +32,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check shim tests bench
 
 typecheck: $(STAMP)
-	$(BIN)/mypy shim/legacy shim/emulator/usp.py shim/catalog shim/emulator/engines shim/wsframes.py
+	$(BIN)/mypy shim/legacy shim/emulator/usp.py shim/catalog shim/emulator/engines shim/wsframes.py \
+	    shim/emulator/voices.py shim/emulator/resume.py shim/emulator/profanity.py
 
 system-deps:
 	@missing=""; \
@@ -42,6 +47,24 @@ system-deps:
 	  fi; \
 	fi
 
+node-deps:
+	@missing=""; \
+	command -v node >/dev/null 2>&1 || missing="nodejs"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages: $$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else \
+	    echo "missing Node.js for the JavaScript SDK tests (run: sudo apt-get install $$missing)"; exit 1; \
+	  fi; \
+	fi
+
+$(JS_STAMP): tests/js/package.json tests/js/package-lock.json
+	@$(MAKE) --no-print-directory node-deps
+	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
+	touch $(JS_STAMP)
+
 $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory system-deps
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,4 +73,4 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tests/js/node_modules

@@ -39,6 +39,7 @@ ENVIRONMENT = {
     "tls_cert": "SHIM_TLS_CERT",
     "tls_key": "SHIM_TLS_KEY",
     "languages": "SHIM_LANGUAGES",
+    "languages_from": "SHIM_LANGUAGES_FROM",
     "record_backend": "SHIM_RECORD_BACKEND",
 }
 
@@ -74,6 +75,7 @@ class ServerSettings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     languages: str = "legacy"  # or "current": what /languages serves by default
+    languages_from: str = "engine"  # embedded backend: what its engines serve, or "catalog"
     sdk_properties: dict[str, str] = field(default_factory=dict)
     record_backend: Path | None = None  # write each session as a local-service scenario
 
@@ -141,6 +143,8 @@ class ServerSettings:
             raise ConfigError("--drain-timeout must not be negative")
         if self.max_connections is not None and self.max_connections < 1:
             raise ConfigError("--max-connections must be at least 1")
+        if self.languages_from not in ("engine", "catalog"):
+            raise ConfigError("--languages-from: choose engine or catalog")
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -214,6 +218,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="write each session as a local Speech service scenario (env SHIM_RECORD_BACKEND)",
     )
     limits.add_argument("--languages", help="what /languages serves by default: legacy or current")
+    limits.add_argument(
+        "--languages-from",
+        help="embedded backend: /languages lists what its engines serve (engine, default)"
+        " or the whole catalog (catalog) (env SHIM_LANGUAGES_FROM)",
+    )
     edge = parser.add_argument_group("connections")
     edge.add_argument(
         "--header-timeout",
@@ -287,6 +296,7 @@ def settings_from(
         tls_cert=path("tls_cert"),
         tls_key=path("tls_key"),
         languages=text("languages") or "legacy",
+        languages_from=text("languages_from") or "engine",
         sdk_properties=properties,
         record_backend=path("record_backend"),
     )

@@ -4,6 +4,14 @@ Follows the scheme that keeps the real SDK happy (usp-speech-service.md §6): on
 connection; ``turn.start`` first; hypotheses and phrases as audio arrives; every message
 echoes the turn's X-RequestId; ``speech.endDetected`` + ``turn.end`` only after the client's
 0-byte audio frame (in INTERACTIVE mode, ``speech.endDetected`` follows the first phrase).
+
+Audio nobody speaks in gets what the service sends: in INTERACTIVE mode an
+``InitialSilenceTimeout`` phrase once the initial silence timeout passes without speech; a
+once-mode turn, or a session's first turn, that ends without any phrase gets one
+(``InitialSilenceTimeout`` for silence, ``NoMatch`` for speech nothing recognised).
+
+What a session acknowledged is kept per X-ConnectionId when the service closes a connection
+(:mod:`shim.emulator.resume`), so the SDK's reconnect resumes where it replays from.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from typing import Any, TypeVar
 
 from aiohttp import WSMsgType, web
 
-from shim.emulator import usp, wire
+from shim.emulator import usp, voices, wire
 from shim.emulator.engines.base import (
     Engine,
     Hypothesis,
@@ -31,11 +39,15 @@ from shim.emulator.engines.base import (
     bytes_to_ticks,
 )
 from shim.emulator.faults import FaultPlan
+from shim.emulator.profanity import RAW, marked_words
+from shim.emulator.profanity import apply as apply_profanity
+from shim.emulator.resume import ResumePoints
 from shim.emulator.scenario import Fault, Scenario
 
 log = logging.getLogger("shim.emulator")
 
 CLOSE_BAD_INPUT = 1007
+INITIAL_SILENCE_MS = 5_000  # the service's default initial silence timeout (INTERACTIVE)
 _Text = TypeVar("_Text", Hypothesis, Phrase)
 
 
@@ -90,11 +102,25 @@ class Turn:
     synthesized: dict[str, str | None]  # language -> voice
     detailed: bool
     profanity: str
+    language: str = "en-US"
+    initial_silence_ms: int = INITIAL_SILENCE_MS
+    speech_detected: bool = False
     audio_frames: int = 0
     audio_bytes: int = 0
     phrases: int = 0
     end_detected: bool = False
     ended: bool = False
+
+
+_SILENCE = "InitialSilenceTimeout"
+
+
+def _positive_int(value: Any, default: int) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return default
+    return number if number > 0 else default
 
 
 def _dig(data: Any, *keys: str) -> Any:
@@ -118,6 +144,7 @@ class RecognitionConnection(UspConnection):
         connection_id: str,
         default_language: str | None,
         default_mode_interactive: bool,
+        resume: ResumePoints | None = None,
     ) -> None:
         self._ws = ws
         self._request = request
@@ -129,7 +156,8 @@ class RecognitionConnection(UspConnection):
         self._default_language = default_language
         self._default_interactive = default_mode_interactive
         self._turn: Turn | None = None
-        self._ack = 0  # absolute ticks acknowledged by the last phrase
+        self._resume = resume if resume is not None else ResumePoints()
+        self._ack = self._resume.get(connection_id)  # absolute ticks acknowledged
         self._phrases = 0  # on this connection, for after_phrase / on_phrase faults
         self._delay = 0.0
         self._hung = False
@@ -148,6 +176,10 @@ class RecognitionConnection(UspConnection):
                 targets = tuple(str(t) for t in body.get("to") or ())
                 self._turn.targets = targets
                 self._turn.stream.set_targets(targets)
+                if "synthesis" in body:  # the JavaScript SDK repeats its voice per target
+                    self._turn.synthesized = voices.synthesized_languages(
+                        body["synthesis"], targets
+                    )
         elif path == "telemetry":
             pass
         else:
@@ -174,6 +206,15 @@ class RecognitionConnection(UspConnection):
             return
         turn.audio_bytes += len(payload)
         await self._emit(turn, await turn.stream.feed(payload))
+        if (
+            turn.interactive
+            and not turn.phrases
+            and not turn.speech_detected
+            and turn.audio_bytes >= turn.initial_silence_ms * 32
+        ):
+            # Nothing said within the initial silence timeout: the service gives up.
+            timeout = Phrase(turn.base, turn.initial_silence_ms * 10_000, "", {}, _SILENCE)
+            await self._phrase(turn, timeout)
 
     # ---- turns ---------------------------------------------------------------------------
     async def _start_turn(self, message: usp.Message) -> None:
@@ -195,14 +236,19 @@ class RecognitionConnection(UspConnection):
             if value:
                 silence = int(value)
         targets = tuple(str(t) for t in _dig(context, "translation", "targetLanguages") or ())
-        voices = _dig(context, "synthesis", "defaultVoices") or {}
-        synthesized = {
-            str(lang): voices.get(lang)
-            for lang in _dig(context, "synthesis", "synthesizedLanguages") or ()
-        }
+        synthesized = voices.synthesized_languages(
+            _dig(context, "synthesis"), targets, self._request.query.get("voice")
+        )
         offset = _dig(context, "continuation", "audio", "streams", "1", "offset")
         base = int(offset) if offset is not None else self._ack
-        profanity = str(_dig(context, "phraseDetection", "enrichment", "profanity") or "masked")
+        profanity = str(
+            _dig(context, "phraseDetection", "enrichment", "profanity")
+            or self._request.query.get("profanity")
+            or "masked"
+        )
+        initial_silence = _dig(context, "phraseDetection", "initialSilenceTimeout") or (
+            self._request.query.get("initialSilenceTimeoutMs")
+        )
         detailed = str(_dig(context, "phraseOutput", "format") or "").lower() == "detailed"
         params = StreamParams(
             session_id=self._connection_id,
@@ -221,6 +267,8 @@ class RecognitionConnection(UspConnection):
             synthesized,
             detailed,
             profanity,
+            str(language),
+            _positive_int(initial_silence, INITIAL_SILENCE_MS),
         )
         log.info(
             "turn %s connection %s: %s %s -> %s, base %d ms%s",
@@ -239,15 +287,14 @@ class RecognitionConnection(UspConnection):
     async def _end_of_audio(self, turn: Turn) -> None:
         events = await turn.stream.finish()
         if (
-            turn.interactive
-            and turn.phrases == 0
+            turn.phrases == 0
+            and (turn.interactive or (turn.base == 0 and turn.audio_bytes > 0))
             and not any(isinstance(e, Phrase) for e in events)
         ):
-            status = (
-                "NoMatch"
-                if any(isinstance(e, SpeechStarted) for e in events)
-                else "InitialSilenceTimeout"
-            )
+            # Once mode always answers; a session's first turn too: what it heard, if nothing.
+            # (Not a replay turn: the SDK would answer the acknowledgement with another.)
+            heard = turn.speech_detected or any(isinstance(e, SpeechStarted) for e in events)
+            status = "NoMatch" if heard else _SILENCE
             events.append(Phrase(turn.base, bytes_to_ticks(turn.audio_bytes), "", {}, status))
         await self._emit(turn, events)
         if not turn.end_detected:
@@ -256,6 +303,8 @@ class RecognitionConnection(UspConnection):
             )
         await self._send_text("turn.end", {})
         turn.ended = True
+        if not turn.interactive:
+            self._resume.forget(self._connection_id)  # the session is over
         log.info(
             "turn %s ended: %d phrases, %.2f s of audio",
             turn.request_id,
@@ -267,10 +316,14 @@ class RecognitionConnection(UspConnection):
         for event in events:
             if turn.interactive and turn.phrases:
                 return  # once mode: one phrase per turn
+            if isinstance(event, SpeechStarted | Hypothesis) or (
+                isinstance(event, Phrase) and event.status == wire.SUCCESS
+            ):
+                turn.speech_detected = True
             if isinstance(event, SpeechStarted):
                 await self._send_text("speech.startDetected", {"Offset": event.offset - turn.base})
             elif isinstance(event, Hypothesis):
-                event = self._filtered(turn, event)
+                event = (await self._filtered(turn, event))[0]
                 if self._kind is Kind.TRANSLATION:
                     await self._send_text(
                         "translation.hypothesis", wire.translation_hypothesis(event, turn.base)
@@ -280,11 +333,11 @@ class RecognitionConnection(UspConnection):
                         "speech.hypothesis", wire.speech_hypothesis(event, turn.base)
                     )
             elif isinstance(event, Phrase):
-                await self._phrase(turn, self._filtered(turn, event))
+                await self._phrase(turn, event)
             elif isinstance(event, Silence) and not turn.interactive:
                 # As the service does on long silence: a NoMatch phrase, which also
                 # acknowledges the audio so the SDK can drop it from its replay buffer.
-                silence = Phrase(event.offset, event.duration, "", {}, "InitialSilenceTimeout")
+                silence = Phrase(event.offset, event.duration, "", {}, _SILENCE)
                 path = "translation.phrase" if self._kind is Kind.TRANSLATION else "speech.phrase"
                 body = (
                     wire.translation_phrase(silence, turn.base)
@@ -292,16 +345,24 @@ class RecognitionConnection(UspConnection):
                     else wire.speech_phrase(silence, turn.base, turn.detailed)
                 )
                 await self._send_text(path, body)
+                turn.phrases += 1
                 self._ack = max(self._ack, event.offset + event.duration)
 
-    def _filtered(self, turn: Turn, event: _Text) -> _Text:
-        return dataclasses.replace(
-            event,
-            text=wire.apply_profanity(event.text, turn.profanity),
-            translations={
-                k: wire.apply_profanity(v, turn.profanity) for k, v in event.translations.items()
-            },
+    async def _filtered(self, turn: Turn, event: _Text) -> tuple[_Text, dict[str, str]]:
+        """The event with the session's profanity option applied, and its translations as
+        synthesis should speak them (see :mod:`shim.emulator.profanity`)."""
+        words = marked_words(event.text, turn.language)
+        translated: dict[str, tuple[str, ...]] = {}
+        if words and turn.profanity.lower() != RAW:
+            for target in event.translations:
+                translated[target] = await self._engine.translate_words(
+                    words, turn.language, target
+                )
+        result = apply_profanity(
+            event.text, turn.language, event.translations, turn.profanity, translated
         )
+        shown = dataclasses.replace(event, text=result.text, translations=result.translations)
+        return shown, result.spoken
 
     async def _phrase(self, turn: Turn, phrase: Phrase) -> None:
         self._phrases += 1
@@ -310,24 +371,26 @@ class RecognitionConnection(UspConnection):
             phrase = Phrase(
                 phrase.offset, phrase.duration, "", {}, fault.recognition_status or "NoMatch"
             )
+        phrase, spoken = await self._filtered(turn, phrase)
         if self._kind is Kind.TRANSLATION:
             await self._send_text("translation.phrase", wire.translation_phrase(phrase, turn.base))
         else:
             await self._send_text(
-                "speech.phrase", wire.speech_phrase(phrase, turn.base, turn.detailed)
+                "speech.phrase",
+                wire.speech_phrase(phrase, turn.base, turn.detailed, turn.interactive),
             )
         self._ack = phrase.offset + phrase.duration
         if self._kind is Kind.TRANSLATION and phrase.status == wire.SUCCESS:
-            await self._synthesize(turn, phrase)
+            await self._synthesize(turn, spoken)
         if turn.interactive:
             turn.end_detected = True
             await self._send_text("speech.endDetected", {"Offset": self._ack - turn.base})
         for fault in self._faults.after_phrase(self._phrases):
             await self._apply(fault)
 
-    async def _synthesize(self, turn: Turn, phrase: Phrase) -> None:
+    async def _synthesize(self, turn: Turn, spoken: dict[str, str]) -> None:
         for language, voice in turn.synthesized.items():
-            text = phrase.translations.get(language)
+            text = spoken.get(language)
             if not text:
                 continue
             result = await self._engine.synthesize(text, language, voice, self._scenario)
@@ -352,6 +415,9 @@ class RecognitionConnection(UspConnection):
                 transport.abort()
             raise _Stop
         if fault.close_code is not None:
+            # A close frame follows every phrase sent: the SDK has them all and will replay
+            # from the last one. (After a reset it may not have: nothing is remembered.)
+            self._resume.acknowledge(self._connection_id, self._ack)
             await self._ws.close(
                 code=fault.close_code, message=(fault.close_reason or "injected fault").encode()
             )

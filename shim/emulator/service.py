@@ -4,13 +4,16 @@ Routes (what SDK 1.53 opens, usp-speech-service.md §2):
 
 * ``/stt/speech/universal/v2`` and ``/speech/translation/cognitiveservices/v1``: translation;
 * ``/speech/recognition/{conversation,interactive,dictation}/cognitiveservices/v1``: speech;
-* ``/cognitiveservices/websocket/v1``: text to speech;
+* ``/cognitiveservices/websocket/v1`` and ``/tts/cognitiveservices/websocket/v1`` (what the
+  JavaScript SDK opens with ``fromHost``): text to speech;
 * ``/cognitiveservices/voices/list`` and Translator's ``/languages?api-version=3.0``: catalog;
 * ``/healthz``;
 * ``/emulator/capabilities``: what the engine serves (``?from=xx-XX&to=yy`` checks a pair).
 
 The subscription key may pick the scenario (``--scenario-dir``); faults come from the
 scenario and, per connection, from the ``fault`` query parameter or ``X-Emulator-Fault``.
+The key, an authorization token and ``X-ConnectionId`` are read from the headers or, as the
+JavaScript SDK's browser WebSocket (which cannot set headers) sends them, from the query.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from shim.emulator import catalog_routes
 from shim.emulator.engines.base import Engine
 from shim.emulator.faults import FaultPlan, FiredFaults
 from shim.emulator.recognition import Kind, RecognitionConnection
+from shim.emulator.resume import ResumePoints
 from shim.emulator.scenario import Scenario, ScenarioError, load_scenario, parse_fault_spec
 from shim.emulator.synthesis_service import SynthesisConnection
 
@@ -53,6 +57,7 @@ class _State:
     settings: EmulatorSettings
     engine: Engine
     fired: FiredFaults = field(default_factory=FiredFaults)
+    resume: ResumePoints = field(default_factory=ResumePoints)
     sockets: weakref.WeakSet[web.WebSocketResponse] = field(default_factory=weakref.WeakSet)
     scenario_cache: dict[Path, tuple[float, Scenario]] = field(default_factory=dict)
     connections: int = 0
@@ -68,14 +73,32 @@ def _json_error(status: int, message: str) -> web.Response:
     )
 
 
+def _credential(request: web.Request, name: str) -> str | None:
+    """A header, else the query parameter of that name (any case): the SDKs' Node code path
+    sends both, the browser one (no headers on a browser WebSocket) only the query."""
+    value = request.headers.get(name)
+    if value:
+        return value
+    wanted = name.lower()
+    for key, value in request.query.items():
+        if key.lower() == wanted and value:
+            return value
+    return None
+
+
 def subscription_key(request: web.Request) -> str | None:
-    key = request.headers.get("Ocp-Apim-Subscription-Key")
+    key = _credential(request, "Ocp-Apim-Subscription-Key")
     if key:
         return key
-    auth = request.headers.get("Authorization", "")
+    auth = _credential(request, "Authorization") or ""
     if auth.lower().startswith("bearer ") and auth[7:].strip():
         return auth[7:].strip()
     return None
+
+
+def connection_id_of(request: web.Request) -> str:
+    """The SDK's X-ConnectionId (stable across its reconnects), or a fresh one."""
+    return _credential(request, "X-ConnectionId") or uuid.uuid4().hex
 
 
 def fingerprint(key: str) -> str:
@@ -118,7 +141,7 @@ async def _websocket(request: web.Request, kind: Kind | None) -> web.StreamRespo
         return _json_error(400, str(exc))
     if scenario is None:
         return _json_error(401, "no scenario for this subscription key")
-    connection_id = request.headers.get("X-ConnectionId") or uuid.uuid4().hex
+    connection_id = connection_id_of(request)
     plan = FaultPlan(scenario.faults, connection_id, state.fired)
     upgrade_faults = plan.at_upgrade()
     for fault in upgrade_faults:
@@ -163,6 +186,7 @@ async def _websocket(request: web.Request, kind: Kind | None) -> web.StreamRespo
                 connection_id=connection_id,
                 default_language=request.query.get("language") or request.query.get("from"),
                 default_mode_interactive="/interactive/" in path,
+                resume=state.resume,
             ).run()
     except Exception:
         log.exception("connection %s: internal error", connection_id)
@@ -276,6 +300,7 @@ def create_app(settings: EmulatorSettings) -> web.Application:
         speech,
     )
     app.router.add_get("/cognitiveservices/websocket/v1", text_to_speech)
+    app.router.add_get("/tts/cognitiveservices/websocket/v1", text_to_speech)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/emulator/capabilities", capabilities)
     catalog_routes.add_routes(app, _http_fault)

@@ -1,7 +1,10 @@
 """The text-to-speech WebSocket (``/cognitiveservices/websocket/v1``) of the local Speech service.
 
-Answers ``synthesis.context`` + ``ssml`` with ``turn.start``, ``audio.metadata`` word
-boundaries, binary ``audio`` chunks, a ``SessionEnd`` marker and ``turn.end`` (spec §5.3).
+Answers ``synthesis.context`` + ``ssml`` with ``turn.start``, a ``response`` naming the audio
+stream, ``audio.metadata`` word boundaries, binary ``audio`` chunks tagged with that stream's
+``X-StreamId``, a ``SessionEnd`` marker and ``turn.end`` (spec §5.3). The Python SDK needs
+neither ``response`` nor ``X-StreamId``; the JavaScript SDK compares every audio frame's
+``X-StreamId`` with the stream id of the ``response`` and stops reading without them.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import uuid
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -109,6 +113,12 @@ class SynthesisConnection(UspConnection):
         await send(
             usp.build_text("turn.start", request_id, {"context": {"serviceTag": request_id}})
         )
+        stream_id = uuid.uuid4().hex  # the turn's one audio stream
+        response = {
+            "context": {"serviceTag": request_id},
+            "audio": {"type": "inline", "streamId": stream_id},
+        }
+        await send(usp.build_text("response", request_id, response))
         metadata = [
             {
                 "Type": "WordBoundary",
@@ -125,7 +135,12 @@ class SynthesisConnection(UspConnection):
         step = max(2, int(per_second * CHUNK_SECONDS))
         for start in range(0, len(audio), step):
             await self._ws.send_bytes(
-                usp.build_binary("audio", request_id, audio[start : start + step])
+                usp.build_binary(
+                    "audio",
+                    request_id,
+                    audio[start : start + step],
+                    extra=(("X-StreamId", stream_id),),
+                )
             )
         end = {
             "Metadata": [

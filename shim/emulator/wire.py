@@ -1,6 +1,10 @@
 """Bodies of the service's USP messages, built from engine events (sans-I/O).
 
-Offsets go out turn-relative: the SDK adds the turn's base itself (spec §6).
+Offsets go out turn-relative: the SDK adds the turn's base itself (spec §6). A phrase without
+a recognition still carries its (empty) text the way the service sends it: ``Text: ""`` in
+``translation.phrase`` (the JavaScript SDK reports a missing ``Text`` as ``undefined``), and
+``DisplayText: ""`` in a CONVERSATION ``speech.phrase`` but none in INTERACTIVE mode, which is
+what the JavaScript SDK's own tests expect of the service (``""`` and ``undefined``).
 """
 
 from __future__ import annotations
@@ -12,20 +16,6 @@ from typing import Any
 from shim.emulator.engines.base import Hypothesis, Phrase
 
 SUCCESS = "Success"
-
-# The service's profanity filter, in miniature: enough to show which option reached it.
-_PROFANE = re.compile(r"\b(crap|damn|shit|fuck\w*|bitch\w*|bastard)\b", re.IGNORECASE)
-
-
-def apply_profanity(text: str, option: str) -> str:
-    option = option.lower()
-    if option == "raw":
-        return text
-    if option == "removed":
-        return re.sub(r"\s{2,}", " ", _PROFANE.sub("", text)).strip()
-    if option == "tagged":
-        return _PROFANE.sub(lambda m: f"<profanity>{m.group(0)}</profanity>", text)
-    return _PROFANE.sub(lambda m: "*" * len(m.group(0)), text)  # masked: the default
 
 
 def _translations(translations: dict[str, str]) -> dict[str, Any]:
@@ -54,6 +44,8 @@ def translation_phrase(event: Phrase, base: int) -> dict[str, Any]:
         body["Text"] = event.text
         body["DisplayText"] = event.text
         body["Translation"] = _translations(event.translations)
+    else:
+        body["Text"] = ""
     return body
 
 
@@ -61,7 +53,9 @@ def speech_hypothesis(event: Hypothesis, base: int) -> dict[str, Any]:
     return {"Text": event.text, "Offset": event.offset - base, "Duration": event.duration}
 
 
-def speech_phrase(event: Phrase, base: int, detailed: bool) -> dict[str, Any]:
+def speech_phrase(
+    event: Phrase, base: int, detailed: bool, interactive: bool = False
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "RecognitionStatus": event.status,
         "Offset": event.offset - base,
@@ -80,6 +74,8 @@ def speech_phrase(event: Phrase, base: int, detailed: bool) -> dict[str, Any]:
                     "Display": event.text,
                 }
             ]
+    elif not interactive:
+        body["DisplayText"] = ""
     return body
 
 

@@ -5,14 +5,12 @@ Shapes follow spec §5.2 (LG1–LG4): ``speech`` {name, language}, ``text`` {nam
 scopes; every ``speech[*].language`` and ``tts[*].language`` is a key of ``text`` (the
 catalog guarantees it for both the legacy lists and today's catalog).
 
-Localisation (LG4), honestly: the legacy service answered every name in the
-``Accept-Language`` language. Our data holds English names plus, for each Translator text
-language, its name *in itself* (``native_name``). So the only names we can localise are a
-language's own: with ``Accept-Language: fr`` the ``text`` entry ``fr`` becomes "Français"
-(and ``fr-CA`` "Français (Canada)"), and a speech or tts entry whose name is exactly the
-English name of its own text language follows it ("French" → "Français"). Every other name
-(German in a French list, region names, "French (France)") stays English, as the legacy
-service did for languages it had no names for.
+Localisation (LG4): the legacy service answered every name in the ``Accept-Language``
+language. Names come from CLDR (:mod:`shim.catalog.names`): with ``Accept-Language: fr`` the
+``text`` entry ``de`` is "allemand", the ``speech`` entry ``fr-CA`` "français (Canada)", a
+``tts`` voice's ``languageName`` and ``regionName`` "allemand" and "Allemagne"; voice display
+names are people's names and stay as they are. English, no header, or a language CLDR does
+not know gives the catalog's English names; a code CLDR has no name for keeps its English one.
 """
 
 from __future__ import annotations
@@ -21,7 +19,8 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from shim.catalog.catalog import Catalog, TextLanguage
+from shim.catalog.catalog import Catalog
+from shim.catalog.names import LocalNames, local_names
 from shim.legacy.errors import Failure, HandshakeError
 
 API_VERSION = "1.0"
@@ -108,39 +107,32 @@ def parse_accept_language(header: str | None) -> tuple[str, ...]:
     return tuple(tag for _, _, tag in sorted(ranked))
 
 
-def display_language(catalog: Catalog, tags: Iterable[str]) -> str | None:
-    """The first tag that is a text language we hold names for; ``None`` means English."""
-    for tag in tags:
-        code = catalog.text_code(tag)
-        if code is not None:
-            return None if _primary(code) == "en" else code
-    return None
-
-
 def build_languages_document(
     catalog: Catalog, request: LanguagesRequest, current: bool
 ) -> Document:
     """The response body for ``request``; ``current`` selects today's catalog (the caller
     ORs ``request.flight_current`` with the server's own setting)."""
     text = catalog.text_languages(current)
-    names = _Names(text, display_language(catalog, request.accept_language))
+    names = _Names(catalog, local_names(request.accept_language))
     document: Document = {}
     for scope in request.scopes:
         if scope is Scope.SPEECH:
             document["speech"] = {
-                s.locale: {"name": names.named(s.name, s.language), "language": s.language}
+                s.locale: {"name": names.locale(s.locale, s.name), "language": s.language}
                 for s in catalog.speech_languages(current)
             }
         elif scope is Scope.TEXT:
-            document["text"] = {t.code: {"name": names.own(t), "dir": t.dir} for t in text}
+            document["text"] = {
+                t.code: {"name": names.language(t.code, t.name), "dir": t.dir} for t in text
+            }
         else:
             document["tts"] = {
                 v.id: {
                     "displayName": v.display_name,
                     "gender": v.gender.lower(),
                     "locale": v.locale,
-                    "languageName": names.named(v.language_name, v.language),
-                    "regionName": v.region_name,
+                    "languageName": names.language(v.language, v.language_name),
+                    "regionName": names.region(v.locale, v.region_name),
                     "language": v.language,
                 }
                 for v in catalog.tts_voices(current)
@@ -149,26 +141,25 @@ def build_languages_document(
 
 
 class _Names:
-    """Localises names into ``display`` where the data allows (see the module docstring)."""
+    """A name in the display language where CLDR has one, else the catalog's English one."""
 
-    def __init__(self, text: Iterable[TextLanguage], display: str | None) -> None:
-        self._by_code = {t.code: t for t in text}
-        self._primary = _primary(display) if display else None
+    def __init__(self, catalog: Catalog, local: LocalNames | None) -> None:
+        self._catalog = catalog
+        self._local = local
 
-    def own(self, language: TextLanguage) -> str:
-        if self._primary is None or _primary(language.code) != self._primary:
-            return language.name
-        return language.native_name or language.name
+    def language(self, code: str, english: str) -> str:
+        if self._local is None:
+            return english
+        # Retired codes (zh-CHS, tlh-Qaak) are named as the language they stand for today.
+        today = self._catalog.text_code(code) or code
+        return self._local.language(today) or self._local.language(code) or english
 
-    def named(self, name: str, code: str) -> str:
-        language = self._by_code.get(code)
-        if language is None or name != language.name:
-            return name
-        return self.own(language)
+    def locale(self, locale: str, english: str) -> str:
+        return (self._local.locale(locale) if self._local else None) or english
 
-
-def _primary(code: str) -> str:
-    return code.split("-")[0].lower()
+    def region(self, locale: str, english: str) -> str:
+        _, _, region = locale.rpartition("-")
+        return (self._local.region(region) if self._local and region else None) or english
 
 
 def _bad(parameter: str, message: str) -> HandshakeError:

@@ -24,7 +24,7 @@ from shim.catalog.live import LiveCatalog
 from shim.config import ServerSettings
 from shim.legacy.conduct import Limits
 from shim.server.edge import ConnectionGuard, EdgeLimits, default_max_connections, describe
-from shim.server.languages_routes import CatalogSource
+from shim.server.languages_routes import CatalogSource, ServedLanguages
 from shim.server.token_routes import add_routes as add_legacy_http_routes
 from shim.server.translate import TranslateService, translate
 from shim.speech.bridge import Backend, SpeechRuntime
@@ -142,8 +142,13 @@ def create_app(settings: ServerSettings) -> web.Application:
 
     app.router.add_get(TRANSLATE_PATH, translate_route)
     app.router.add_get("/healthz", healthz)
+    app[_LANGUAGES] = ServedLanguages(catalog)
     add_legacy_http_routes(
-        app, catalog, authenticator, issuer, current_by_default=settings.languages == "current"
+        app,
+        app[_LANGUAGES],
+        authenticator,
+        issuer,
+        current_by_default=settings.languages == "current",
     )
     # cleanup_ctx unwinds in reverse: recognizers still live stop while the embedded service
     # they talk to is still up.
@@ -157,6 +162,7 @@ def create_app(settings: ServerSettings) -> web.Application:
 
 _BACKEND = web.AppKey("default_backend", Backend)
 _SETTINGS = web.AppKey("settings", ServerSettings)
+_LANGUAGES = web.AppKey("languages", ServedLanguages)
 
 
 def _backend_for(app: web.Application, grant: Grant) -> Backend:
@@ -197,6 +203,9 @@ async def _embedded_backend(app: web.Application) -> AsyncIterator[None]:
     app[_BACKEND] = replace(app[_BACKEND], host=f"ws://127.0.0.1:{port}")
     # Pairs the embedded engines cannot serve are refused at the handshake (400), not later.
     app[SERVICE].pair_check = emulator[EMULATOR_STATE].engine.supports
+    if settings.languages_from == "engine":  # /languages lists only what the engines serve
+        engine = emulator[EMULATOR_STATE].engine
+        app[_LANGUAGES].serve_only(engine.supports, engine.capabilities()["synthesis_languages"])
     log.info(
         "embedded local Speech service (%s engine) on ws://127.0.0.1:%d",
         emulator[EMULATOR_STATE].engine.name,

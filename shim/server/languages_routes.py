@@ -13,13 +13,14 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any, Protocol
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from shim.catalog.catalog import Catalog
+from shim.catalog.served import AnyLanguage, PairCheck, served_catalog
 from shim.legacy.errors import LegacyError, http_error
 from shim.legacy.languages import build_languages_document, parse_languages_request
 
@@ -35,7 +36,8 @@ ALLOWED_REQUEST_HEADERS = (
 
 # Query parameters that carry credentials in legacy clients' URLs (AU1): masked in logs.
 _SECRET_QUERY = re.compile(
-    r"([?&](?:subscription-key|access_token|ocp-apim-subscription-key)=)[^&#\s]*", re.IGNORECASE
+    r"([?&](?:subscription-key|access_token|ocp-apim-subscription-key|authorization)=)[^&#\s]*",
+    re.IGNORECASE,
 )
 
 
@@ -77,6 +79,29 @@ class CatalogSource(Protocol):
     """A :class:`Catalog` itself, or a :class:`~shim.catalog.live.LiveCatalog`."""
 
     def current(self) -> Catalog: ...
+
+
+class ServedLanguages:
+    """What ``/languages`` lists: the source's catalog, or, once the speech backend's engines
+    are known (:meth:`serve_only`), only what they serve (:func:`served_catalog`). The cut is
+    computed once per catalog the source hands out."""
+
+    def __init__(self, source: CatalogSource) -> None:
+        self._source = source
+        self._served: tuple[PairCheck, Collection[str] | AnyLanguage] | None = None
+        self._cut: tuple[Catalog, Catalog] | None = None
+
+    def serve_only(self, supports: PairCheck, synthesis: Collection[str] | AnyLanguage) -> None:
+        self._served = (supports, synthesis)
+        self._cut = None
+
+    def current(self) -> Catalog:
+        catalog = self._source.current()
+        if self._served is None:
+            return catalog
+        if self._cut is None or self._cut[0] is not catalog:
+            self._cut = (catalog, served_catalog(catalog, *self._served))
+        return self._cut[1]
 
 
 def common_headers() -> dict[str, str]:

@@ -188,31 +188,39 @@ def test_parse_accept_language_orders_by_quality_and_drops_zero_and_wildcard() -
     assert parse_accept_language("") == ()
 
 
-def test_lg4_accept_language_gives_a_language_its_own_name_where_the_data_has_it(
+def test_lg4_accept_language_names_every_language_region_and_locale_from_cldr(
     catalog: Catalog,
 ) -> None:
     doc = document(catalog, "speech,text,tts", accept_language="fr-FR,fr;q=0.9")
-    assert doc["text"]["fr"]["name"] == "Français"
-    assert doc["speech"]["fr-FR"]["name"] == "Français"
-    assert doc["tts"]["fr-FR-Julie"]["languageName"] == "Français"
-    # No French names for other languages in the data: they stay English.
-    assert doc["text"]["de"]["name"] == "German"
+    assert doc["text"]["de"]["name"] == "allemand"
+    assert doc["text"]["fr"]["name"] == "français"
+    assert doc["speech"]["fr-FR"]["name"] == "français (France)"
+    assert doc["tts"]["fr-FR-Julie"]["languageName"] == "français"
     assert doc["tts"]["fr-FR-Julie"]["regionName"] == "France"
-    # The rest of the document is unchanged.
+    assert doc["tts"]["de-DE-Hedda"]["regionName"] == "Allemagne"
+    assert doc["tts"]["de-DE-Hedda"]["displayName"] == "Hedda"  # a person's name
+    # Retired codes are named as the language they stand for today.
+    assert doc["text"]["tlh-Qaak"]["name"] == "klingon"
+    # Only names change.
     english = document(catalog, "speech,text,tts")
-    assert doc["text"]["de"] == english["text"]["de"]
+    assert english["text"]["de"]["name"] == "German"
+    for scope in ("speech", "text", "tts"):
+        assert doc[scope].keys() == english[scope].keys()
     assert doc["text"]["fr"]["dir"] == english["text"]["fr"]["dir"]
 
 
 def test_lg4_accept_language_in_the_current_catalog(catalog: Catalog) -> None:
     doc = document(catalog, "speech,text", current=True, accept_language="zh-Hant")
-    assert doc["text"]["zh-Hant"]["name"] == "繁體中文 (繁體)"
-    assert doc["text"]["zh-Hans"]["name"] == "中文 (简体)"
-    assert doc["text"]["yue"]["name"] == "Cantonese (Traditional)"
+    assert doc["text"]["zh-Hant"]["name"] == "繁體中文"
+    assert doc["text"]["zh-Hans"]["name"] == "簡體中文"
+    assert doc["text"]["yue"]["name"] == "粵語"
     doc = document(catalog, "speech,text", current=True, accept_language="fr-CA")
-    assert doc["text"]["fr-CA"]["name"] == "Français (Canada)"
-    assert doc["speech"]["fr-CA"]["name"] == "Français (Canada)"
-    assert doc["speech"]["fr-FR"]["name"] == "French (France)"  # no such name in the data
+    assert doc["text"]["fr-CA"]["name"] == "français canadien"
+    assert doc["speech"]["fr-CA"]["name"] == "français (Canada)"
+    assert doc["speech"]["de-DE"]["name"] == "allemand (Allemagne)"
+    # A code CLDR has no name for keeps its English one.
+    english = document(catalog, "text", current=True)
+    assert doc["text"]["otq"]["name"] == english["text"]["otq"]["name"]
 
 
 @pytest.mark.parametrize("header", [None, "", "en-US", "sjn", "x-klingon, *", "de;q=0"])
@@ -228,4 +236,4 @@ def test_lg4_accept_language_without_data_answers_english(
 def test_lg4_first_accept_language_with_data_wins(catalog: Catalog) -> None:
     doc = document(catalog, "text", accept_language="sjn, de;q=0.8, fr;q=0.5")
     assert doc["text"]["de"]["name"] == "Deutsch"
-    assert doc["text"]["fr"]["name"] == "French"
+    assert doc["text"]["fr"]["name"] == "Französisch"

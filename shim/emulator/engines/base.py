@@ -113,3 +113,10 @@ class Engine(Protocol):
     async def synthesize(
         self, text: str, language: str, voice: str | None, scenario: Scenario
     ) -> Synthesis: ...
+
+    async def translate_words(
+        self, words: tuple[str, ...], source_locale: str, target_language: str
+    ) -> tuple[str, ...]:
+        """Each word translated on its own (what profanity marks become in a translation);
+        empty when the engine has no text translator for the pair."""
+        ...

@@ -752,5 +752,18 @@ class LocalEngine:
     ) -> Synthesis:
         return await self.tts.synthesize(text, language)
 
+    async def translate_words(
+        self, words: tuple[str, ...], source_locale: str, target_language: str
+    ) -> tuple[str, ...]:
+        plan, _ = self.plan(source_locale, target_language)
+        if plan is None or plan.kind == "whisper":
+            return ()
+        if plan.kind == "identity" or plan.route is None:
+            return words
+        found = await asyncio.gather(
+            *(self.mt.translate(word, plan.route) for word in words), return_exceptions=True
+        )
+        return tuple(t for t in found if isinstance(t, str) and t.strip())
+
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,7 +1,10 @@
 """The scripted engine: deterministic results from a scenario, for tests and demos.
 
 Utterances with ``offset_ms``/``duration_ms`` sit where the scenario says; the others are
-placed, in order, on the speech segments an energy VAD finds in the real audio. A final is
+placed, in order, on the speech segments an energy VAD finds in the real audio. Speech after
+the last of those untimed utterances is unscripted: like speech the service cannot make out,
+each such segment ends in a ``NoMatch`` phrase. A scenario without utterances answers each
+segment with a visibly synthetic text instead. A final is
 due when the received audio passes the utterance's end; partials (growing word prefixes,
 with growing translations) while the audio passes through its span.
 
@@ -120,10 +123,16 @@ class ScriptedStream:
             spans.append((i, u.offset_ms * 32, (u.offset_ms + u.duration_ms) * 32))
         segments = self._audio.segments
         open_start = self._audio.vad.open_segment_start
-        while self._generated and len(self._untimed) < len(segments) + (open_start is not None):
-            number = len(self._untimed) + 1
+        while len(self._untimed) < len(segments) + (open_start is not None):
+            if self._generated:
+                number = len(self._untimed) + 1
+                utterance = Utterance(f"Scripted speech segment number {number}.")
+            elif self._untimed and not self._timed:
+                utterance = Utterance("", recognition_status="NoMatch")  # unscripted speech
+            else:
+                break  # timed scenarios place their utterances themselves
             self._untimed.append(len(self._utterances))
-            self._utterances.append(Utterance(f"Scripted speech segment number {number}."))
+            self._utterances.append(utterance)
         for k, i in enumerate(self._untimed):
             if k < len(segments):
                 spans.append((i, segments[k].start, segments[k].end))
@@ -252,3 +261,8 @@ class ScriptedEngine:
         if recorded is not None:
             return await synthesis.from_wav_file(recorded, text)
         return await synthesis.synthesize(text, language, scenario.synthesis_engine)
+
+    async def translate_words(
+        self, words: tuple[str, ...], source_locale: str, target_language: str
+    ) -> tuple[str, ...]:
+        return ()  # scenarios script whole translations, not words

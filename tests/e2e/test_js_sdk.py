@@ -1,0 +1,371 @@
+"""Microsoft's JavaScript Speech SDK against the local Speech service, in Node.
+
+The real npm package (``microsoft-cognitiveservices-speech-sdk``, pinned in
+``tests/js/package.json``, installed by ``make test`` with ``npm ci``) runs in a Node
+subprocess (``tests/js/sdk_session.js``) that prints every SDK event as a JSON line. Node's
+own code path uses the ``ws`` package (headers and query); ``node --experimental-websocket``
+gives Node a global ``WebSocket``, which the SDK then prefers, exactly as in a browser: no
+headers, credentials and connection id in the query only.
+
+Where the JavaScript SDK legitimately differs from the Python one, the test says so.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT, Emulator, read_pcm
+from tests.e2e.test_emulator_once_plain_tts import WEATHER
+from tests.e2e.test_emulator_translation import INSPECT, THREE
+
+pytestmark = [pytest.mark.e2e]
+
+JS = ROOT / "tests" / "js"
+TICKS_PER_MS = 10_000
+WEATHER_WAV = "en-US_whatstheweatherlike.wav"
+Record = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def node() -> str:
+    executable = shutil.which("node")
+    if executable is None:
+        pytest.skip("node is not installed (make test installs it)")
+    if not (JS / "node_modules" / "microsoft-cognitiveservices-speech-sdk").is_dir():
+        pytest.skip(
+            "the JavaScript Speech SDK is not installed (make test runs npm ci in tests/js)"
+        )
+    return executable
+
+
+@pytest.fixture
+def pcm_file(tmp_path: Path) -> Any:
+    def write(name: str | None = None, pcm: bytes | None = None) -> str:
+        data = pcm if pcm is not None else read_pcm(name or INSPECT)
+        path = tmp_path / f"audio-{len(list(tmp_path.iterdir()))}.pcm"
+        path.write_bytes(data)
+        return str(path)
+
+    return write
+
+
+@pytest.fixture(scope="module")
+def browser_websocket(node: str) -> None:
+    """Node 20.10+ has a WebSocket behind --experimental-websocket (Node 22: on by default)."""
+    probe = subprocess.run(
+        [
+            node,
+            "--experimental-websocket",
+            "-e",
+            "process.exit(typeof WebSocket === 'function' ? 0 : 1)",
+        ],
+        capture_output=True,
+        timeout=30,
+    )
+    if probe.returncode != 0:
+        pytest.skip("this Node has no WebSocket of its own (Node 20.10 or newer has)")
+
+
+def run_js(
+    node: str, spec: dict[str, Any], *, browser: bool = False, timeout: float = 120
+) -> list[Record]:
+    """One SDK session in Node; its events, in order. Fails on a non-zero exit."""
+    command = [node, *(["--experimental-websocket"] if browser else []), "sdk_session.js"]
+    process = subprocess.run(
+        [*command, json.dumps(spec)],
+        cwd=JS,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    records = [json.loads(line) for line in process.stdout.splitlines() if line.startswith("{")]
+    assert process.returncode == 0, (
+        f"node exited {process.returncode}: {records[-5:]}\n{process.stderr[-2000:]}"
+    )
+    return records
+
+
+def named(records: list[Record], name: str, reason: str | None = None) -> list[Record]:
+    return [r for r in records if r["name"] == name and (reason is None or r["reason"] == reason)]
+
+
+def _check_finals_match(finals: list[Record], utterances: list[dict[str, Any]]) -> None:
+    assert [f["text"] for f in finals] == [u["text"] for u in utterances]
+    for final, utterance in zip(finals, utterances, strict=True):
+        assert final["offset"] == utterance["offset_ms"] * TICKS_PER_MS
+        assert final["duration"] == utterance["duration_ms"] * TICKS_PER_MS
+
+
+def test_js_continuous_translation_with_synthesis(
+    node: str, emulator: Emulator, pcm_file: Any
+) -> None:
+    records = run_js(
+        node,
+        {
+            "kind": "translation",
+            "host": emulator.url,
+            "key": emulator.scenario(THREE),
+            "targets": ["de", "es"],
+            "voice": "de-DE-KatjaNeural",
+            "audio": pcm_file(),
+        },
+    )
+    assert records[0]["websocket"] == "ws"  # Node's own code path
+    finals = named(records, "recognized")
+    assert [f["reason"] for f in finals] == ["TranslatedSpeech"] * 3
+    _check_finals_match(finals, THREE["utterances"])
+    assert [f["translations"] for f in finals] == [u["translations"] for u in THREE["utterances"]]
+    partials = named(records, "recognizing", "TranslatingSpeech")
+    assert partials and all(set(p["translations"]) == {"de", "es"} for p in partials)
+    # The JavaScript SDK maps every target to the voice (defaultVoices {de, es}) and sends no
+    # synthesizedLanguages; the service speaks the voice's language: one audio stream per final.
+    completed = named(records, "synthesizing", "SynthesizingAudioCompleted")
+    audio = [base64.b64decode(r["audio"]) for r in named(records, "synthesizing")]
+    assert len(completed) == 3
+    chunks = [a for a in audio if a]
+    assert chunks and all(chunk[:4] == b"RIFF" for chunk in chunks)
+    assert [(c["reason"], c["code"]) for c in named(records, "canceled")] == [
+        ("EndOfStream", "NoError")
+    ]
+    assert named(records, "session_stopped")
+
+
+def test_js_translation_once_returns_the_scripted_text(
+    node: str, emulator: Emulator, pcm_file: Any
+) -> None:
+    records = run_js(
+        node,
+        {
+            "kind": "translation",
+            "mode": "once",
+            "host": emulator.url,
+            "key": emulator.scenario(WEATHER),
+            "targets": ["de"],
+            "audio": pcm_file(WEATHER_WAV),
+        },
+    )
+    (result,) = named(records, "result")
+    assert result["reason"] == "TranslatedSpeech"
+    assert result["text"] == "What's the weather like?"
+    assert result["translations"] == {"de": "Wie ist das Wetter?"}
+    assert (result["offset"], result["duration"]) == (1_000_000, 12_900_000)
+
+
+@pytest.mark.parametrize("detailed", [False, True], ids=["simple", "detailed"])
+@pytest.mark.parametrize("mode", ["once", "continuous"])
+def test_js_plain_recognition(
+    node: str, emulator: Emulator, pcm_file: Any, mode: str, detailed: bool
+) -> None:
+    records = run_js(
+        node,
+        {
+            "kind": "speech",
+            "mode": mode,
+            "host": emulator.url,
+            "key": emulator.scenario(WEATHER),
+            "detailed": detailed,
+            "audio": pcm_file(WEATHER_WAV),
+        },
+    )
+    results = named(records, "result" if mode == "once" else "recognized")
+    assert [(r["reason"], r["text"]) for r in results] == [
+        ("RecognizedSpeech", "What's the weather like?")
+    ]
+    assert ('"NBest"' in results[0]["json"]) is detailed
+    if mode == "continuous":
+        assert named(records, "recognizing", "RecognizingSpeech")
+
+
+@pytest.mark.parametrize("markup", ["text", "ssml"])
+@pytest.mark.parametrize(
+    "connect",
+    ["host", "endpoint"],
+    ids=["fromHost-tts-path", "fromEndpoint-full-path"],
+)
+def test_js_speech_synthesizer_gets_audio_and_word_boundaries(
+    node: str, emulator: Emulator, markup: str, connect: str
+) -> None:
+    text = "Guten Morgen, Steve, wie geht es dir?"
+    spec: dict[str, Any] = {
+        "kind": "synthesis",
+        "key": emulator.scenario({}),
+        "voice": "de-DE-KatjaNeural",
+        "outputFormat": "Riff16Khz16BitMonoPcm",
+    }
+    if connect == "host":
+        spec["host"] = emulator.url  # the SDK opens /tts/cognitiveservices/websocket/v1
+    else:
+        spec["endpoint"] = emulator.url + "/cognitiveservices/websocket/v1"
+    if markup == "ssml":
+        spec["ssml"] = (
+            '<speak version="1.0" xmlns="http://www.w3.org/2001/10/synthesis" xml:lang="de-DE">'
+            f'<voice name="de-DE-KatjaNeural">{text}</voice></speak>'
+        )
+    else:
+        spec["text"] = text
+    records = run_js(node, spec)
+    (result,) = named(records, "result")
+    assert result["reason"] == "SynthesizingAudioCompleted", result["details"]
+    audio = base64.b64decode(result["audio"])
+    assert audio[:4] == b"RIFF" and len(audio) > 16_000  # over half a second of speech
+    assert [w["text"] for w in named(records, "word_boundary")] == text.split()
+    assert sum(r["audioBytes"] for r in named(records, "synthesizing")) > 16_000
+
+
+def test_js_mid_session_1011_delivers_every_utterance_exactly_once(
+    node: str, emulator: Emulator, pcm_file: Any
+) -> None:
+    """The JavaScript SDK reconnects with the same X-ConnectionId and replays what was not
+    acknowledged, like the Python SDK, but sends no ``continuation``: the service resumes from
+    what it acknowledged on that connection id. It differs in one more way: it replays only
+    while it is still sending, so the audio is paced here as a live source would be (the
+    Python SDK replays even after its stream has closed)."""
+    key = emulator.scenario(
+        {**THREE, "faults": [{"after_phrase": 1, "close_code": 1011, "once": True}]}
+    )
+    records = run_js(
+        node,
+        {
+            "kind": "translation",
+            "host": emulator.url,
+            "key": key,
+            "targets": ["de"],
+            "audio": pcm_file(),
+            "paceMs": 25,  # 100 ms of audio every 25 ms
+        },
+    )
+    finals = named(records, "recognized")
+    _check_finals_match(finals, THREE["utterances"])
+    assert [(c["reason"], c["code"]) for c in named(records, "canceled")] == [
+        ("EndOfStream", "NoError")
+    ]
+    # The reconnect happened, without continuation, and resumed after the first final.
+    resumed = re.findall(r"base (\d+) ms(?! \(continuation\))", emulator.running.log())
+    assert "8000" in resumed
+
+
+@pytest.mark.parametrize("credential", ["key", "token"])
+@pytest.mark.usefixtures("browser_websocket")
+def test_js_browser_websocket_path_sends_credentials_and_connection_id_in_the_query(
+    node: str, emulator: Emulator, pcm_file: Any, credential: str
+) -> None:
+    """With a global WebSocket (browsers; Node with --experimental-websocket) the SDK cannot
+    set headers: the key or token and X-ConnectionId travel as query parameters. A ``once``
+    fault proves the connection id is read there: otherwise each reconnect would get a new
+    id, the fault would fire on every one and the SDK would give up."""
+    key = emulator.scenario(
+        {**THREE, "faults": [{"after_phrase": 1, "close_code": 1011, "once": True}]}
+    )
+    records = run_js(
+        node,
+        {
+            "kind": "translation",
+            "host": emulator.url,
+            credential: key,
+            "targets": ["de"],
+            "voice": "de-DE-KatjaNeural",
+            "audio": pcm_file(),
+            "paceMs": 25,
+        },
+        browser=True,
+    )
+    assert records[0]["websocket"] == "global", "the SDK did not take the browser code path"
+    _check_finals_match(named(records, "recognized"), THREE["utterances"])
+    assert len(named(records, "synthesizing", "SynthesizingAudioCompleted")) == 3
+    assert [(c["reason"], c["code"]) for c in named(records, "canceled")] == [
+        ("EndOfStream", "NoError")
+    ]
+
+
+@pytest.mark.usefixtures("browser_websocket")
+def test_js_browser_websocket_path_synthesizes(node: str, emulator: Emulator) -> None:
+    records = run_js(
+        node,
+        {
+            "kind": "synthesis",
+            "host": emulator.url,
+            "key": emulator.scenario({}),
+            "voice": "en-US-JennyNeural",
+            "text": "Hello from the browser code path.",
+        },
+        browser=True,
+    )
+    assert records[0]["websocket"] == "global"
+    (result,) = named(records, "result")
+    assert result["reason"] == "SynthesizingAudioCompleted", result["details"]
+    assert len(named(records, "word_boundary")) == 6
+
+
+def test_js_no_match_phrase_has_empty_text(node: str, emulator: Emulator, pcm_file: Any) -> None:
+    scenario = {
+        "utterances": [
+            {"offset_ms": 200, "duration_ms": 900, "text": "-", "recognition_status": "NoMatch"},
+            {
+                "offset_ms": 1200,
+                "duration_ms": 600,
+                "text": "Weather.",
+                "translations": {"de": "Wetter."},
+            },
+        ]
+    }
+    records = run_js(
+        node,
+        {
+            "kind": "translation",
+            "host": emulator.url,
+            "key": emulator.scenario(scenario),
+            "targets": ["de"],
+            "audio": pcm_file(WEATHER_WAV),
+        },
+    )
+    finals = named(records, "recognized")
+    assert [(f["reason"], f["text"]) for f in finals] == [
+        ("NoMatch", ""),
+        ("TranslatedSpeech", "Weather."),
+    ]
+    assert finals[0]["noMatchReason"] == "NotRecognized"
+
+
+def test_js_silence_gives_initial_silence_timeout(
+    node: str, emulator: Emulator, pcm_file: Any
+) -> None:
+    """What the JavaScript SDK's own silence tests expect of the service: in once mode an
+    InitialSilenceTimeout ending by the configured timeout, whose text the SDK leaves
+    undefined (the service sends no DisplayText), and in continuous mode one with ``""``."""
+    silence = pcm_file(pcm=bytes(32_000 * 8))
+    once = run_js(
+        node,
+        {
+            "kind": "speech",
+            "mode": "once",
+            "host": emulator.url,
+            "key": emulator.scenario({}),
+            "properties": {"SpeechServiceConnection_InitialSilenceTimeoutMs": "3000"},
+            "audio": silence,
+        },
+    )
+    (result,) = named(once, "result")
+    assert (result["reason"], result["noMatchReason"]) == ("NoMatch", "InitialSilenceTimeout")
+    assert result["text"] is None
+    assert result["offset"] + result["duration"] <= 3_500 * TICKS_PER_MS
+
+    continuous = run_js(
+        node,
+        {
+            "kind": "translation",
+            "host": emulator.url,
+            "key": emulator.scenario({}),
+            "audio": silence,
+        },
+    )
+    finals = named(continuous, "recognized")
+    assert finals and all(f["reason"] == "NoMatch" and f["text"] == "" for f in finals)
+    assert finals[0]["noMatchReason"] == "InitialSilenceTimeout"
