@@ -58,6 +58,9 @@ class Phrase:
     status: str = "Success"
 
 
+SILENCE_ACK_BYTES = 32_000 * 5  # every engine acknowledges each 5 s stretch without speech
+
+
 @dataclass(frozen=True)
 class Silence:
     """A long stretch without speech. The service acknowledges it to the SDK, whose buffer of

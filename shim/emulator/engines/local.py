@@ -49,9 +49,11 @@ from shim.emulator.engines import models
 from shim.emulator.engines.asr import Transcript, WhisperAsr, whisper_language
 from shim.emulator.engines.base import (
     BYTES_PER_SECOND,
+    SILENCE_ACK_BYTES,
     Hypothesis,
     Phrase,
     RecognitionEvent,
+    Silence,
     SpeechStarted,
     StreamParams,
     Synthesis,
@@ -298,6 +300,7 @@ class LocalStream:
         self._plans: dict[str, _Plan] = {}
         self.set_targets(params.targets)
         self._done: set[int] = set()
+        self._quiet_from = self._turn_start  # end of the last phrase or acknowledged silence
         self._speech_started = False
         self._ended = False
         self._partial: asyncio.Task[_PartialResult | None] | None = None
@@ -349,6 +352,7 @@ class LocalStream:
         events: list[RecognitionEvent] = []
         session = self._session
         pending = False
+        pending_start: int | None = None  # a finished segment still waiting for more audio
         for segment in list(session.segments):
             if segment.start in self._done:
                 continue
@@ -356,18 +360,35 @@ class LocalStream:
                 self._done.add(segment.start)  # acknowledged on an earlier connection
                 continue
             if segment.end > self._position:
-                pending = True
+                pending, pending_start = True, segment.start
                 break
             self._speech(events, segment.start)
             events.append(await self._phrase(segment))
             self._done.add(segment.start)
+            self._quiet_from = max(self._quiet_from, segment.end)
         open_start = session.vad.open_segment_start
         live = live and not pending and not self._ended
         if live and open_start is not None and open_start < self._position:
             self._speech(events, open_start)
             self._partials(events, open_start)
+        self._acknowledge_silence(events, pending_start)
         session.trim()
         return events
+
+    def _acknowledge_silence(
+        self, events: list[RecognitionEvent], pending_start: int | None
+    ) -> None:
+        """Like the service: each 5 s stretch without speech is acknowledged, so the SDK's
+        buffer of unacknowledged audio never fills during long silence."""
+        quiet_until = self._position
+        open_start = self._session.vad.open_segment_start
+        for start in (pending_start, open_start):
+            if start is not None:
+                quiet_until = min(quiet_until, start)
+        if quiet_until - self._quiet_from >= SILENCE_ACK_BYTES:
+            offset = bytes_to_ticks(self._quiet_from)
+            events.append(Silence(offset, bytes_to_ticks(quiet_until) - offset))
+            self._quiet_from = quiet_until
 
     def _speech(self, events: list[RecognitionEvent], start: int) -> None:
         if not self._speech_started:

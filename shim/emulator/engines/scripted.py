@@ -23,6 +23,7 @@ from typing import Any
 
 from shim.emulator import synthesis
 from shim.emulator.engines.base import (
+    SILENCE_ACK_BYTES,
     Hypothesis,
     Phrase,
     RecognitionEvent,
@@ -39,7 +40,6 @@ from shim.emulator.vad import EnergyVad, Segment
 MAX_SESSIONS = 4096
 NO_TEXT_STATUSES = {"NoMatch", "InitialSilenceTimeout", "BabbleTimeout", "Error"}
 PARTIAL_STEP_BYTES = 32_000 * 3 // 10  # untimed utterances reveal about a word per 300 ms
-SILENCE_ACK_BYTES = 32_000 * 5  # acknowledge stretches of 5 s without speech
 
 
 @dataclass
