@@ -16,6 +16,8 @@ from typing import Any
 
 import jsonschema
 
+from shim import boundedjson
+
 TICKS_PER_MS = 10_000
 
 
@@ -149,8 +151,10 @@ def load_scenario(path: str | Path) -> Scenario:
         text = path.read_text("utf-8")
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
-        document = json.loads(text)
+        document = boundedjson.loads(text)
     except ValueError as exc:
         raise ScenarioError(f"{path}: not valid JSON ({exc})") from None
     return scenario_from_dict(document, str(path), path.parent)
@@ -159,7 +163,7 @@ def load_scenario(path: str | Path) -> Scenario:
 def parse_fault_spec(text: str) -> tuple[Fault, ...]:
     """A per-connection fault: a JSON object or list of objects, validated like the file's."""
     try:
-        data = json.loads(text)
+        data = boundedjson.loads(text)
     except ValueError as exc:
         raise ScenarioError(f"fault: not valid JSON ({exc})") from None
     faults = data if isinstance(data, list) else [data]

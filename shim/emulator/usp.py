@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from shim import boundedjson
+
 MAX_HEADER_BYTES = 8192  # far above anything the SDK sends; bounds work on garbage input
 
 
@@ -82,7 +84,7 @@ class Message:
         if not text.strip():
             return None
         try:
-            return json.loads(text)
+            return boundedjson.loads(text)
         except ValueError as exc:
             raise UspError(f"{self.path}: body is not valid JSON ({exc})") from None
 
@@ -191,7 +193,10 @@ def build_binary(
 ) -> bytes:
     """A binary frame: big-endian header length, CRLF-terminated header lines, payload."""
     headers = _standard_headers(path, request_id, content_type, extra, now)
-    block = _header_block(headers).encode("ascii")
+    try:
+        block = _header_block(headers).encode("ascii")
+    except UnicodeEncodeError:
+        raise UspError("binary header values must be ASCII") from None
     if len(block) > MAX_HEADER_BYTES:
         raise UspError("header block too large")
     return struct.pack(">H", len(block)) + block + payload
