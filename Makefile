@@ -6,7 +6,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# Debian packages the server and the tests use: ffmpeg (pydub, MP3), espeak-ng and the
+# Debian packages the server and the tests use: ffmpeg (the tests decode MP3 output), espeak-ng and the
 # Apertium pairs (the local engines' speech and text translation), python3-venv,
 # chromium + fonts-dejavu-core (the tests render the HTML reports headless).
 APERTIUM := apertium apertium-eng-spa apertium-fr-es apertium-spa-ita \
