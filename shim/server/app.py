@@ -22,6 +22,7 @@ from shim.auth.tokens import TokenIssuer
 from shim.catalog.catalog import Catalog
 from shim.catalog.live import LiveCatalog
 from shim.config import ServerSettings
+from shim.server import health
 from shim.server.languages_routes import CatalogSource
 from shim.server.token_routes import add_routes as add_legacy_http_routes
 from shim.server.translate import SessionLimits, TranslateService, translate
@@ -114,18 +115,17 @@ def create_app(settings: ServerSettings) -> web.Application:
     async def translate_route(request: web.Request) -> web.StreamResponse:
         return await translate(request, service)
 
-    async def healthz(request: web.Request) -> web.Response:
-        return web.json_response(
-            {
-                "status": "draining" if service.draining else "ok",
-                "backend": settings.backend_kind,
-                "sessions": len(service.sessions),
-                "sessions_started": service.started,
-            }
-        )
-
     app.router.add_get(TRANSLATE_PATH, translate_route)
-    app.router.add_get("/healthz", healthz)
+    health.add_routes(
+        app,
+        health.Readiness(draining=lambda: service.draining),
+        lambda: {
+            "status": "draining" if service.draining else "ok",
+            "backend": settings.backend_kind,
+            "sessions": len(service.sessions),
+            "sessions_started": service.started,
+        },
+    )
     add_legacy_http_routes(
         app, catalog, authenticator, issuer, current_by_default=settings.languages == "current"
     )
