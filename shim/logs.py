@@ -56,6 +56,7 @@ _NAMED_SECRET = re.compile(
 _BEARER = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _SECRETS: set[str] = set()
+_installed: logging.Handler | None = None  # configure_logging's handler
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
@@ -178,11 +179,18 @@ def _utc(created: float) -> str:
 def configure_logging(
     level: str = "INFO", fmt: str = "text", stream: IO[str] | None = None
 ) -> logging.Handler:
-    """One handler on the root logger (replacing earlier ones); returns it."""
+    """One handler on the root logger (replacing the one an earlier call installed)."""
+    global _installed
+    root = logging.getLogger()
+    if _installed is not None:
+        root.removeHandler(_installed)
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
-    add_redaction(logging.getLogger().handlers)
+    handler.setLevel(level.upper())  # also when a logger below root was set lower
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    _installed = handler
+    add_redaction(root.handlers)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # AccessLogger replaces it
     return handler
 

@@ -88,19 +88,24 @@ def _known_entries(text: str) -> None:
 
 
 def leak_in(line: str) -> str | None:
-    """What in ``line`` is a key or a token, or None."""
+    """What in ``line`` is a key or a token (masked), or None."""
+    found = _find(line)
+    return f"{found[0]} {_mask(found[1])}" if found else None
+
+
+def _find(line: str) -> tuple[str, str] | None:
     # The local Speech service's --scenario-dir picks DIR/<key>.json and names the file it
     # loads: the key selects a test script there, and that path is not counted as a leak.
     with _lock:
         secrets = [s for s in _secrets if s in line.replace(f"/{s}.json", "")]
     if secrets:
-        return f"test secret {_mask(secrets[0])}"
+        return "test secret", secrets[0]
     jwt = _JWT.search(line)
     if jwt:
-        return f"token {_mask(jwt[0])}"
+        return "token", jwt[0]
     for match in _NAMED.finditer(line):
         if match["value"] != REDACTED and match["value"].strip("*"):  # *** masks too
-            return f"credential {_mask(match[0])}"
+            return "credential", match["value"]
     return None
 
 
@@ -109,10 +114,12 @@ def _mask(secret: str) -> str:
 
 
 def _record(source: str, line: str) -> None:
-    why = leak_in(line)
-    if why:
+    found = _find(line)
+    if found:
+        kind, secret = found
+        shown = line.replace(secret, _mask(secret))[:300]
         with _lock:
-            _leaks.append(f"{source}: {why} in: {line.replace(why.split(' ', 1)[1], '…')[:300]}")
+            _leaks.append(f"{source}: {kind} {_mask(secret)} in: {shown}")
 
 
 class _ScanHandler(logging.Handler):
