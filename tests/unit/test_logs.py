@@ -159,10 +159,3 @@ def test_the_handler_redacts_messages_extra_fields_and_tracebacks(
     assert first["message"] == "url /x?subscription-key=REDACTED"
     assert first["path"] == "/y?token=REDACTED"
     assert "RuntimeError: upstream refused REDACTED" in second["exception"]
-
-
-def test_the_suite_scan_sees_a_key_logged_in_process() -> None:
-    key = logscan.known_secret("scan-self-test-key-0042")
-    logging.getLogger("shim.test").warning("oops %s", key)
-    leaks = logscan._take_leaks()  # taken here, so this test itself does not fail
-    assert len(leaks) == 1 and "test secret" in leaks[0] and key not in leaks[0]
