@@ -31,7 +31,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check shim tests bench
 
 typecheck: $(STAMP)
-	$(BIN)/mypy shim/legacy shim/emulator/usp.py shim/catalog shim/emulator/engines shim/wsframes.py
+	$(BIN)/mypy shim/legacy shim/emulator/usp.py shim/catalog shim/emulator/engines shim/wsframes.py \
+	  shim/logs.py shim/server/health.py
 
 system-deps:
 	@missing=""; \

@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, cast
 
 from shim.logs import FORMATS, LEVELS, configure_logging, register_secret
 from shim.runtime import ListenError, serve_until_signal
@@ -88,7 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=version())
     _add_logging_arguments(parser)
-    commands = parser.add_subparsers(dest="command", required=True)
+    # The subcommands' parsers are _Parsers too (argparse uses the parent's class).
+    commands = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        parser.add_subparsers(dest="command", required=True),
+    )
 
     emulator = commands.add_parser(
         "emulator", help="run the local Speech service (a USP server the real Speech SDK uses)"

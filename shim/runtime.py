@@ -46,8 +46,9 @@ async def start_site(
     except OSError as exc:
         await runner.cleanup()
         # asyncio's own message repeats the address; getaddrinfo's errors have negative numbers
-        positive = exc.errno is not None and exc.errno > 0
-        reason = os.strerror(exc.errno).lower() if positive else exc.strerror or str(exc)
+        reason = exc.strerror or str(exc)
+        if exc.errno is not None and exc.errno > 0:
+            reason = os.strerror(exc.errno).lower()
         raise ListenError(f"cannot listen on {host}:{port}: {reason}") from exc
     bound = runner.addresses[0][1]
     return runner, int(bound)
