@@ -121,7 +121,11 @@ class RedactionFilter(logging.Filter):
     _exceptions = logging.Formatter()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: logging reports it (handleError), unformatted
+            record.msg, record.args = redact_text(str(record.msg)), None
+            return True
         redacted = redact_text(message)
         if redacted != message:
             record.msg, record.args = redacted, None

@@ -159,3 +159,11 @@ def test_the_handler_redacts_messages_extra_fields_and_tracebacks(
     assert first["message"] == "url /x?subscription-key=REDACTED"
     assert first["path"] == "/y?token=REDACTED"
     assert "RuntimeError: upstream refused REDACTED" in second["exception"]
+
+
+def test_a_log_call_with_bad_arguments_does_not_raise_and_is_still_redacted() -> None:
+    record = logging.LogRecord(
+        "shim.test", logging.INFO, __file__, 1, "key=%s and %s", ("c0ffee-key-1",), None
+    )
+    assert RedactionFilter().filter(record) is True
+    assert "c0ffee-key-1" not in record.getMessage()
