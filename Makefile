@@ -62,7 +62,7 @@ lock: $(STAMP)
 	$(BIN)/python deploy/lock.py
 
 # Build the container image with podman and run it (installs podman, debootstrap and runc
-# when run as root; ~2-3 minutes on a fresh machine, see docs/deployment.md).
+# when run as root; about 2 minutes on a fresh machine, see docs/deployment.md).
 image-test: $(STAMP)
 	bash deploy/image/image-test.sh
 

@@ -38,9 +38,10 @@ done
 if [ -n "$missing" ]; then
   [ "$(id -u)" = 0 ] || fail "missing:$missing (run: sudo apt-get install$missing)"
   say "installing$missing"
-  apt-get update -qq
+  timeout 300 apt-get update -qq || fail "apt-get update"
   DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq --no-install-recommends \
-    $missing uidmap slirp4netns fuse-overlayfs >/dev/null
+    $missing uidmap slirp4netns fuse-overlayfs >"$work/apt.log" 2>&1 \
+    || { tail -20 "$work/apt.log"; fail "apt-get install$missing"; }
 fi
 
 # ---- 2. base image ---------------------------------------------------------------------------
