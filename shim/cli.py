@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import sys
 from collections.abc import Sequence
@@ -56,7 +57,8 @@ def _emulator(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from shim.config import settings_from
-    from shim.server.app import create_app, drain, ssl_context
+    from shim.server.app import GUARD, create_app, drain, ssl_context
+    from shim.server.edge import GuardedAppRunner
 
     # ConfigError, ScenarioError and KeyFileError are ValueErrors; every message names the
     # flag or file at fault. Startup (the embedded service, the port) fails the same way.
@@ -73,6 +75,7 @@ def _serve(args: argparse.Namespace) -> int:
                 "https" if context else "http",
                 ssl_context=context,
                 before_cleanup=lambda: drain(app, settings.drain_timeout),
+                runner_factory=functools.partial(GuardedAppRunner, guard=app[GUARD]),
             )
         )
     except (ValueError, ListenError) as exc:

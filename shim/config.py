@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from shim.legacy.conduct import Limits
+
 N = TypeVar("N")
 
 # (flag attribute, environment variable) pairs; a flag given on the command line wins.
@@ -27,6 +29,11 @@ ENVIRONMENT = {
     "token_secret": "SHIM_TOKEN_SECRET",
     "max_sessions_per_key": "SHIM_MAX_SESSIONS_PER_KEY",
     "idle_timeout": "SHIM_IDLE_TIMEOUT",
+    "silence_timeout": "SHIM_SILENCE_TIMEOUT",
+    "flush_timeout": "SHIM_FLUSH_TIMEOUT",
+    "backend_timeout": "SHIM_BACKEND_TIMEOUT",
+    "header_timeout": "SHIM_HEADER_TIMEOUT",
+    "max_connections": "SHIM_MAX_CONNECTIONS",
     "drain_timeout": "SHIM_DRAIN_TIMEOUT",
     "max_session_minutes": "SHIM_MAX_SESSION_MINUTES",
     "tls_cert": "SHIM_TLS_CERT",
@@ -58,9 +65,15 @@ class ServerSettings:
     client_keys_env: str | None = None  # SHIM_CLIENT_KEYS: the keys themselves
     token_secret: str | None = None
     max_sessions_per_key: int | None = None
-    idle_timeout: float = 60.0
+    # Session limits: their defaults are the session core's (one place).
+    idle_timeout: float = Limits.idle_timeout
+    silence_timeout: float = Limits.silence_timeout
+    flush_timeout: float = Limits.flush_timeout
+    backend_timeout: float = Limits.backend_timeout
     drain_timeout: float = 30.0
-    max_session_minutes: float = 90.0
+    max_session_minutes: float = Limits.max_session / 60
+    header_timeout: float = 10.0
+    max_connections: int | None = None  # None: from the open-files limit (see edge.py)
     tls_cert: Path | None = None
     tls_key: Path | None = None
     languages: str = "legacy"  # or "current": what /languages serves by default
@@ -136,17 +149,23 @@ class ServerSettings:
     def _validate_numbers(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"--port {self.port}: choose 0 (any free port) to 65535")
-        positive = {
-            "--idle-timeout": self.idle_timeout,
-            "--max-session-minutes": self.max_session_minutes,
-        }
-        for flag, value in positive.items():
+        for name in (
+            "idle_timeout",
+            "silence_timeout",
+            "flush_timeout",
+            "backend_timeout",
+            "header_timeout",
+            "max_session_minutes",
+        ):
+            value = getattr(self, name)
             if not value > 0:  # also refuses nan
-                raise ConfigError(f"{flag} {value:g}: must be more than 0")
+                raise ConfigError(f"--{name.replace('_', '-')} {value:g}: must be more than 0")
         if not self.drain_timeout >= 0:
             raise ConfigError(f"--drain-timeout {self.drain_timeout:g}: must be 0 or more")
         if self.max_sessions_per_key is not None and self.max_sessions_per_key < 1:
             raise ConfigError("--max-sessions-per-key must be at least 1")
+        if self.max_connections is not None and self.max_connections < 1:
+            raise ConfigError("--max-connections must be at least 1")
 
     def _validate_files(self) -> None:
         files = {
@@ -208,6 +227,21 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "--idle-timeout", type=float, help="seconds without audio before close 1000 (60)"
     )
     limits.add_argument(
+        "--silence-timeout",
+        type=float,
+        help="seconds of audio without speech before close 1000 (120)",
+    )
+    limits.add_argument(
+        "--flush-timeout",
+        type=float,
+        help="after the audio ends: seconds the backend has for its last results (30)",
+    )
+    limits.add_argument(
+        "--backend-timeout",
+        type=float,
+        help="seconds a backend may stay silent while it owes results before close 1011 (10)",
+    )
+    limits.add_argument(
         "--drain-timeout", type=float, help="SIGTERM: seconds sessions may finish (30)"
     )
     limits.add_argument("--max-session-minutes", type=float, help="session cap, close 1000 (90)")
@@ -217,6 +251,17 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="write each session as a local Speech service scenario (env SHIM_RECORD_BACKEND)",
     )
     limits.add_argument("--languages", help="what /languages serves by default: legacy or current")
+    edge = parser.add_argument_group("connections")
+    edge.add_argument(
+        "--header-timeout",
+        type=float,
+        help="seconds a connection has to send its request headers (10)",
+    )
+    edge.add_argument(
+        "--max-connections",
+        type=int,
+        help="open connections beyond this get HTTP 503 (default: from the open-files limit)",
+    )
     tls = parser.add_argument_group("TLS (serve wss:// and https:// directly)")
     tls.add_argument("--tls-cert", help="certificate chain, PEM (env SHIM_TLS_CERT)")
     tls.add_argument("--tls-key", help="private key, PEM (env SHIM_TLS_KEY)")
@@ -266,9 +311,16 @@ def settings_from(
         client_keys_env=env.get("SHIM_CLIENT_KEYS") or None,
         token_secret=text("token_secret"),
         max_sessions_per_key=number("max_sessions_per_key", int, None),
-        idle_timeout=number("idle_timeout", float, 60.0),
-        drain_timeout=number("drain_timeout", float, 30.0),
-        max_session_minutes=number("max_session_minutes", float, 90.0),
+        idle_timeout=number("idle_timeout", float, ServerSettings.idle_timeout),
+        silence_timeout=number("silence_timeout", float, ServerSettings.silence_timeout),
+        flush_timeout=number("flush_timeout", float, ServerSettings.flush_timeout),
+        backend_timeout=number("backend_timeout", float, ServerSettings.backend_timeout),
+        drain_timeout=number("drain_timeout", float, ServerSettings.drain_timeout),
+        max_session_minutes=number(
+            "max_session_minutes", float, ServerSettings.max_session_minutes
+        ),
+        header_timeout=number("header_timeout", float, ServerSettings.header_timeout),
+        max_connections=number("max_connections", int, None),
         tls_cert=path("tls_cert"),
         tls_key=path("tls_key"),
         languages=text("languages") or "legacy",

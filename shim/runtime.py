@@ -16,6 +16,7 @@ from shim.logs import configure_logging as configure_logging  # the harness's en
 
 log = logging.getLogger("shim")
 ACCESS_LOG = logging.getLogger("shim.access")
+RunnerFactory = Callable[..., web.AppRunner]
 
 
 class ListenError(OSError):
@@ -29,10 +30,14 @@ async def start_site(
     *,
     ssl_context: ssl.SSLContext | None = None,
     shutdown_timeout: float = 5.0,
+    runner_factory: RunnerFactory = web.AppRunner,
     access_log: bool = True,
 ) -> tuple[web.AppRunner, int]:
-    """Start serving ``app``; port 0 picks a free one. Returns the runner and the bound port."""
-    runner = web.AppRunner(
+    """Start serving ``app``; port 0 picks a free one. Returns the runner and the bound port.
+
+    ``runner_factory`` makes the runner, e.g. the drop-in server's guarded edge
+    (``shim/server/edge.py``); ``access_log`` writes a ``shim.access`` line per request."""
+    runner = runner_factory(
         app,
         handle_signals=False,
         shutdown_timeout=shutdown_timeout,
@@ -63,9 +68,15 @@ async def serve_until_signal(
     ssl_context: ssl.SSLContext | None = None,
     before_cleanup: Callable[[], Awaitable[None]] | None = None,
     shutdown_timeout: float = 5.0,
+    runner_factory: RunnerFactory = web.AppRunner,
 ) -> None:
     runner, bound = await start_site(
-        app, host, port, ssl_context=ssl_context, shutdown_timeout=shutdown_timeout
+        app,
+        host,
+        port,
+        ssl_context=ssl_context,
+        shutdown_timeout=shutdown_timeout,
+        runner_factory=runner_factory,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

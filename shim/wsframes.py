@@ -1,11 +1,22 @@
 """A sans-I/O WebSocket frame codec for the server side of the legacy endpoint (RFC 6455).
 
-Why not the WebSocket layer of aiohttp: it hands over *messages*, reassembled at FIN, so
-a client that streams one never-finished fragmented message (the Java quickstart) would
-never be heard, and it cannot send one binary message as several frames (the legacy TTS
-framing). This codec yields every frame as it arrives and encodes frames with any FIN.
+Why not aiohttp's WebSocket layer: it hands over *messages*, reassembled at FIN, so a client
+that streams one never-finished fragmented message (the Java quickstart) would never be
+heard, and it cannot send one binary message as several frames (the legacy TTS framing).
 
-Memory: the parser keeps at most one incomplete frame (bounded by ``max_frame_size``).
+Why not the sans-I/O protocol of ``websockets`` (which the harness uses as a *client*): as a
+server it answers a Close at once, and it fails a Close that arrives inside an unfinished
+fragmented message with 1002. Legacy clients need the opposite on both counts: the Java
+quickstart's audio is one message it never finishes, and after a client's Close the server
+still owes it every pending result before it echoes the Close (ER1). It also buffers each
+frame whole before handing it over.
+
+This parser hands over a data frame's payload in pieces as the bytes arrive, so nothing
+waits for a frame to complete (AI3) and no frame is ever buffered whole.
+
+Memory: the parser holds at most one frame header (14 bytes) and one control frame's
+payload (125 bytes), whatever the client sends; data is unmasked and passed on at once.
+After a protocol error it holds nothing and discards every later byte.
 """
 
 from __future__ import annotations
@@ -25,103 +36,190 @@ class Opcode(enum.IntEnum):
     PONG = 0xA
 
 
-CONTROL = {Opcode.CLOSE, Opcode.PING, Opcode.PONG}
-CLOSE_PROTOCOL_ERROR = 1002
-CLOSE_TOO_BIG = 1009
+CONTROL = frozenset({Opcode.CLOSE, Opcode.PING, Opcode.PONG})
+MAX_CONTROL_PAYLOAD = 125
+_MAX_HEADER = 14  # 2 + 8 (64-bit length) + 4 (mask)
+CLOSE_NO_STATUS = 1005  # RFC 6455 §7.1.5: a Close without a status code
 
 
 class FrameError(ValueError):
-    """The peer broke RFC 6455; close with ``code``."""
-
-    def __init__(self, message: str, code: int = CLOSE_PROTOCOL_ERROR) -> None:
-        super().__init__(message)
-        self.code = code
+    """The peer broke RFC 6455: the connection must be closed with 1002."""
 
 
 @dataclass(frozen=True)
-class Frame:
+class DataChunk:
+    """A piece of a data message's payload, as it arrived."""
+
+    opcode: Opcode  # TEXT or BINARY: the message's opcode, also for its continuation frames
+    data: bytes
+    message_start: bool  # the first bytes of a new message
+    message_end: bool  # the last bytes of the message (its FIN frame is complete)
+
+
+@dataclass(frozen=True)
+class Control:
+    """A complete control frame: Ping, Pong or Close."""
+
     opcode: Opcode
     payload: bytes
-    fin: bool = True
 
 
-def _unmask(payload: bytes, mask: bytes) -> bytes:
+ParsedFrame = DataChunk | Control
+
+
+def _unmask(payload: bytes | memoryview, mask: bytes, offset: int = 0) -> bytes:
+    """XOR with the 4-byte mask, starting ``offset`` bytes into the frame's payload."""
     if not payload:
-        return payload
+        return b""
+    shift = offset % 4
+    key = mask[shift:] + mask[:shift]
+    repeated = (key * (len(payload) // 4 + 1))[: len(payload)]
     # XOR via big integers: far faster in CPython than a per-byte loop.
-    repeated = (mask * (len(payload) // 4 + 1))[: len(payload)]
     value = int.from_bytes(payload, "little") ^ int.from_bytes(repeated, "little")
     return value.to_bytes(len(payload), "little")
 
 
 class FrameParser:
-    """Feed bytes from a client; get complete frames back, one by one, as they arrive."""
+    """Feed bytes from a client; get data chunks and control frames back as they arrive."""
 
-    def __init__(self, *, max_frame_size: int = 16 * 1024 * 1024, require_mask: bool = True):
-        self.max_frame_size = max_frame_size
+    def __init__(self, *, require_mask: bool = True) -> None:
         self.require_mask = require_mask
-        self._buffer = bytearray()
-        self._in_message = False  # a data message was started and not finished
+        self._header = bytearray()  # the bytes of a frame header not yet complete
+        self._control = bytearray()  # a control frame's payload not yet complete
+        self._opcode = Opcode.CONTINUATION  # the frame being read
+        self._fin = True
+        self._mask = b""
+        self._remaining = 0  # payload bytes of the current frame still to come
+        self._offset = 0  # payload bytes of the current frame already read
+        self._in_payload = False
+        self._message: Opcode | None = None  # the data message in progress, if any
+        self._message_started = False  # its first chunk was handed over
+        self.failed = False
 
-    def feed(self, data: bytes) -> list[Frame]:
-        self._buffer += data
-        frames = []
-        while (frame := self._next()) is not None:
-            frames.append(frame)
-        return frames
+    def feed(self, data: bytes) -> list[ParsedFrame]:
+        """Parse ``data``; raises :class:`FrameError` once, then discards all input."""
+        if self.failed:
+            return []
+        out: list[ParsedFrame] = []
+        view = memoryview(data)
+        try:
+            while True:
+                if not self._in_payload:
+                    view = self._read_header(view)
+                    if not self._in_payload:
+                        return out
+                    if self._remaining == 0:
+                        self._finish_frame(b"", out)
+                        continue
+                if not view:
+                    return out
+                take = min(len(view), self._remaining)
+                self._take_payload(view[:take], out)
+                view = view[take:]
+        except FrameError:
+            self._fail()
+            raise
 
-    def _next(self) -> Frame | None:
-        buffer = self._buffer
-        if len(buffer) < 2:
-            return None
-        first, second = buffer[0], buffer[1]
-        fin = bool(first & 0x80)
+    def _fail(self) -> None:
+        self.failed = True
+        self._header = bytearray()
+        self._control = bytearray()
+
+    # ---- header ------------------------------------------------------------------------------
+    def _read_header(self, view: memoryview) -> memoryview:
+        """Consume header bytes; set ``_in_payload`` once the header is complete."""
+        need = self._header_length()
+        while need is not None and len(self._header) < need and view:
+            take = min(need - len(self._header), len(view))
+            self._header += view[:take]
+            view = view[take:]
+            if len(self._header) == 2:
+                self._check_first_two()
+            need = self._header_length()
+        if need is not None and len(self._header) >= need:
+            self._start_frame()
+        return view
+
+    def _header_length(self) -> int | None:
+        header = self._header
+        if len(header) < 2:
+            return 2
+        length = header[1] & 0x7F
+        extra = 2 if length == 126 else 8 if length == 127 else 0
+        return 2 + extra + (4 if header[1] & 0x80 else 0)
+
+    def _check_first_two(self) -> None:
+        first, second = self._header[0], self._header[1]
         if first & 0x70:
             raise FrameError("reserved bits set (no extension was negotiated)")
         try:
             opcode = Opcode(first & 0x0F)
         except ValueError:
             raise FrameError(f"unknown opcode {first & 0x0F:#x}") from None
-        masked = bool(second & 0x80)
-        if self.require_mask and not masked:
+        if self.require_mask and not second & 0x80:
             raise FrameError("client frames must be masked")
+        if opcode in CONTROL and ((second & 0x7F) > MAX_CONTROL_PAYLOAD or not first & 0x80):
+            raise FrameError("control frames must be short and unfragmented")
+        if opcode == Opcode.CONTINUATION and self._message is None:
+            raise FrameError("continuation frame without a message to continue")
+        if opcode in (Opcode.TEXT, Opcode.BINARY) and self._message is not None:
+            raise FrameError("new data message before the previous one finished")
+
+    def _start_frame(self) -> None:
+        header = bytes(self._header)
+        self._header = bytearray()
+        first, second = header[0], header[1]
         length = second & 0x7F
         position = 2
         if length == 126:
-            if len(buffer) < 4:
-                return None
-            (length,) = struct.unpack_from(">H", buffer, 2)
+            (length,) = struct.unpack_from(">H", header, 2)
             position = 4
         elif length == 127:
-            if len(buffer) < 10:
-                return None
-            (length,) = struct.unpack_from(">Q", buffer, 2)
+            (length,) = struct.unpack_from(">Q", header, 2)
             position = 10
-        if opcode in CONTROL and (length > 125 or not fin):
-            raise FrameError("control frames must be short and unfragmented")
-        if length > self.max_frame_size:
-            raise FrameError(f"frame of {length} bytes exceeds the limit", CLOSE_TOO_BIG)
-        mask = b""
-        if masked:
-            if len(buffer) < position + 4:
-                return None
-            mask = bytes(buffer[position : position + 4])
-            position += 4
-        if len(buffer) < position + length:
-            return None
-        payload = bytes(buffer[position : position + length])
-        del buffer[: position + length]
-        if masked:
-            payload = _unmask(payload, mask)
-        if opcode == Opcode.CONTINUATION and not self._in_message:
-            raise FrameError("continuation frame without a message to continue")
-        if opcode in (Opcode.TEXT, Opcode.BINARY):
-            if self._in_message:
-                raise FrameError("new data message before the previous one finished")
-            self._in_message = not fin
-        elif opcode == Opcode.CONTINUATION and fin:
-            self._in_message = False
-        return Frame(opcode, payload, fin)
+            if length >> 63:
+                raise FrameError("64-bit payload length with its most significant bit set")
+        self._opcode = Opcode(first & 0x0F)
+        self._fin = bool(first & 0x80)
+        self._mask = header[position : position + 4] if second & 0x80 else b""
+        self._remaining = length
+        self._offset = 0
+        self._in_payload = True
+        if self._opcode in (Opcode.TEXT, Opcode.BINARY):
+            self._message = self._opcode
+            self._message_started = False
+
+    # ---- payload -----------------------------------------------------------------------------
+    def _take_payload(self, piece: memoryview, out: list[ParsedFrame]) -> None:
+        data = _unmask(piece, self._mask, self._offset) if self._mask else bytes(piece)
+        self._offset += len(piece)
+        self._remaining -= len(piece)
+        if self._opcode in CONTROL:
+            self._control += data
+            if self._remaining == 0:
+                self._finish_frame(bytes(self._control), out)
+            return
+        if self._remaining == 0:
+            self._finish_frame(data, out)
+        else:
+            out.append(self._chunk(data, end=False))
+
+    def _finish_frame(self, data: bytes, out: list[ParsedFrame]) -> None:
+        self._in_payload = False
+        if self._opcode in CONTROL:
+            self._control = bytearray()
+            out.append(Control(self._opcode, data))
+            return
+        end = self._fin
+        out.append(self._chunk(data, end=end))
+        if end:
+            self._message = None
+
+    def _chunk(self, data: bytes, *, end: bool) -> DataChunk:
+        assert self._message is not None
+        start = not self._message_started
+        self._message_started = True
+        return DataChunk(self._message, data, start, end)
 
 
 def encode_frame(opcode: Opcode, payload: bytes, *, fin: bool = True, mask: bool = False) -> bytes:
@@ -158,12 +256,12 @@ def encode_message(opcode: Opcode, fragments: list[bytes]) -> bytes:
 
 
 def close_payload(code: int, reason: str = "") -> bytes:
-    data = reason.encode("utf-8")[:123]
-    return struct.pack(">H", code) + data
+    data = reason.encode("utf-8")[: MAX_CONTROL_PAYLOAD - 2]
+    return struct.pack(">H", code) + data.decode("utf-8", errors="ignore").encode("utf-8")
 
 
 def parse_close(payload: bytes) -> tuple[int, str]:
     if len(payload) < 2:
-        return 1005, ""  # no status received
+        return CLOSE_NO_STATUS, ""
     (code,) = struct.unpack_from(">H", payload)
     return code, payload[2:].decode("utf-8", errors="replace")

@@ -17,10 +17,11 @@ MAX_CLOSE_REASON_BYTES = 123
 
 
 class CloseCode(enum.IntEnum):
-    """WebSocket close codes the legacy service documented (reference, "Errors")."""
+    """WebSocket close codes: the four the legacy service documented, and RFC 6455's 1002."""
 
-    NORMAL = 1000
+    NORMAL = 1000  # only when every result the session owed was sent
     GOING_AWAY = 1001  # endpoint (temporarily) unavailable: the client may retry
+    PROTOCOL_ERROR = 1002  # the client broke RFC 6455 (not in the legacy list: RFC 6455 §7.4.1)
     UNSUPPORTED_DATA = 1003  # invalid message type, audio without a proper header
     INTERNAL_ERROR = 1011
 
@@ -34,18 +35,24 @@ class Failure(enum.Enum):
     UNSUPPORTED_LANGUAGE_PAIR = "unsupported_language_pair"
     SERVER_UNAVAILABLE = "server_unavailable"
     # Session (close code after the upgrade)
+    COMPLETED = "completed"  # the client closed and got every result
+    IDLE_TIMEOUT = "idle_timeout"
+    LONG_SILENCE = "long_silence"
+    SESSION_CAP = "session_cap"
     TEXT_FRAME = "text_frame"
     BAD_AUDIO_HEADER = "bad_audio_header"
     UNSUPPORTED_AUDIO_FORMAT = "unsupported_audio_format"
-    MESSAGE_TOO_BIG = "message_too_big"
+    PROTOCOL_ERROR = "protocol_error"
     BACKEND_ERROR = "backend_error"
     BACKEND_THROTTLED = "backend_throttled"
     BACKEND_AUTH = "backend_auth"
     BACKEND_UNAVAILABLE = "backend_unavailable"
-    IDLE_TIMEOUT = "idle_timeout"
-    SESSION_CAP = "session_cap"
+    BACKEND_STALLED = "backend_stalled"  # no answer while results were owed
+    RESULTS_INCOMPLETE = "results_incomplete"  # the flush ran out, or a final's TTS never ended
     SERVER_SHUTDOWN = "server_shutdown"
-    COMPLETED = "completed"
+    # Session endings without a close frame: there is nobody left to send it to
+    CLIENT_GONE = "client_gone"
+    CLIENT_NOT_READING = "client_not_reading"
     INTERNAL = "internal"
 
 
@@ -71,19 +78,37 @@ _HTTP: dict[Failure, HttpMapping] = {
 }
 
 _CLOSE: dict[Failure, CloseMapping] = {
+    Failure.COMPLETED: CloseMapping(CloseCode.NORMAL),
+    Failure.IDLE_TIMEOUT: CloseMapping(CloseCode.NORMAL),
+    Failure.LONG_SILENCE: CloseMapping(CloseCode.NORMAL),
+    Failure.SESSION_CAP: CloseMapping(CloseCode.NORMAL),
     Failure.TEXT_FRAME: CloseMapping(CloseCode.UNSUPPORTED_DATA),
     Failure.BAD_AUDIO_HEADER: CloseMapping(CloseCode.UNSUPPORTED_DATA),
     Failure.UNSUPPORTED_AUDIO_FORMAT: CloseMapping(CloseCode.UNSUPPORTED_DATA),
-    Failure.MESSAGE_TOO_BIG: CloseMapping(CloseCode.UNSUPPORTED_DATA),
+    Failure.PROTOCOL_ERROR: CloseMapping(CloseCode.PROTOCOL_ERROR),
     Failure.BACKEND_ERROR: CloseMapping(CloseCode.INTERNAL_ERROR),
     Failure.BACKEND_AUTH: CloseMapping(CloseCode.INTERNAL_ERROR),
+    Failure.BACKEND_STALLED: CloseMapping(CloseCode.INTERNAL_ERROR),
+    Failure.RESULTS_INCOMPLETE: CloseMapping(CloseCode.INTERNAL_ERROR),
     Failure.BACKEND_THROTTLED: CloseMapping(CloseCode.GOING_AWAY),
     Failure.BACKEND_UNAVAILABLE: CloseMapping(CloseCode.GOING_AWAY),
     Failure.SERVER_SHUTDOWN: CloseMapping(CloseCode.GOING_AWAY),
-    Failure.IDLE_TIMEOUT: CloseMapping(CloseCode.NORMAL),
-    Failure.SESSION_CAP: CloseMapping(CloseCode.NORMAL),
-    Failure.COMPLETED: CloseMapping(CloseCode.NORMAL),
     Failure.INTERNAL: CloseMapping(CloseCode.INTERNAL_ERROR),
+}
+
+# What each ending says when the caller gives no reason of its own (ER4: plain words, never
+# backend details).
+_DEFAULT_REASONS: dict[Failure, str] = {
+    Failure.COMPLETED: "",
+    Failure.IDLE_TIMEOUT: "no audio received: idle timeout",
+    Failure.LONG_SILENCE: "long silence: no speech heard",
+    Failure.SESSION_CAP: "session time limit reached",
+    Failure.TEXT_FRAME: "text messages are not accepted: send audio as binary",
+    Failure.PROTOCOL_ERROR: "WebSocket protocol error",
+    Failure.BACKEND_STALLED: "Speech backend stopped responding; results were lost",
+    Failure.RESULTS_INCOMPLETE: "Speech backend did not deliver every result in time",
+    Failure.SERVER_SHUTDOWN: "server shutting down",
+    Failure.INTERNAL: "internal server error",
 }
 
 # Speech SDK CancellationErrorCode names (strings, so this module needs no SDK import).
@@ -150,7 +175,13 @@ def http_error(error: LegacyError) -> HttpError:
 
 def close_for(failure: Failure, reason: str = "") -> Close:
     mapping = _CLOSE.get(failure, _CLOSE[Failure.INTERNAL])
-    return Close(int(mapping.code), truncate_reason(reason or _BACKEND_REASONS.get(failure, "")))
+    default = _BACKEND_REASONS.get(failure) or _DEFAULT_REASONS.get(failure, "")
+    return Close(int(mapping.code), truncate_reason(reason or default))
+
+
+def failure_for_cancellation(sdk_error_code: str) -> Failure:
+    """The failure an SDK cancellation stands for, by ``CancellationErrorCode`` name."""
+    return _SDK_CANCELLATION.get(sdk_error_code, Failure.BACKEND_ERROR)
 
 
 def close_for_error(error: LegacyError) -> Close:
@@ -159,7 +190,7 @@ def close_for_error(error: LegacyError) -> Close:
 
 def close_for_cancellation(sdk_error_code: str) -> Close:
     """Close for an SDK cancellation, by ``CancellationErrorCode`` name; never leaks details."""
-    failure = _SDK_CANCELLATION.get(sdk_error_code, Failure.BACKEND_ERROR)
+    failure = failure_for_cancellation(sdk_error_code)
     return close_for(failure, _BACKEND_REASONS[failure])
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shim.legacy.messages import ResultNumbering, Timing, encode_result
+from shim.legacy.messages import ResultKind, ResultNumbering, Timing, encode_result
 from shim.legacy.request import SessionRequest
 from shim.legacy.tts import TtsSegment
 
@@ -18,6 +18,7 @@ from shim.legacy.tts import TtsSegment
 @dataclass(frozen=True)
 class TextOut:
     text: str  # one compact JSON result: one unfragmented text frame
+    kind: ResultKind
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ Outgoing = TextOut | TtsOut
 
 @dataclass(frozen=True)
 class _Held:
-    kind: str  # "partial" | "final"
+    kind: ResultKind
     matched: bool
     text: str
     translation: str
@@ -87,7 +88,9 @@ class LegacySession:
         return out
 
     def release(self) -> list[Outgoing]:
-        """Give up waiting for synthesis (session ending, or a timeout): send what there is."""
+        """Give up waiting for synthesis (session ending, or a timeout): send what there is.
+
+        Whether that cut a synthesis short is :attr:`awaiting_tts` just before the call."""
         out: list[Outgoing] = []
         while self._segment is not None:
             out += self.synthesis_completed()
@@ -108,11 +111,12 @@ class LegacySession:
             if not recognition:
                 return []
             identifier = self._numbering.partial_id()
-            return [TextOut(encode_result("partial", identifier, recognition, translation, timing))]
+            text = encode_result("partial", identifier, recognition, translation, timing)
+            return [TextOut(text, "partial")]
         identifier = self._numbering.final_id()
         self.finals_sent += 1
         out: list[Outgoing] = [
-            TextOut(encode_result("final", identifier, recognition, translation, timing))
+            TextOut(encode_result("final", identifier, recognition, translation, timing), "final")
         ]
         if self._request.text_to_speech:
             if item.matched and item.translation:

@@ -22,15 +22,18 @@ from shim.auth.tokens import TokenIssuer
 from shim.catalog.catalog import Catalog
 from shim.catalog.live import LiveCatalog
 from shim.config import ConfigError, ServerSettings
+from shim.legacy.conduct import Limits
 from shim.server import health
+from shim.server.edge import ConnectionGuard, EdgeLimits, default_max_connections, describe
 from shim.server.languages_routes import CatalogSource
 from shim.server.token_routes import add_routes as add_legacy_http_routes
-from shim.server.translate import SessionLimits, TranslateService, translate
-from shim.speech.bridge import Backend
+from shim.server.translate import TranslateService, translate
+from shim.speech.bridge import Backend, SpeechRuntime
 
 log = logging.getLogger("shim.server")
 
 SERVICE = web.AppKey("translate_service", TranslateService)
+GUARD = web.AppKey("connection_guard", ConnectionGuard)
 TRANSLATE_PATH = "/{speech:(?i:speech)}/{translate:(?i:translate)}"
 
 # Against a local Speech service the SDK's push-stream throttle (2x real time after 5 s)
@@ -109,12 +112,24 @@ def create_app(settings: ServerSettings) -> web.Application:
         authenticator=authenticator,
         backend_for=lambda grant: _backend_for(app, grant),
         executor=ThreadPoolExecutor(max_workers=2, thread_name_prefix="mp3"),
+        runtime=SpeechRuntime(),
         record_dir=settings.record_backend,
-        limits=SessionLimits(
-            idle_timeout=settings.idle_timeout, max_session=settings.max_session_minutes * 60
+        limits=Limits(
+            idle_timeout=settings.idle_timeout,
+            silence_timeout=settings.silence_timeout,
+            max_session=settings.max_session_minutes * 60,
+            flush_timeout=settings.flush_timeout,
+            backend_timeout=settings.backend_timeout,
         ),
     )
+    guard = ConnectionGuard(
+        EdgeLimits(
+            header_timeout=settings.header_timeout,
+            max_connections=settings.max_connections or default_max_connections(),
+        )
+    )
     app[SERVICE] = service
+    app[GUARD] = guard
     app[_BACKEND] = default_backend
     app[_SETTINGS] = settings
 
@@ -124,18 +139,24 @@ def create_app(settings: ServerSettings) -> web.Application:
     app.router.add_get(TRANSLATE_PATH, translate_route)
     health.add_routes(
         app,
-        health.Readiness(draining=lambda: service.draining),
+        health.Readiness(
+            draining=lambda: service.draining, at_connection_cap=lambda: guard.at_capacity
+        ),
         lambda: {
             "status": "draining" if service.draining else "ok",
             "backend": settings.backend_kind,
             "sessions": len(service.sessions),
             "sessions_started": service.started,
+            **describe(guard),
         },
     )
     add_legacy_http_routes(
         app, catalog, authenticator, issuer, current_by_default=settings.languages == "current"
     )
+    # cleanup_ctx unwinds in reverse: recognizers still live stop while the embedded service
+    # they talk to is still up.
     app.cleanup_ctx.append(_embedded_backend)
+    app.cleanup_ctx.append(_speech_runtime)
     if live is not None:
         app.cleanup_ctx.append(_live_catalog(live))
     app.on_cleanup.append(_stop_executor)
@@ -153,6 +174,15 @@ def _backend_for(app: web.Application, grant: Grant) -> Backend:
     return replace(
         backend, key=grant.backend.subscription_key, region=grant.backend.region or backend.region
     )
+
+
+async def _speech_runtime(app: web.Application) -> AsyncIterator[None]:
+    """The SDK's thread pools and live recognizers: stopped when the app stops (spec §10)."""
+    runtime = app[SERVICE].runtime
+    try:
+        yield
+    finally:
+        await runtime.close()
 
 
 async def _embedded_backend(app: web.Application) -> AsyncIterator[None]:

@@ -2,27 +2,35 @@
 
 aiohttp answers the HTTP part (routing, the 101 response with ``X-RequestId``); then this
 class installs :class:`shim.wsframes.FrameParser` as the connection's payload parser, the
-same hook aiohttp's own WebSocket uses. Every client frame is delivered as it arrives
-(fragments of a never-finished message included), and a TTS message goes out as one
+same hook aiohttp's own WebSocket uses. Every piece of a client frame is delivered as it
+arrives (fragments of a never-finished message included), and a TTS message goes out as one
 message in several frames. No subprotocol and no extension are negotiated (HS1).
 
 Closing follows the legacy server's manners: when the client sends Close, the session may
 still send its pending results, and only then echoes the Close (ER1).
+
+Memory, per connection: the parser holds at most a frame header and a control payload;
+received data waits in a queue of at most ``QUEUE_HIGH_BYTES`` plus one socket read (256 KiB)
+before the transport stops reading (TCP backpressure; it reads again below
+``QUEUE_LOW_BYTES``); pongs are written only while the transport's write buffer is under
+``PONG_WRITE_LIMIT`` (otherwise only the latest ping is remembered, as RFC 6455 §5.5.3
+allows); every other write waits for the transport to drain (aiohttp's flow control). After a
+protocol error nothing more is parsed or queued.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import contextlib
 import hashlib
-import logging
+from collections.abc import Callable
 
 from aiohttp import web
 
 from shim.wsframes import (
-    CLOSE_PROTOCOL_ERROR,
-    Frame,
+    DataChunk,
     FrameError,
     FrameParser,
     Opcode,
@@ -32,10 +40,11 @@ from shim.wsframes import (
     parse_close,
 )
 
-log = logging.getLogger("shim.server")
-
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
-CLOSE_WAIT_SECONDS = 2.0
+CLOSE_WAIT_SECONDS = 2.0  # after our Close: how long the client may take to answer it
+QUEUE_HIGH_BYTES = 1 << 20
+QUEUE_LOW_BYTES = 256 << 10
+PONG_WRITE_LIMIT = 64 << 10
 
 
 class HandshakeRejected(Exception):
@@ -66,6 +75,16 @@ def check_upgrade(request: web.Request) -> str:
     return key
 
 
+class ClientClose:
+    """The client's Close frame arrived (its code is in ``code``)."""
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+Received = DataChunk | ClientClose | FrameError
+
+
 class _ParserAdapter:
     """What aiohttp's protocol feeds received bytes to after the upgrade."""
 
@@ -81,21 +100,23 @@ class _ParserAdapter:
 
 
 class LegacySocket:
-    def __init__(self, request: web.Request, response: web.StreamResponse, max_frame_size: int):
+    def __init__(self, request: web.Request, response: web.StreamResponse) -> None:
         self._request = request
         self._response = response
-        self._parser = FrameParser(max_frame_size=max_frame_size)
-        self._frames: asyncio.Queue[Frame | FrameError | None] = asyncio.Queue()
+        self._parser = FrameParser()
+        self._queue: collections.deque[Received] = collections.deque()
+        self._queued_bytes = 0
+        self._reading_paused = False
+        self._arrived = asyncio.Event()
+        self._pending_pong: bytes | None = None
+        self._discarding = False  # the session wants no more data, only the client's Close
         self._close_sent = False
         self._peer_closed = asyncio.Event()
-        self.peer_close: tuple[int, str] | None = None
-        self.close_code: int | None = None
-        self.close_reason = ""
+        self.gone = asyncio.Event()  # EOF or connection lost: nothing more can be sent
+        self.on_gone: Callable[[], None] = lambda: None
 
     @classmethod
-    async def accept(
-        cls, request: web.Request, headers: dict[str, str], *, max_frame_size: int = 16 << 20
-    ) -> LegacySocket:
+    async def accept(cls, request: web.Request, headers: dict[str, str]) -> LegacySocket:
         key = check_upgrade(request)
         response = web.StreamResponse(
             status=101,
@@ -109,7 +130,7 @@ class LegacySocket:
         response.force_close()
         await response.prepare(request)
         await response.write(b"")  # aiohttp buffers headers until the first write: flush the 101
-        socket = cls(request, response, max_frame_size)
+        socket = cls(request, response)
         request.protocol.set_parser(_ParserAdapter(socket))  # type: ignore[arg-type]
         request.protocol.keep_alive(False)
         return socket
@@ -120,43 +141,85 @@ class LegacySocket:
 
     # ---- receiving (called by aiohttp's protocol on the loop) -----------------------------
     def _received(self, data: bytes) -> None:
+        if self._parser.failed:
+            return  # after a protocol error: discard everything until the connection closes
         try:
             frames = self._parser.feed(data)
         except FrameError as error:
-            self._frames.put_nowait(error)
+            self._put(error, 0)
             return
         for frame in frames:
-            if frame.opcode == Opcode.PING:
-                self._write(encode_frame(Opcode.PONG, frame.payload))
-            elif frame.opcode == Opcode.PONG:
-                continue
+            if isinstance(frame, DataChunk):
+                if not self._discarding:
+                    self._put(frame, len(frame.data))
+            elif frame.opcode == Opcode.PING:
+                self._pong(frame.payload)
             elif frame.opcode == Opcode.CLOSE:
-                self.peer_close = parse_close(frame.payload)
                 self._peer_closed.set()
-                self._frames.put_nowait(frame)
-            else:
-                self._frames.put_nowait(frame)
+                self._put(ClientClose(parse_close(frame.payload)[0]), 0)
+            # A Pong needs no answer.
+
+    def _put(self, item: Received, size: int) -> None:
+        self._queue.append(item)
+        self._queued_bytes += size
+        self._arrived.set()
+        if self._queued_bytes > QUEUE_HIGH_BYTES and not self._reading_paused:
+            transport = self._request.transport
+            if transport is not None and not transport.is_closing():
+                transport.pause_reading()
+                self._reading_paused = True
 
     def _eof(self) -> None:
         self._peer_closed.set()
-        self._frames.put_nowait(None)
+        if not self.gone.is_set():
+            self.gone.set()
+            self.on_gone()
+        self._arrived.set()
 
-    async def receive(self) -> Frame | FrameError | None:
-        """The next data or close frame, a FrameError on a protocol breach, None at EOF."""
-        return await self._frames.get()
+    async def receive(self) -> Received | None:
+        """The next piece of client data, its Close, a protocol error; None once it is gone."""
+        while not self._queue:
+            if self.gone.is_set():
+                return None
+            self._arrived.clear()
+            await self._arrived.wait()
+        item = self._queue.popleft()
+        if isinstance(item, DataChunk):
+            self._queued_bytes -= len(item.data)
+            if self._reading_paused and self._queued_bytes < QUEUE_LOW_BYTES:
+                self._reading_paused = False
+                transport = self._request.transport
+                if transport is not None and not transport.is_closing():
+                    transport.resume_reading()
+        return item
+
+    def discard_input(self) -> None:
+        """Drop client data from now on (the session is closing); keep reading for its Close
+        and for EOF."""
+        self._discarding = True
+        self._queue.clear()
+        self._queued_bytes = 0
+        if self._reading_paused:
+            self._reading_paused = False
+            transport = self._request.transport
+            if transport is not None and not transport.is_closing():
+                transport.resume_reading()
 
     # ---- sending ---------------------------------------------------------------------------
+    def _pong(self, payload: bytes) -> None:
+        transport = self._request.transport
+        if transport is None or transport.is_closing() or self._close_sent:
+            return
+        if transport.get_write_buffer_size() < PONG_WRITE_LIMIT:
+            transport.write(encode_frame(Opcode.PONG, payload))
+            self._pending_pong = None
+        else:
+            self._pending_pong = payload  # answered when the client reads again
+
     @property
     def writable(self) -> bool:
         transport = self._request.transport
         return not self._close_sent and transport is not None and not transport.is_closing()
-
-    def _write(self, data: bytes) -> bool:
-        transport = self._request.transport
-        if transport is None or transport.is_closing():
-            return False
-        transport.write(data)
-        return True
 
     async def _send(self, data: bytes) -> bool:
         # StreamResponse.write() adds no framing to a 101 response and waits for the transport
@@ -167,6 +230,8 @@ class LegacySocket:
             await self._response.write(data)
         except (ConnectionResetError, RuntimeError):
             return False
+        if self._pending_pong is not None:
+            self._pong(self._pending_pong)
         return True
 
     async def send_text(self, text: str) -> bool:
@@ -180,15 +245,25 @@ class LegacySocket:
     async def close(self, code: int, reason: str = "") -> None:
         """Send Close (unless sent), wait briefly for the client's, then drop the connection."""
         if not self._close_sent:
-            await self._send(encode_frame(Opcode.CLOSE, close_payload(code, reason)))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._send(encode_frame(Opcode.CLOSE, close_payload(code, reason))),
+                    CLOSE_WAIT_SECONDS,
+                )
             self._close_sent = True
-            self.close_code, self.close_reason = code, reason
         if not self._peer_closed.is_set():
+            self.discard_input()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._peer_closed.wait(), CLOSE_WAIT_SECONDS)
         transport = self._request.transport
-        if transport is not None:
+        if transport is not None and transport.get_write_buffer_size():
+            self.abort()  # the client is not reading: close() would wait for it forever
+        elif transport is not None:
             transport.close()
 
-    async def fail(self, error: FrameError) -> None:
-        await self.close(error.code or CLOSE_PROTOCOL_ERROR, str(error)[:120])
+    def abort(self) -> None:
+        """Drop the connection now, whatever is still unsent."""
+        self._close_sent = True
+        transport = self._request.transport
+        if transport is not None:
+            transport.abort()

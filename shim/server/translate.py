@@ -1,18 +1,20 @@
 """``GET /speech/translate``: one legacy session, from handshake to close.
 
 The handshake is validated before the upgrade (400/401/429/503 with a JSON body). After it,
-three tasks cooperate: the reader (client frames → audio normaliser → SDK push stream), the
-consumer (SDK events → :class:`LegacySession` → frames, in order) and a watchdog (idle and
-session-length limits). Whoever sees the end first records a :class:`Decision`; the session
-then flushes if the decision allows it (ER1) and closes with the decided code.
+every decision belongs to the sans-I/O core, :class:`shim.legacy.conduct.SessionConduct`;
+this module only executes its commands. Three small tasks feed it events: the reader (client
+frames), the timer (the core's next deadline) and the writer (which reports each result it
+has written, and a client that stops reading); the Speech SDK bridge delivers backend events
+on the loop. Commands run in the order the core gave them: audio to the bridge at once,
+results and the final Close through one ordered outbox.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
-import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -23,50 +25,54 @@ from typing import Protocol
 from aiohttp import web
 
 from shim.auth.authenticator import Authenticator, Grant
-from shim.legacy.audio import AudioNormalizer
-from shim.legacy.errors import (
-    Failure,
-    HandshakeError,
-    LegacyError,
-    SessionError,
-    close_for,
-    close_for_cancellation,
-    close_for_error,
+from shim.legacy.conduct import (
+    Abandon,
+    AudioReceived,
+    BackendStartFailed,
+    ClientClosed,
+    ClientGone,
+    ClientNotReading,
+    CloseSession,
+    Command,
+    Delivered,
+    EndAudio,
+    Ending,
+    Event,
+    Limits,
+    PauseReading,
+    ProtocolViolation,
+    ResumeReading,
+    SendResult,
+    SendTts,
+    SessionConduct,
+    ShutdownRequested,
+    TextReceived,
+    Tick,
+    Warn,
+    WriteAudio,
 )
+from shim.legacy.errors import Failure, HandshakeError, LegacyError
 from shim.legacy.request import AudioFormat, SessionRequest, parse_request
-from shim.legacy.session import LegacySession, Outgoing, TextOut, TtsOut
 from shim.legacy.tts import fragment
 from shim.server.backend_recorder import BackendRecorder
 from shim.server.languages_routes import CatalogSource, error_response
-from shim.server.legacy_socket import HandshakeRejected, LegacySocket
+from shim.server.legacy_socket import ClientClose, HandshakeRejected, LegacySocket
 from shim.server.mp3 import encode_mp3
-from shim.speech.bridge import Backend, SessionOptions, SpeechSession
-from shim.speech.events import (
-    BridgeEvent,
-    Canceled,
-    Recognized,
-    Recognizing,
-    Stopped,
-    SynthesisAudio,
-    SynthesisCompleted,
-)
-from shim.wsframes import FrameError, Opcode
+from shim.speech.bridge import Backend, SessionOptions, SpeechRuntime, SpeechSession
+from shim.speech.events import BridgeEvent
+from shim.wsframes import DataChunk, FrameError, Opcode
 
 log = logging.getLogger("shim.session")
+
+# A write to the client that makes no progress for this long means it stopped reading: the
+# session is abandoned (it cannot even be sent a Close).
+WRITE_TIMEOUT_SECONDS = 30.0
 
 
 class PairCheck(Protocol):
     def __call__(self, source_locale: str, target_language: str) -> str | None:
         """None when the backend serves the pair, else why not."""
         ...
-
-
-@dataclass
-class SessionLimits:
-    idle_timeout: float = 60.0  # no audio for this long → close 1000 (ER2)
-    max_session: float = 90 * 60.0  # the legacy service's cap (ER2)
-    flush_timeout: float = 30.0  # after the client's close: wait this long for results (ER1)
-    tts_timeout: float = 15.0  # a final's synthesis that never completes is given up
 
 
 @dataclass
@@ -77,7 +83,8 @@ class TranslateService:
     authenticator: Authenticator
     backend_for: Callable[[Grant], Backend]
     executor: Executor  # MP3 encoding (blocking, off the loop)
-    limits: SessionLimits = field(default_factory=SessionLimits)
+    runtime: SpeechRuntime
+    limits: Limits = field(default_factory=Limits)
     pair_check: PairCheck | None = None
     record_dir: Path | None = None  # serve --record-backend
     sessions: set[TranslateSession] = field(default_factory=set)
@@ -85,14 +92,7 @@ class TranslateService:
     started: int = 0
 
 
-@dataclass(frozen=True)
-class Decision:
-    code: int | None  # None: the connection is already gone
-    reason: str
-    flush: bool  # send the results still coming before closing
-
-
-_END = object()
+_Outgoing = SendResult | SendTts | CloseSession
 
 
 class TranslateSession:
@@ -111,14 +111,16 @@ class TranslateSession:
         self._grant = grant
         self._socket = socket
         self.request_id = request_id
-        self._legacy = LegacySession(request)
-        self._normalizer = AudioNormalizer()
-        self._events: asyncio.Queue[BridgeEvent | object] = asyncio.Queue()
-        self._decision: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
-        self._last_audio = time.monotonic()
-        self._started = time.monotonic()
-        self._audio_ended = False
+        self._loop = asyncio.get_running_loop()
+        self._conduct = SessionConduct(request, service.limits, self._loop.time())
         self._speech: SpeechSession | None = None
+        self._outbox: collections.deque[_Outgoing] = collections.deque()
+        self._outbox_ready = asyncio.Event()
+        self._may_read = asyncio.Event()
+        self._may_read.set()
+        self._deadline_moved = asyncio.Event()
+        self._finished = asyncio.Event()
+        self._abandoned = False
         self._recorder = (
             BackendRecorder(
                 service.record_dir, request_id, request.source_locale, request.target_language
@@ -127,195 +129,155 @@ class TranslateSession:
             else None
         )
 
-    def decide(self, decision: Decision) -> None:
-        if not self._decision.done():
-            self._decision.set_result(decision)
-
-    def shutdown(self, reason: str = "server shutting down") -> None:
-        closing = close_for(Failure.SERVER_SHUTDOWN, reason)
-        self.decide(Decision(closing.code, closing.reason, flush=False))
-
-    # ---- the session ----------------------------------------------------------------------
-    async def run(self) -> Decision:
-        request = self._request
-        options = SessionOptions(
-            request.source_locale,
-            request.target_language,
-            request.voice if request.text_to_speech else None,
-            request.profanity,
-            partials=request.partial,
-        )
-        self._speech = SpeechSession(
-            self._service.backend_for(self._grant),
-            options,
-            self._events.put_nowait,
-            request_id=self.request_id,
-        )
-        try:
-            await self._speech.start()
-        except Exception:
-            log.exception("session %s: the speech backend could not start", self.request_id)
-            closing = close_for(Failure.BACKEND_ERROR)
-            await self._socket.close(closing.code, closing.reason)
-            await self._speech.close()
-            return Decision(closing.code, closing.reason, False)
-        consumer = asyncio.create_task(self._consume())
-        tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._watch())]
-        try:
-            decision = await self._decision
-            for task in tasks:
-                task.cancel()
-            await self._finish(decision, consumer)
-            self._on_closed()
-            if self._recorder is not None:
-                await asyncio.get_running_loop().run_in_executor(
-                    self._service.executor, self._recorder.save
-                )
-            return decision
-        finally:
-            for task in [*tasks, consumer]:
-                task.cancel()
-            await asyncio.gather(*tasks, consumer, return_exceptions=True)
-            await self._speech.close()
-
-    async def _finish(self, decision: Decision, consumer: asyncio.Task[None]) -> None:
-        self._end_audio()
-        if decision.flush:
-            assert self._speech is not None
-            if not await self._speech.wait_stopped(self._service.limits.flush_timeout):
-                log.warning("session %s: results still pending at flush timeout", self.request_id)
-        self._events.put_nowait(_END)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(consumer), self._service.limits.tts_timeout)
-        if decision.code is not None:
-            await self._socket.close(decision.code, decision.reason)
-
-    def _end_audio(self) -> None:
-        if self._audio_ended or self._speech is None:
-            return
-        self._audio_ended = True
-        with contextlib.suppress(SessionError):
-            self._speech.write(self._normalizer.finish())
-        self._speech.end_audio()
-
-    # ---- client → backend -------------------------------------------------------------------
-    async def _read(self) -> None:
-        assert self._speech is not None
-        while True:
-            frame = await self._socket.receive()
-            if frame is None:
-                self.decide(Decision(None, "connection lost", flush=False))
-                return
-            if isinstance(frame, FrameError):
-                self.decide(Decision(frame.code, str(frame)[:120], flush=False))
-                return
-            if frame.opcode == Opcode.CLOSE:
-                self.decide(Decision(1000, "", flush=True))
-                return
-            if frame.opcode == Opcode.TEXT:
-                closing = close_for(
-                    Failure.TEXT_FRAME, "text messages are not accepted: send audio as binary"
-                )
-                self.decide(Decision(closing.code, closing.reason, flush=False))
-                return
-            if frame.opcode == Opcode.BINARY:
-                self._normalizer.start_message()
-            self._last_audio = time.monotonic()
-            try:
-                self._speech.write(self._normalizer.feed(frame.payload))
-            except SessionError as error:
-                closing = close_for_error(error)
-                self.decide(Decision(closing.code, closing.reason, flush=False))
-                return
-
-    async def _watch(self) -> None:
-        limits = self._service.limits
-        while True:
-            now = time.monotonic()
-            idle_left = limits.idle_timeout - (now - self._last_audio)
-            cap_left = limits.max_session - (now - self._started)
-            if cap_left <= 0:
-                closing = close_for(Failure.SESSION_CAP, "session time limit reached")
-                self.decide(Decision(closing.code, closing.reason, flush=True))
-                return
-            if idle_left <= 0:
-                closing = close_for(Failure.IDLE_TIMEOUT, "no audio received: idle timeout")
-                self.decide(Decision(closing.code, closing.reason, flush=True))
-                return
-            await asyncio.sleep(max(0.05, min(idle_left, cap_left)))
-
-    # ---- backend → client -------------------------------------------------------------------
-    async def _next_event(self) -> BridgeEvent | object:
-        if not self._legacy.awaiting_tts:
-            return await self._events.get()
-        try:
-            return await asyncio.wait_for(self._events.get(), self._service.limits.tts_timeout)
-        except TimeoutError:
-            log.warning(
-                "session %s: synthesis did not complete; sending what arrived", self.request_id
-            )
-            await self._send(self._legacy.release())
-            return await self._events.get()
-
-    async def _consume(self) -> None:
-        legacy = self._legacy
-        while True:
-            event = await self._next_event()
-            if event is _END:
-                await self._send(legacy.release())
-                return
-            if self._recorder is not None:
-                self._recorder.observe(event)  # type: ignore[arg-type]
-            try:
-                if isinstance(event, Recognizing):
-                    out = legacy.recognizing(
-                        event.text, event.translation, event.offset, event.duration
-                    )
-                elif isinstance(event, Recognized) and event.silence:
-                    out = []  # silence is not a false recognition: no legacy final
-                elif isinstance(event, Recognized):
-                    out = legacy.recognized(
-                        event.matched, event.text, event.translation, event.offset, event.duration
-                    )
-                elif isinstance(event, SynthesisAudio):
-                    out = legacy.synthesis_audio(event.audio)
-                elif isinstance(event, SynthesisCompleted):
-                    out = legacy.synthesis_completed()
-                elif isinstance(event, Canceled):
-                    out = legacy.release()
-                    if event.reason == "Error":
-                        log.warning("session %s: backend canceled: %s", self.request_id, event.code)
-                        closing = close_for_cancellation(event.code)
-                        self.decide(Decision(closing.code, closing.reason, flush=False))
-                elif isinstance(event, Stopped):
-                    out = legacy.release()
-                    if not self._audio_ended:
-                        closing = close_for(Failure.BACKEND_ERROR)
-                        self.decide(Decision(closing.code, closing.reason, flush=False))
-                else:
-                    out = []
-            except LegacyError as error:
-                closing = close_for_error(error)
-                self.decide(Decision(closing.code, closing.reason, flush=False))
-                return
-            await self._send(out)
-
-    async def _send(self, out: list[Outgoing]) -> None:
-        for item in out:
-            if isinstance(item, TextOut):
-                await self._socket.send_text(item.text)
-            elif isinstance(item, TtsOut):
-                payload = item.wav
-                if self._request.audio_format is AudioFormat.MP3:
-                    loop = asyncio.get_running_loop()
-                    payload = await loop.run_in_executor(
-                        self._service.executor, encode_mp3, payload
-                    )
-                await self._socket.send_fragmented_binary(fragment(payload))
-
     @property
     def finals(self) -> int:
-        return self._legacy.finals_sent
+        return self._conduct.finals_sent
+
+    @property
+    def ending(self) -> Ending | None:
+        return self._conduct.ending
+
+    def shutdown(self) -> None:
+        """The drain is over: close 1001 (the client may retry elsewhere)."""
+        self._handle(ShutdownRequested())
+
+    # ---- the core's events and commands ------------------------------------------------------
+    def _handle(self, event: Event) -> None:
+        for command in self._conduct.handle(event, self._loop.time()):
+            self._execute(command)
+        self._deadline_moved.set()
+
+    def _execute(self, command: Command) -> None:
+        speech = self._speech
+        if isinstance(command, WriteAudio):
+            if speech is not None:
+                speech.write(command.pcm)
+        elif isinstance(command, (SendResult, SendTts, CloseSession)):
+            self._outbox.append(command)
+            self._outbox_ready.set()
+        elif isinstance(command, EndAudio):
+            if speech is not None:
+                speech.end_audio()
+        elif isinstance(command, PauseReading):
+            self._may_read.clear()
+        elif isinstance(command, ResumeReading):
+            self._may_read.set()
+        elif isinstance(command, Abandon):
+            log.info("session %s: %s", self.request_id, command.reason)
+            self._abandoned = True
+            self._outbox.clear()
+            self._socket.abort()
+            self._finished.set()
+        elif isinstance(command, Warn):
+            log.warning("session %s: %s", self.request_id, command.message)
+
+    def _backend_event(self, event: BridgeEvent) -> None:
+        if self._recorder is not None:
+            self._recorder.observe(event)
+        self._handle(event)
+
+    # ---- the session ----------------------------------------------------------------------
+    async def run(self) -> Ending | None:
+        request = self._request
+        self._speech = SpeechSession(
+            self._service.backend_for(self._grant),
+            SessionOptions(
+                request.source_locale,
+                request.target_language,
+                request.voice if request.text_to_speech else None,
+                request.profanity,
+                partials=request.partial,
+            ),
+            self._backend_event,
+            runtime=self._service.runtime,
+            request_id=self.request_id,
+        )
+        self._socket.on_gone = lambda: self._handle(ClientGone())
+        tasks = [asyncio.create_task(self._write()), asyncio.create_task(self._time())]
+        try:
+            try:
+                await self._speech.start()
+            except Exception:
+                log.exception("session %s: the speech backend could not start", self.request_id)
+                self._handle(BackendStartFailed())
+            else:
+                tasks.append(asyncio.create_task(self._read()))
+            await self._finished.wait()
+            self._on_closed()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._speech.close(abandon=self._abandoned)
+            if self._recorder is not None:
+                await self._loop.run_in_executor(self._service.executor, self._recorder.save)
+        return self._conduct.ending
+
+    async def _read(self) -> None:
+        """Client frames → events, while the core wants them (else TCP holds them back)."""
+        socket = self._socket
+        while True:
+            await self._may_read.wait()
+            item = await socket.receive()
+            if item is None:
+                return  # gone: on_gone already told the core
+            if isinstance(item, DataChunk):
+                if item.opcode == Opcode.TEXT:
+                    self._handle(TextReceived())
+                else:
+                    self._handle(AudioReceived(item.data, item.message_start))
+            elif isinstance(item, ClientClose):
+                self._handle(ClientClosed(item.code))
+            elif isinstance(item, FrameError):
+                self._handle(ProtocolViolation(str(item)))
+                return
+
+    async def _time(self) -> None:
+        """Tick at the core's next deadline (re-read whenever an event may have moved it)."""
+        while True:
+            self._deadline_moved.clear()
+            deadline = self._conduct.next_deadline()
+            if deadline is None:
+                await self._deadline_moved.wait()
+                continue
+            delay = deadline - self._loop.time()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._deadline_moved.wait(), delay)
+                continue
+            self._handle(Tick())
+            await asyncio.sleep(0)  # a Tick that changed nothing must not spin
+
+    async def _write(self) -> None:
+        """The ordered outbox: results, TTS messages, then the Close."""
+        socket = self._socket
+        while True:
+            while not self._outbox:
+                self._outbox_ready.clear()
+                await self._outbox_ready.wait()
+            command = self._outbox.popleft()
+            if isinstance(command, CloseSession):
+                socket.discard_input()
+                await socket.close(command.code, command.reason)
+                self._finished.set()
+                return
+            try:
+                sent = await asyncio.wait_for(self._send(command), WRITE_TIMEOUT_SECONDS)
+            except TimeoutError:
+                self._handle(ClientNotReading())
+                return
+            if not sent:
+                self._handle(ClientGone())
+                return
+            self._handle(Delivered(command.size))
+
+    async def _send(self, command: SendResult | SendTts) -> bool:
+        if isinstance(command, SendResult):
+            return await self._socket.send_text(command.text)
+        payload = command.wav
+        if self._request.audio_format is AudioFormat.MP3:
+            payload = await self._loop.run_in_executor(self._service.executor, encode_mp3, payload)
+        return await self._socket.send_fragmented_binary(fragment(payload))
 
 
 async def translate(request: web.Request, service: TranslateService) -> web.StreamResponse:
@@ -350,7 +312,7 @@ async def translate(request: web.Request, service: TranslateService) -> web.Stre
         session = TranslateSession(service, parsed, grant, socket, request_id, slot.release)
         service.sessions.add(session)
         service.started += 1
-        started = time.monotonic()
+        started = asyncio.get_running_loop().time()
         log.info(
             "session %s start: from=%s to=%s features=%s format=%s voice=%s client=%s trace=%s",
             request_id,
@@ -362,17 +324,18 @@ async def translate(request: web.Request, service: TranslateService) -> web.Stre
             grant.log_label,
             parsed.client_trace_id or "-",
         )
-        decision = Decision(None, "", False)
+        ending: Ending | None = None
         try:
-            decision = await session.run()
+            ending = await session.run()
         finally:
             service.sessions.discard(session)
             log.info(
-                "session %s end: close %s %s, %d finals, %.1f s",
+                "session %s end: %s, close %s %s, %d finals, %.1f s",
                 request_id,
-                decision.code,
-                decision.reason or "-",
+                ending.failure.value if ending else "internal",
+                ending.code if ending and ending.code is not None else "-",
+                (ending.reason if ending else "") or "-",
                 session.finals,
-                time.monotonic() - started,
+                asyncio.get_running_loop().time() - started,
             )
     return socket.response  # the 101, already sent; aiohttp finishes it

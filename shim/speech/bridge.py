@@ -9,6 +9,15 @@ logged, not swallowed by the SDK. ``PushAudioInputStream.write`` can block for t
 milliseconds under load, so audio goes to the SDK from a small pool, in order per session,
 never from the loop. Lifecycle calls that can block (start, stop, destruction) run in a
 small dedicated executor, in the shutdown order of usp-speech-service.md §10.
+
+Those executors and the registry of live recognizers belong to a :class:`SpeechRuntime`,
+which the app creates and closes through aiohttp's ``cleanup_ctx``; an ``atexit`` hook only
+backs it up (an exit with callbacks connected and events in flight aborts, §10).
+
+Memory: audio waits in a session's outbox only until a pool thread hands it to the SDK; how
+much audio a session may have outstanding is bounded by the session core's read-ahead
+(:data:`shim.legacy.conduct.AUDIO_AHEAD_SECONDS`). Events wait in the inbox only until the
+loop's next turn.
 """
 
 from __future__ import annotations
@@ -41,12 +50,54 @@ log = logging.getLogger("shim.speech")
 
 SIGNALS = ("recognizing", "recognized", "synthesizing", "canceled", "session_stopped")
 
-# SDK lifecycle calls are short, except stop/destroy which may wait up to the stop timeout:
-# a few threads keep one slow teardown from delaying other sessions' starts.
-_lifecycle = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sdk-lifecycle")
-_audio = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sdk-audio")
-_live: weakref.WeakSet[SpeechSession] = weakref.WeakSet()
-_live_lock = threading.Lock()
+
+class SpeechRuntime:
+    """The SDK's process-wide resources: thread pools and the live recognizers.
+
+    SDK lifecycle calls are short, except stop/destroy which may wait up to the stop timeout:
+    a few threads keep one slow teardown from delaying other sessions' starts.
+    """
+
+    def __init__(self, *, lifecycle_threads: int = 8, audio_threads: int = 4) -> None:
+        self.lifecycle = ThreadPoolExecutor(lifecycle_threads, thread_name_prefix="sdk-lifecycle")
+        self.audio = ThreadPoolExecutor(audio_threads, thread_name_prefix="sdk-audio")
+        self._live: weakref.WeakSet[SpeechSession] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self.closed = False
+        _runtimes.add(self)
+
+    def register(self, session: SpeechSession) -> None:
+        with self._lock:
+            self._live.add(session)
+
+    def unregister(self, session: SpeechSession) -> None:
+        with self._lock:
+            self._live.discard(session)
+
+    @property
+    def live(self) -> int:
+        with self._lock:
+            return len(self._live)
+
+    def stop_all(self) -> None:
+        """Disconnect and stop every live recognizer (blocking; the §10 safety net)."""
+        with self._lock:
+            sessions = list(self._live)
+        for session in sessions:
+            session._emergency_stop()
+
+    async def close(self) -> None:
+        """Stop what is still live, then the pools. Sessions must not start afterwards."""
+        if self.closed:
+            return
+        self.closed = True
+        await asyncio.get_running_loop().run_in_executor(None, self.stop_all)
+        self.lifecycle.shutdown(wait=False, cancel_futures=True)
+        self.audio.shutdown(wait=False, cancel_futures=True)
+        _runtimes.discard(self)
+
+
+_runtimes: weakref.WeakSet[SpeechRuntime] = weakref.WeakSet()
 
 _PROFANITY = {
     "Raw": speechsdk.ProfanityOption.Raw,
@@ -129,9 +180,11 @@ class SpeechSession:
         options: SessionOptions,
         sink: Callable[[BridgeEvent], None],
         *,
+        runtime: SpeechRuntime,
         loop: asyncio.AbstractEventLoop | None = None,
         request_id: str = "",
     ) -> None:
+        self._runtime = runtime
         self._backend = backend
         self._options = options
         self._sink = sink
@@ -190,9 +243,8 @@ class SpeechSession:
 
     # ---- lifecycle (event loop) --------------------------------------------------------------
     async def start(self) -> None:
-        await self._loop.run_in_executor(_lifecycle, self._start_blocking)
-        with _live_lock:
-            _live.add(self)
+        self._runtime.register(self)  # before the SDK has threads: the safety net covers them
+        await self._loop.run_in_executor(self._runtime.lifecycle, self._start_blocking)
 
     def _start_blocking(self) -> None:
         config = _config(self._backend, self._options)
@@ -200,9 +252,10 @@ class SpeechSession:
         recognizer = speechsdk.translation.TranslationRecognizer(
             translation_config=config, audio_config=speechsdk.audio.AudioConfig(stream=stream)
         )
+        # `recognizing` is connected even without partials: it is the backend's sign of life
+        # during long utterances, which the session's watchdog needs.
         for signal in SIGNALS:
-            if signal != "recognizing" or self._options.partials:
-                getattr(recognizer, signal).connect(self._handler(signal))
+            getattr(recognizer, signal).connect(self._handler(signal))
         self._stream, self._recognizer = stream, recognizer
         recognizer.start_continuous_recognition_async().get()
 
@@ -224,7 +277,13 @@ class SpeechSession:
                 return
             self._pumping = True
             self._pumped.clear()
-        _audio.submit(self._pump)
+        try:
+            self._runtime.audio.submit(self._pump)
+        except RuntimeError:  # the runtime is closing: nothing will read this audio
+            with self._outbox_lock:
+                self._outbox.clear()
+                self._pumping = False
+                self._pumped.set()
 
     def _pump(self) -> None:
         """Pool thread: write what is queued (joined: fewer SDK calls), close at the end."""
@@ -253,21 +312,34 @@ class SpeechSession:
         except TimeoutError:
             return False
 
-    async def close(self) -> None:
-        """Safe teardown (spec §10): stream closed, stop, disconnect handlers, release."""
+    async def close(self, *, abandon: bool = False) -> None:
+        """Safe teardown (spec §10): stream closed, stop, disconnect handlers, release.
+
+        ``abandon``: nobody wants the results any more (the client is gone), so the
+        connection to the service is dropped first instead of waiting for its last turn.
+        """
         if self._closed:
             return
         self._closed = True
+        if abandon:
+            with self._outbox_lock:
+                self._outbox.clear()  # unsent audio is nobody's any more
         self.end_audio()
-        await self._loop.run_in_executor(_lifecycle, self._close_blocking)
-        with _live_lock:
-            _live.discard(self)
+        try:
+            await self._loop.run_in_executor(self._runtime.lifecycle, self._close_blocking, abandon)
+        except RuntimeError:  # the runtime's pools are shut down: its close() stops us
+            return
+        self._runtime.unregister(self)
 
-    def _close_blocking(self) -> None:
+    def _close_blocking(self, abandon: bool) -> None:
         self._pumped.wait(5.0)  # queued audio (and the stream's close) first
         recognizer, self._recognizer = self._recognizer, None
         if recognizer is None:
             return
+        if abandon:
+            _disconnect(recognizer)
+            with contextlib.suppress(Exception):
+                speechsdk.Connection.from_recognizer(recognizer).close()
         try:
             recognizer.stop_continuous_recognition_async().get()
         except Exception:
@@ -327,8 +399,7 @@ def _convert(signal: str, args: Any, target: str) -> BridgeEvent | None:
 
 @atexit.register
 def _stop_all_at_exit() -> None:
-    """Safety net: an exit with callbacks connected and events in flight aborts (spec §10)."""
-    with _live_lock:
-        sessions = list(_live)
-    for session in sessions:
-        session._emergency_stop()
+    """Backstop for a runtime that was never closed: an exit with callbacks connected and
+    events in flight aborts the process (spec §10)."""
+    for runtime in list(_runtimes):
+        runtime.stop_all()

@@ -1,0 +1,573 @@
+"""The conduct of one legacy session, sans-I/O: every decision between handshake and close.
+
+In the style of h11 and of mitmproxy's proxy layers: the edge turns what happens — client
+frames, Speech SDK events, the passing of time — into events and calls
+:meth:`SessionConduct.handle`; the core answers with commands (send a result, write audio to
+the backend, pause reading, close) that the edge executes in order. The core does no I/O and
+reads no clock: every call carries ``now`` (monotonic seconds), so playbook tests can replay
+any timeline.
+
+What it decides:
+
+* **Honest endings.** The session closes 1000 only when every final it owes was sent: after
+  the client's Close (ER1), an idle timeout, long silence or the session cap (ER2), audio is
+  ended and the core waits for the backend's ``Stopped``. A backend failure, a stalled
+  backend, a flush that runs out, or a final whose text-to-speech never completed ends the
+  session 1011 (1001 where the backend asked to retry later, ER3), also after the client's
+  Close. All codes come from :mod:`shim.legacy.errors`.
+* **The watchdog**, measured in audio time: a backend owes an answer once it has been given
+  speech (loud audio, :mod:`shim.legacy.loudness`) and then ``backend_timeout`` more seconds
+  of audio without saying anything, or ``3 × backend_timeout`` seconds of any audio (a
+  healthy service acknowledges silence well within that); it is stalled when it owes an
+  answer and has been quiet for ``backend_timeout`` seconds of wall time as well (a burst
+  client's audio arrives long before the backend can have processed it). After the audio has
+  ended it must finish within ``backend_timeout`` of its last event.
+* **Read-ahead.** Audio goes to the backend at most ``AUDIO_AHEAD_SECONDS`` ahead of what it
+  has answered; beyond that the core pauses reading the client (TCP backpressure), so a
+  whole-file client cannot park minutes of audio in the server. Reading also pauses while
+  more than ``OUTBOX_HIGH_BYTES`` of results wait for a client that reads slowly.
+
+Memory: a session's core holds the audio normaliser's state (one sample frame and the
+resampler), the results held behind a final's pending TTS (bounded by what the backend may
+produce for the read-ahead window), and the start ticks of unanswered loud 100 ms blocks (at
+most ``AUDIO_AHEAD_SECONDS × 10``).
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+from dataclasses import dataclass, field
+
+from shim.legacy.audio import AudioNormalizer
+from shim.legacy.errors import (
+    Failure,
+    LegacyError,
+    SessionError,
+    close_for,
+    close_for_error,
+    failure_for_cancellation,
+)
+from shim.legacy.loudness import bytes_to_ticks, voiced_blocks
+from shim.legacy.messages import TICKS_PER_SECOND, ResultKind
+from shim.legacy.request import SessionRequest
+from shim.legacy.session import LegacySession, Outgoing, TextOut
+from shim.speech.events import (
+    BridgeEvent,
+    Canceled,
+    Recognized,
+    Recognizing,
+    Stopped,
+    SynthesisAudio,
+    SynthesisCompleted,
+)
+
+AUDIO_AHEAD_SECONDS = 60.0  # read-ahead of the backend: ~1.9 MB of 16 kHz PCM at most
+OUTBOX_HIGH_BYTES = 1 << 20  # results not yet written to a slow client: pause reading above
+OUTBOX_LOW_BYTES = 256 << 10  # ... and resume below
+SPEECH_BLOCKS_OWED = 10  # 1 s of loud audio unanswered: the backend owes a hypothesis
+SILENCE_BOUND_FACTOR = 3  # any audio: owed after 3 × backend_timeout seconds
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Every timeout of a session, in seconds; the defaults are the documented ones."""
+
+    idle_timeout: float = 60.0  # no audio received → flush, close 1000 (ER2)
+    silence_timeout: float = 120.0  # no speech heard for this much audio → flush, 1000 (ER2)
+    max_session: float = 90 * 60.0  # the legacy service's cap → flush, close 1000 (ER2)
+    flush_timeout: float = 30.0  # after the audio ended: results must be in (+ audio owed)
+    tts_timeout: float = 15.0  # a final's text-to-speech must complete (or progress) within
+    backend_timeout: float = 10.0  # the watchdog (module docstring)
+
+
+# ---- events: what happened ------------------------------------------------------------------
+@dataclass(frozen=True)
+class AudioReceived:
+    """A piece of a binary message (AI3: pieces are handled as they arrive)."""
+
+    data: bytes
+    message_start: bool
+
+
+@dataclass(frozen=True)
+class TextReceived:
+    """A piece of a text message: not allowed (AI1)."""
+
+
+@dataclass(frozen=True)
+class ClientClosed:
+    """The client sent its Close frame."""
+
+    code: int
+
+
+@dataclass(frozen=True)
+class ClientGone:
+    """The client's TCP connection is gone: nobody is left to send anything to."""
+
+
+@dataclass(frozen=True)
+class ClientNotReading:
+    """A write to the client made no progress for the edge's write timeout."""
+
+
+@dataclass(frozen=True)
+class ProtocolViolation:
+    """The client broke RFC 6455."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class BackendStartFailed:
+    """The Speech SDK could not start the recognizer."""
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """A send command (:class:`SendResult`, :class:`SendTts`) was written to the client."""
+
+    size: int
+
+
+@dataclass(frozen=True)
+class ShutdownRequested:
+    """The server is going away (drain over): close 1001."""
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Time passed; the edge calls this at :meth:`SessionConduct.next_deadline`."""
+
+
+Event = (
+    AudioReceived
+    | TextReceived
+    | ClientClosed
+    | ClientGone
+    | ClientNotReading
+    | ProtocolViolation
+    | BackendStartFailed
+    | Delivered
+    | ShutdownRequested
+    | Tick
+    | BridgeEvent
+)
+
+
+# ---- commands: what the edge must do, in order ----------------------------------------------
+@dataclass(frozen=True)
+class SendResult:
+    """One result as one unfragmented text frame (RS1)."""
+
+    text: str
+    kind: ResultKind
+
+    @property
+    def size(self) -> int:
+        return len(self.text)
+
+
+@dataclass(frozen=True)
+class SendTts:
+    """One final's audio as one binary message in several frames (TS1, TS2)."""
+
+    wav: bytes
+    final_id: str
+
+    @property
+    def size(self) -> int:
+        return len(self.wav)
+
+
+@dataclass(frozen=True)
+class WriteAudio:
+    """16 kHz mono 16-bit PCM for the backend."""
+
+    pcm: bytes
+
+
+@dataclass(frozen=True)
+class EndAudio:
+    """No more audio: the backend finishes what it has."""
+
+
+@dataclass(frozen=True)
+class PauseReading:
+    """Stop reading the client's frames (they stay in TCP buffers)."""
+
+
+@dataclass(frozen=True)
+class ResumeReading:
+    """Read the client's frames again."""
+
+
+@dataclass(frozen=True)
+class CloseSession:
+    """After every send before it: send Close(code, reason), then release the backend."""
+
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Abandon:
+    """The client cannot be reached: drop the connection, release the backend now."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Warn:
+    """Something the operator should see in the log (never shown to the client)."""
+
+    message: str
+
+
+Command = (
+    SendResult
+    | SendTts
+    | WriteAudio
+    | EndAudio
+    | PauseReading
+    | ResumeReading
+    | CloseSession
+    | Abandon
+    | Warn
+)
+
+
+class State(enum.Enum):
+    STREAMING = "streaming"  # client audio flows to the backend
+    FLUSHING = "flushing"  # audio ended: waiting for the backend's last results (ER1)
+    CLOSED = "closed"  # CloseSession or Abandon issued: nothing more will happen
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How the session ended: for the session-end log line and the metrics."""
+
+    failure: Failure
+    code: int | None  # None: abandoned, no close frame
+    reason: str
+
+
+@dataclass
+class _Pauses:
+    backend: bool = False  # read-ahead window full
+    client: bool = False  # results waiting for a slow reader
+
+    @property
+    def any(self) -> bool:
+        return self.backend or self.client
+
+
+@dataclass
+class _Audio:
+    """What the backend was given and what it has answered, in 100-ns ticks."""
+
+    written: int = 0
+    heard: int = 0  # the furthest end of any result (partial, final, silence)
+    speech_end: int = 0  # the end of the last result with words in it
+    voiced: collections.deque[int] = field(default_factory=collections.deque)
+
+    def owed(self) -> int:
+        return max(0, self.written - self.heard)
+
+
+class SessionConduct:
+    """One session's decisions. Feed every event to :meth:`handle`; execute what it returns."""
+
+    def __init__(self, request: SessionRequest, limits: Limits, now: float) -> None:
+        self.limits = limits
+        self.state = State.STREAMING
+        self.ending: Ending | None = None
+        self._results = LegacySession(request)
+        self._normalizer = AudioNormalizer()
+        self._audio = _Audio()
+        self._pauses = _Pauses()
+        self._started = now
+        self._idle_since = now  # last audio, or the end of the last pause
+        self._last_event = now  # the backend's last sign of life
+        self._flush: Failure | None = None  # why audio ended, while flushing
+        self._flush_started = 0.0
+        self._flush_deadline = 0.0
+        self._tts_deadline: float | None = None
+        self._tts_cut_short = False
+        self._unsent = 0  # bytes of sends not yet delivered
+
+    @property
+    def finals_sent(self) -> int:
+        return self._results.finals_sent
+
+    # ---- the one entry point -----------------------------------------------------------------
+    def handle(self, event: Event, now: float) -> list[Command]:
+        if self.state is State.CLOSED:
+            return []
+        if isinstance(event, Delivered):
+            return self._delivered(event.size, now)
+        if isinstance(event, (Recognizing, Recognized, SynthesisAudio, SynthesisCompleted)):
+            return self._backend_result(event, now)
+        if isinstance(event, Canceled):
+            if event.reason == "Error":
+                return self._close(failure_for_cancellation(event.code))
+            return []  # EndOfStream: the Stopped that follows decides
+        if isinstance(event, Stopped):
+            if self.state is State.FLUSHING:
+                return self._finish()
+            return self._close(Failure.BACKEND_ERROR, "Speech backend ended the session")
+        if isinstance(event, AudioReceived):
+            return self._audio_received(event, now)
+        if isinstance(event, Tick):
+            return self._tick(now)
+        if isinstance(event, ClientClosed):
+            return self._begin_flush(Failure.COMPLETED, now)
+        if isinstance(event, (ClientGone, ClientNotReading)):
+            gone = Failure.CLIENT_GONE if isinstance(event, ClientGone) else None
+            return self._abandon(gone or Failure.CLIENT_NOT_READING)
+        if isinstance(event, TextReceived):
+            return self._close(Failure.TEXT_FRAME)
+        if isinstance(event, ProtocolViolation):
+            return self._close(Failure.PROTOCOL_ERROR, event.message)
+        if isinstance(event, ShutdownRequested):
+            return self._close(Failure.SERVER_SHUTDOWN)
+        if isinstance(event, BackendStartFailed):
+            return self._close(Failure.BACKEND_ERROR)
+        raise TypeError(f"not a session event: {event!r}")
+
+    def next_deadline(self) -> float | None:
+        """The next moment a :class:`Tick` could change something (None: nothing pending)."""
+        if self.state is State.CLOSED:
+            return None
+        limits = self.limits
+        deadlines = []
+        if self._tts_deadline is not None:
+            deadlines.append(self._tts_deadline)
+        if self.state is State.FLUSHING:
+            deadlines.append(self._flush_deadline)
+            if not self._results.awaiting_tts:
+                deadlines.append(self._flush_quiet_since() + limits.backend_timeout)
+        else:
+            deadlines.append(self._started + limits.max_session)
+            if not self._pauses.any:
+                deadlines.append(self._idle_since + limits.idle_timeout)
+            if self._backend_owes():
+                deadlines.append(self._last_event + limits.backend_timeout)
+        return min(deadlines)
+
+    # ---- client audio ------------------------------------------------------------------------
+    def _audio_received(self, event: AudioReceived, now: float) -> list[Command]:
+        if self.state is not State.STREAMING:
+            return []  # after a Close, or while flushing: nothing more goes to the backend
+        try:
+            if event.message_start:
+                self._normalizer.start_message()
+            pcm = self._normalizer.feed(event.data)
+        except SessionError as error:
+            return self._close(error.failure, close_for_error(error).reason)
+        self._idle_since = now
+        out: list[Command] = []
+        if pcm:
+            out += self._write(pcm)
+        return out + self._check_stall(now)
+
+    def _write(self, pcm: bytes) -> list[Command]:
+        audio = self._audio
+        audio.voiced.extend(voiced_blocks(pcm, audio.written))
+        audio.written += bytes_to_ticks(len(pcm))
+        out: list[Command] = [WriteAudio(pcm)]
+        if audio.owed() >= AUDIO_AHEAD_SECONDS * TICKS_PER_SECOND and not self._pauses.backend:
+            out += self._pause(backend=True)
+        return out
+
+    # ---- backend results ---------------------------------------------------------------------
+    def _backend_result(
+        self, event: Recognizing | Recognized | SynthesisAudio | SynthesisCompleted, now: float
+    ) -> list[Command]:
+        self._last_event = now
+        results = self._results
+        out: list[Outgoing] = []
+        try:
+            if isinstance(event, Recognizing):
+                self._heard(event.offset + event.duration, speech=bool(event.text))
+                out = results.recognizing(
+                    event.text, event.translation, event.offset, event.duration
+                )
+            elif isinstance(event, Recognized):
+                self._heard(
+                    event.offset + event.duration, speech=event.matched and not event.silence
+                )
+                if not event.silence:  # silence is not a false recognition: no legacy final
+                    out = results.recognized(
+                        event.matched, event.text, event.translation, event.offset, event.duration
+                    )
+            elif isinstance(event, SynthesisAudio):
+                out = results.synthesis_audio(event.audio)
+            else:
+                out = results.synthesis_completed()
+        except LegacyError as error:
+            return self._close(error.failure, close_for_error(error).reason)
+        commands = self._sends(out)
+        if not results.awaiting_tts:
+            self._tts_deadline = None
+        elif self._tts_deadline is None or isinstance(event, SynthesisAudio):
+            self._tts_deadline = now + self.limits.tts_timeout  # a synthesis began or progressed
+        if self._pauses.backend and self._audio.owed() < AUDIO_AHEAD_SECONDS * TICKS_PER_SECOND / 2:
+            commands += self._resume(backend=True, now=now)
+        if self.state is State.STREAMING and self._long_silence():
+            commands += self._begin_flush(Failure.LONG_SILENCE, now)
+        return commands
+
+    def _heard(self, end: int, *, speech: bool) -> None:
+        audio = self._audio
+        audio.heard = max(audio.heard, end)
+        if speech:
+            audio.speech_end = max(audio.speech_end, end)
+        voiced = audio.voiced
+        while voiced and voiced[0] < audio.heard:
+            voiced.popleft()
+
+    def _long_silence(self) -> bool:
+        audio = self._audio
+        silent = audio.heard - audio.speech_end
+        return silent >= self.limits.silence_timeout * TICKS_PER_SECOND
+
+    # ---- the watchdog ------------------------------------------------------------------------
+    def _backend_owes(self) -> bool:
+        """Would a healthy backend have said something about the audio it was given?"""
+        if self._results.awaiting_tts:
+            return False  # the TTS deadline covers a synthesis in progress
+        audio = self._audio
+        budget = self.limits.backend_timeout * TICKS_PER_SECOND
+        if len(audio.voiced) >= SPEECH_BLOCKS_OWED and audio.written - audio.voiced[0] >= budget:
+            return True
+        return audio.owed() >= SILENCE_BOUND_FACTOR * budget
+
+    def _check_stall(self, now: float) -> list[Command]:
+        # Deadlines compare as `now >= start + timeout`, exactly as next_deadline() adds them.
+        if now >= self._last_event + self.limits.backend_timeout and self._backend_owes():
+            return self._close(Failure.BACKEND_STALLED)
+        return []
+
+    def _flush_quiet_since(self) -> float:
+        return max(self._last_event, self._flush_started)
+
+    # ---- time --------------------------------------------------------------------------------
+    def _tick(self, now: float) -> list[Command]:
+        limits = self.limits
+        out: list[Command] = []
+        if self._tts_deadline is not None and now >= self._tts_deadline:
+            self._tts_deadline = None
+            self._tts_cut_short = True
+            out += [Warn("text-to-speech of a final did not complete in time; sent what arrived")]
+            out += self._sends(self._results.synthesis_completed())
+        if self.state is State.FLUSHING:
+            if now >= self._flush_deadline:
+                return out + self._close(
+                    Failure.RESULTS_INCOMPLETE, warn="results still pending at flush timeout"
+                )
+            quiet_until = self._flush_quiet_since() + limits.backend_timeout
+            if not self._results.awaiting_tts and now >= quiet_until:
+                return out + self._close(
+                    Failure.BACKEND_STALLED, warn="backend stopped answering after the end of audio"
+                )
+            return out
+        if now >= self._started + limits.max_session:
+            return out + self._begin_flush(Failure.SESSION_CAP, now)
+        if not self._pauses.any and now >= self._idle_since + limits.idle_timeout:
+            return out + self._begin_flush(Failure.IDLE_TIMEOUT, now)
+        return out + self._check_stall(now)
+
+    # ---- flow control ------------------------------------------------------------------------
+    def _sends(self, out: list[Outgoing]) -> list[Command]:
+        commands: list[Command] = []
+        for item in out:
+            command: SendResult | SendTts = (
+                SendResult(item.text, item.kind)
+                if isinstance(item, TextOut)
+                else SendTts(item.wav, item.final_id)
+            )
+            self._unsent += command.size
+            commands.append(command)
+        if self._unsent > OUTBOX_HIGH_BYTES and not self._pauses.client:
+            commands += self._pause(client=True)
+        return commands
+
+    def _delivered(self, size: int, now: float) -> list[Command]:
+        self._unsent = max(0, self._unsent - size)
+        if self._pauses.client and self._unsent < OUTBOX_LOW_BYTES:
+            return self._resume(client=True, now=now)
+        return []
+
+    def _pause(self, *, backend: bool = False, client: bool = False) -> list[Command]:
+        was = self._pauses.any
+        self._pauses.backend |= backend
+        self._pauses.client |= client
+        return [] if was or self.state is not State.STREAMING else [PauseReading()]
+
+    def _resume(self, *, backend: bool = False, client: bool = False, now: float) -> list[Command]:
+        if backend:
+            self._pauses.backend = False
+        if client:
+            self._pauses.client = False
+        if self._pauses.any or self.state is not State.STREAMING:
+            return []
+        self._idle_since = max(self._idle_since, now)  # a pause is not the client being idle
+        return [ResumeReading()]
+
+    # ---- endings -----------------------------------------------------------------------------
+    def _begin_flush(self, why: Failure, now: float) -> list[Command]:
+        if self.state is not State.STREAMING:
+            return []
+        self.state = State.FLUSHING
+        self._flush = why
+        self._flush_started = now
+        # The backend gets flush_timeout, plus the audio it still has to go through: a burst
+        # client's last minute of audio takes a real-time service a minute.
+        owed_seconds = self._audio.owed() / TICKS_PER_SECOND
+        self._flush_deadline = now + self.limits.flush_timeout + owed_seconds
+        out: list[Command] = []
+        try:
+            tail = self._normalizer.finish()
+        except SessionError:
+            tail = b""
+        if tail:
+            out.append(WriteAudio(tail))
+        out.append(EndAudio())
+        if self._pauses.any:
+            # Keep reading: a client that drops its connection now must be noticed at once.
+            self._pauses = _Pauses()
+            out.append(ResumeReading())
+        return out
+
+    def _finish(self) -> list[Command]:
+        """The backend stopped after the end of audio: every result it had is in."""
+        assert self._flush is not None
+        if self._results.awaiting_tts or self._tts_cut_short:
+            return self._close(
+                Failure.RESULTS_INCOMPLETE,
+                "text-to-speech of a result did not complete",
+                warn="text-to-speech of a final was cut short",
+            )
+        return self._close(self._flush)
+
+    def _close(
+        self, failure: Failure, reason: str = "", *, warn: str | None = None
+    ) -> list[Command]:
+        """Close after every result held so far: they are owed even when the session fails."""
+        out: list[Command] = [Warn(warn)] if warn else []
+        out += self._sends(self._results.release())
+        closing = close_for(failure, reason)
+        self.state = State.CLOSED
+        self._tts_deadline = None
+        self.ending = Ending(failure, closing.code, closing.reason)
+        return [*out, CloseSession(closing.code, closing.reason)]
+
+    def _abandon(self, failure: Failure) -> list[Command]:
+        self.state = State.CLOSED
+        self._tts_deadline = None
+        gone = failure is Failure.CLIENT_GONE
+        reason = "client connection lost" if gone else "client stopped reading results"
+        self.ending = Ending(failure, None, reason)
+        return [Abandon(reason)]

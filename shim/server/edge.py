@@ -1,0 +1,215 @@
+"""The hardened HTTP edge: a header timeout, a connection cap, and legacy-shaped answers to
+requests that aiohttp cannot parse.
+
+aiohttp has no public setting for a request-header timeout or a connection cap, and its
+answer to an unparseable request is a plain-text 400 whose log line (logger
+``aiohttp.server``, at ERROR, with a traceback) quotes the start of the request line — with
+a ``subscription-key=`` in it, the key. So this module subclasses aiohttp's protocol class
+(:class:`aiohttp.web_protocol.RequestHandler`) and server, the one place those three things
+can be expressed; `tests/e2e/test_shim_edge.py` pins the behaviour against the installed
+aiohttp.
+
+* **Header timeout**: a connection that has not sent complete request headers
+  ``header_timeout`` seconds after it opened is closed (slowloris, half-open sockets). Idle
+  keep-alive connections are closed by aiohttp's own ``keepalive_timeout``, which the runner
+  sets to the same value.
+* **Connection cap**: beyond ``max_connections`` open connections, a new one is answered
+  ``503`` with the legacy JSON body and closed at once. The default leaves room under the
+  process's open-files limit for the Speech SDK's own socket per session (and, with the
+  embedded local Speech service, its end of it): ``(RLIMIT_NOFILE - 64) // 3``.
+* **Bad requests**: oversized request lines or headers and other parse errors get the
+  legacy ``400`` JSON body with an ``X-RequestId``, and one INFO log line naming the error
+  class only (never the request line).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import resource
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web, web_protocol, web_server
+from aiohttp.web_request import BaseRequest
+
+from shim.legacy.errors import Failure, HandshakeError, http_error
+
+log = logging.getLogger("shim.server")
+
+_RESERVED_FILES = 64  # log files, the listening sockets, the SDK's own files
+_FILES_PER_CONNECTION = 3  # client socket + SDK socket (+ the embedded service's end)
+
+
+def default_max_connections() -> int:
+    """Connections that fit under the open-files limit, after raising the soft limit to the
+    hard one (the usual first thing a server does; the soft default is often 1024)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    if soft == resource.RLIM_INFINITY:
+        soft = 1 << 16
+    return max(16, (soft - _RESERVED_FILES) // _FILES_PER_CONNECTION)
+
+
+@dataclass(frozen=True)
+class EdgeLimits:
+    header_timeout: float = 10.0
+    max_connections: int = 1000
+
+
+class ConnectionGuard:
+    """Counts open connections; shared by every connection of one server."""
+
+    def __init__(self, limits: EdgeLimits) -> None:
+        self.limits = limits
+        self.open = 0
+        self.refused = 0  # at the cap
+        self.timed_out = 0  # headers too slow
+
+    @property
+    def at_capacity(self) -> bool:
+        return self.open >= self.limits.max_connections
+
+
+def _json_response(failure: Failure, message: str) -> web.Response:
+    error = http_error(HandshakeError(failure, message))
+    response = web.Response(
+        status=error.status, text=error.body, content_type="application/json", charset="utf-8"
+    )
+    response.headers["X-RequestId"] = uuid.uuid4().hex
+    response.force_close()
+    return response
+
+
+def _raw_busy_response() -> bytes:
+    error = http_error(
+        HandshakeError(Failure.SERVER_UNAVAILABLE, "too many connections; retry later")
+    )
+    body = error.body.encode()
+    head = (
+        "HTTP/1.1 503 Service Unavailable\r\n"
+        "Content-Type: application/json; charset=utf-8\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        f"X-RequestId: {uuid.uuid4().hex}\r\n"
+        "Retry-After: 1\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+class GuardedRequestHandler(web_protocol.RequestHandler):
+    """aiohttp's protocol, with the guard's header timeout, cap and bad-request answer."""
+
+    guard: ConnectionGuard
+    _header_timer: asyncio.TimerHandle | None = None
+    _counted = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        guard = self.guard
+        if guard.at_capacity:
+            guard.refused += 1
+            assert isinstance(transport, asyncio.Transport)
+            transport.write(_raw_busy_response())
+            self.force_close()
+            return
+        guard.open += 1
+        self._counted = True
+        self._header_timer = asyncio.get_running_loop().call_later(
+            guard.limits.header_timeout, self._headers_too_slow
+        )
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # A parsed request (or a parse error) counts: its headers are complete.
+        if self._header_timer is not None and self._request_count:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        self.guard.timed_out += 1
+        self.force_close()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+        if self._counted:
+            self._counted = False
+            self.guard.open -= 1
+        super().connection_lost(exc)
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if request.writer.output_size > 0:
+            raise ConnectionError("response already started; cannot send an error response")
+        kind = type(exc).__name__ if exc is not None else f"HTTP {status}"
+        if status >= 500:
+            # Our own bug: the traceback matters (the redacting log filter still applies).
+            self.logger.error("internal error handling a request (%s)", kind, exc_info=exc)
+            return _json_response(Failure.INTERNAL, "internal server error")
+        log.info("request refused: malformed or oversized HTTP request (%s)", kind)
+        return _json_response(
+            Failure.BAD_PARAMETER,
+            "malformed HTTP request: request line or headers too long or invalid",
+        )
+
+
+class GuardedServer(web_server.Server):
+    def __init__(self, inner: web_server.Server, guard: ConnectionGuard) -> None:
+        super().__init__(
+            inner.request_handler,
+            request_factory=inner.request_factory,
+            handler_cancellation=inner.handler_cancellation,
+            loop=inner._loop,
+            **inner._kwargs,
+        )
+        self.guard = guard
+
+    def __call__(self) -> web_protocol.RequestHandler:
+        handler = GuardedRequestHandler(self, loop=self._loop, **self._kwargs)
+        handler.guard = self.guard
+        return handler
+
+
+class GuardedAppRunner(web.AppRunner):
+    """An AppRunner whose connections go through a :class:`ConnectionGuard`."""
+
+    def __init__(self, app: web.Application, guard: ConnectionGuard, **kwargs: Any) -> None:
+        kwargs.setdefault("keepalive_timeout", guard.limits.header_timeout)
+        super().__init__(app, **kwargs)
+        self.guard = guard
+
+    async def _make_server(self) -> web_server.Server:
+        return GuardedServer(await super()._make_server(), self.guard)
+
+
+def describe(guard: ConnectionGuard) -> dict[str, Any]:
+    """The guard's counters, for /healthz."""
+    return {
+        "connections": guard.open,
+        "max_connections": guard.limits.max_connections,
+        "refused_at_cap": guard.refused,
+        "header_timeouts": guard.timed_out,
+    }
+
+
+__all__ = [
+    "ConnectionGuard",
+    "EdgeLimits",
+    "GuardedAppRunner",
+    "default_max_connections",
+    "describe",
+]

@@ -1,0 +1,545 @@
+"""Playbooks for the session core: event sequences in, the commands (and close code) out.
+
+Every close path of a legacy session is here, without sockets, threads or a clock: the time
+of each event is given. Rule ids name what each playbook checks (ER1–ER4, AI1, AI6, TS1).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shim.legacy.conduct import (
+    AUDIO_AHEAD_SECONDS,
+    OUTBOX_HIGH_BYTES,
+    Abandon,
+    AudioReceived,
+    BackendStartFailed,
+    ClientClosed,
+    ClientGone,
+    ClientNotReading,
+    CloseSession,
+    Command,
+    Delivered,
+    EndAudio,
+    Event,
+    Limits,
+    PauseReading,
+    ProtocolViolation,
+    ResumeReading,
+    SendResult,
+    SendTts,
+    SessionConduct,
+    ShutdownRequested,
+    State,
+    TextReceived,
+    Tick,
+    Warn,
+    WriteAudio,
+)
+from shim.legacy.errors import Failure
+from shim.legacy.request import parse_request
+from shim.speech.events import (
+    Canceled,
+    Recognized,
+    Recognizing,
+    Stopped,
+    SynthesisAudio,
+    SynthesisCompleted,
+)
+
+pytestmark = pytest.mark.unit
+
+TICKS = 10_000_000
+T0 = 1_000.0  # any monotonic origin: the core never reads a clock
+
+
+class Resolver:
+    def normalize_from(self, value: str) -> str:
+        return value
+
+    def normalize_to(self, value: str) -> str:
+        return value.split("-")[0]
+
+    def resolve_voice(self, voice: str, target_language: str) -> str:
+        return voice or f"{target_language}-XX-DefaultNeural"
+
+
+def header46() -> bytes:
+    return (
+        b"RIFF"
+        + struct.pack("<I", 0)
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHHH", 18, 1, 1, 16000, 32000, 2, 16, 0)
+        + b"data"
+        + struct.pack("<I", 0)
+    )
+
+
+def loud(seconds: float) -> bytes:
+    """A 440 Hz tone at about -9 dBFS: speech as far as loudness goes."""
+    count = int(16000 * seconds)
+    return struct.pack(
+        f"<{count}h", *(int(12000 * math.sin(2 * math.pi * 440 * i / 16000)) for i in range(count))
+    )
+
+
+def silent(seconds: float) -> bytes:
+    return bytes(int(32000 * seconds))
+
+
+def sdk_wav(samples: int = 1600) -> bytes:
+    pcm = bytes(2 * samples)
+    return (
+        b"RIFF"
+        + struct.pack("<I", 36 + len(pcm))
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, 16000, 32000, 2, 16)
+        + b"data"
+        + struct.pack("<I", len(pcm))
+        + pcm
+    )
+
+
+def final(text: str, start_s: float, end_s: float, translation: str = "") -> Recognized:
+    start, end = int(start_s * TICKS), int(end_s * TICKS)
+    return Recognized(True, text, translation or text.upper(), start, end - start)
+
+
+def silence_ack(start_s: float, end_s: float) -> Recognized:
+    start, end = int(start_s * TICKS), int(end_s * TICKS)
+    return Recognized(False, "", "", start, end - start, silence=True)
+
+
+def hypothesis(text: str, start_s: float, end_s: float) -> Recognizing:
+    start, end = int(start_s * TICKS), int(end_s * TICKS)
+    return Recognizing(text, text.upper(), start, end - start)
+
+
+class Playbook:
+    """One session's core and its clock; ``play`` feeds an event at a time, returns commands."""
+
+    def __init__(self, features: str = "", limits: Limits | None = None) -> None:
+        query = [("api-version", "1.0"), ("from", "en-US"), ("to", "de"), ("features", features)]
+        request = parse_request(query, {"Ocp-Apim-Subscription-Key": "k"}, Resolver())
+        self.core = SessionConduct(request, limits or Limits(), T0)
+        self.now = T0
+        self.log: list[Command] = []
+        self.closed_at: float | None = None
+
+    def play(self, event: Event, at: float | None = None) -> list[Command]:
+        if at is not None:
+            assert at >= self.now, "time runs forward"
+            self.now = at
+        out = self.core.handle(event, self.now)
+        self.log += out
+        if any(isinstance(c, (CloseSession, Abandon)) for c in out):
+            self.closed_at = self.now
+        return out
+
+    def stream(self, pcm: bytes, *, at: float | None = None, start: bool = False) -> None:
+        self.play(AudioReceived((header46() if start else b"") + pcm, message_start=start), at)
+
+    def realtime(self, pcm_per_second: bytes, seconds: int, *, from_s: float) -> None:
+        """One second of audio per second of wall time, as a realtime client sends it."""
+        for second in range(seconds):
+            self.stream(pcm_per_second, at=T0 + from_s + second + 1)
+
+    def tick_until(self, until: float) -> list[Command]:
+        """Tick at every deadline the core names, as the edge does, up to ``until``."""
+        out: list[Command] = []
+        while (deadline := self.core.next_deadline()) is not None and deadline <= T0 + until:
+            out += self.play(Tick(), at=max(self.now, deadline))
+        return out
+
+    def closes(self) -> list[CloseSession]:
+        return [c for c in self.log if isinstance(c, CloseSession)]
+
+    def finals(self) -> list[dict[str, object]]:
+        return [
+            json.loads(c.text) for c in self.log if isinstance(c, SendResult) and c.kind == "final"
+        ]
+
+
+def started(features: str = "", limits: Limits | None = None) -> Playbook:
+    book = Playbook(features, limits)
+    book.stream(loud(1.0), at=T0 + 1, start=True)
+    return book
+
+
+# ---- client close and the flush (ER1) ------------------------------------------------------
+def test_client_close_with_results_pending_sends_them_then_closes_1000_ER1() -> None:
+    book = started("texttospeech")
+    assert book.play(ClientClosed(1000), at=T0 + 1.1)[-1] == EndAudio()
+    assert book.core.state is State.FLUSHING and not book.closes()
+    book.play(final("Hello.", 0.1, 0.9), at=T0 + 1.5)
+    book.play(SynthesisAudio(sdk_wav()), at=T0 + 1.6)
+    book.play(SynthesisCompleted(), at=T0 + 1.7)
+    book.play(Canceled("EndOfStream", "NoError", ""), at=T0 + 1.8)
+    assert not book.closes()
+    book.play(Stopped(), at=T0 + 1.9)
+    assert book.closes() == [CloseSession(1000, "")]
+    assert [f["recognition"] for f in book.finals()] == ["Hello."]
+    kinds = [type(c).__name__ for c in book.log if isinstance(c, (SendResult, SendTts))]
+    assert kinds == ["SendResult", "SendTts"]  # TS1: the final's audio before the close
+
+
+@pytest.mark.parametrize(
+    ("code", "close", "failure"),
+    [
+        ("AuthenticationFailure", 1011, Failure.BACKEND_AUTH),  # backend HTTP 401
+        ("ServiceError", 1011, Failure.BACKEND_ERROR),  # HTTP 500, or 1011 on every turn
+        ("ConnectionFailure", 1011, Failure.BACKEND_ERROR),
+        ("ServiceTimeout", 1011, Failure.BACKEND_ERROR),
+        ("ServiceUnavailable", 1001, Failure.BACKEND_UNAVAILABLE),  # ER3: retry later
+        ("TooManyRequests", 1001, Failure.BACKEND_THROTTLED),
+    ],
+)
+def test_backend_failure_after_the_client_close_is_never_1000_ER3(
+    code: str, close: int, failure: Failure
+) -> None:
+    book = started()
+    book.play(ClientClosed(1000), at=T0 + 1.1)
+    book.play(Canceled("Error", code, "WebSocket upgrade failed: secret details"), at=T0 + 1.5)
+    book.play(Stopped(), at=T0 + 1.6)
+    (closing,) = book.closes()
+    assert closing.code == close
+    assert "secret" not in closing.reason  # ER4: no backend details
+    assert book.core.ending is not None and book.core.ending.failure is failure
+
+
+def test_backend_failure_before_the_client_close_ends_the_session_at_once_ER3() -> None:
+    book = started("partial")
+    book.play(hypothesis("hel", 0.0, 0.4), at=T0 + 1.2)
+    book.play(Canceled("Error", "AuthenticationFailure", ""), at=T0 + 1.3)
+    assert [c.code for c in book.closes()] == [1011]
+    assert book.play(final("late", 0, 1), at=T0 + 1.4) == []  # nothing after the close
+
+
+def test_backend_hang_after_the_client_close_is_1011_within_the_backend_timeout() -> None:
+    book = started()
+    book.play(ClientClosed(1000), at=T0 + 2)
+    book.tick_until(60)
+    (closing,) = book.closes()
+    assert closing.code == 1011
+    assert book.closed_at == pytest.approx(T0 + 2 + Limits().backend_timeout)
+    assert book.core.ending is not None and book.core.ending.failure is Failure.BACKEND_STALLED
+
+
+def test_a_slow_backend_that_delivers_everything_ends_1000() -> None:
+    book = started()
+    book.stream(loud(4.0), at=T0 + 1.2)
+    book.play(ClientClosed(1000), at=T0 + 1.3)
+    for index in range(5):  # 5 s late each, within the backend timeout of one another
+        book.tick_until(1.3 + 5 * (index + 1))
+        book.play(final(f"u{index}", index, index + 1), at=T0 + 1.3 + 5 * (index + 1))
+    book.play(Stopped(), at=T0 + 27)
+    assert [c.code for c in book.closes()] == [1000]
+    assert [f["recognition"] for f in book.finals()] == [f"u{i}" for i in range(5)]
+
+
+def test_a_flush_that_runs_out_with_results_outstanding_is_1011() -> None:
+    book = started()
+    book.play(ClientClosed(1000), at=T0 + 2)
+    for second in range(3, 40, 5):  # alive (partials) but never done
+        book.tick_until(second)
+        book.play(hypothesis("still talking", 0, second), at=T0 + second)
+    book.tick_until(40)
+    (closing,) = book.closes()
+    assert closing.code == 1011
+    assert book.core.ending is not None and book.core.ending.failure is Failure.RESULTS_INCOMPLETE
+    # flush_timeout, plus the 1 s of audio the backend still had to go through at the close
+    assert book.closed_at == pytest.approx(T0 + 2 + Limits().flush_timeout + 1)
+
+
+def test_a_client_that_drops_tcp_during_the_flush_is_abandoned_at_once() -> None:
+    book = started()
+    book.play(ClientClosed(1000), at=T0 + 2)
+    out = book.play(ClientGone(), at=T0 + 2.5)
+    assert out == [Abandon("client connection lost")]
+    assert not book.closes() and book.core.state is State.CLOSED
+    assert book.core.next_deadline() is None
+
+
+def test_a_client_that_stops_reading_is_abandoned() -> None:
+    book = started()
+    assert isinstance(book.play(ClientNotReading(), at=T0 + 40)[0], Abandon)
+    assert book.core.ending is not None
+    assert book.core.ending.failure is Failure.CLIENT_NOT_READING
+
+
+# ---- the watchdog -----------------------------------------------------------------------------
+def test_a_backend_that_hangs_while_speech_streams_is_1011_within_seconds() -> None:
+    book = started("partial")
+    book.play(final("one", 0.2, 1.0), at=T0 + 1.2)
+    for second in range(2, 40):  # the client keeps talking; the backend says nothing more
+        book.stream(loud(1.0), at=T0 + second)
+        book.tick_until(second)
+        if book.closes():
+            break
+    (closing,) = book.closes()
+    assert closing.code == 1011
+    # Speech from 1 s on; answered by nothing for backend_timeout of audio and of wall time.
+    assert book.now - (T0 + 1.2) <= Limits().backend_timeout + 2
+
+
+def test_silence_a_backend_does_not_acknowledge_is_not_a_hang_until_its_bound() -> None:
+    book = started()
+    book.play(final("one", 0.0, 1.0), at=T0 + 1.2)
+    closed_at = None
+    for second in range(2, 60):
+        book.stream(silent(1.0), at=T0 + second)
+        book.tick_until(second)
+        if book.closes() and closed_at is None:
+            closed_at = second
+    # A healthy service may stay quiet through ~20 s of silence (Azure's end-silence timeout).
+    assert closed_at is not None and closed_at >= 3 * Limits().backend_timeout
+
+
+def test_a_burst_is_not_a_hang_while_the_backend_keeps_answering() -> None:
+    book = started("partial")
+    book.stream(loud(30.0) + silent(100.0), at=T0 + 1.1)  # the C# quickstart's whole file
+    book.play(ClientClosed(1000), at=T0 + 1.2)
+    for step in range(1, 27):  # the backend works through it, an event every 5 s
+        book.tick_until(1.2 + 5 * step)
+        book.play(silence_ack(5 * step, 5 * step + 5), at=T0 + 1.2 + 5 * step)
+    book.play(Stopped(), at=T0 + 140)
+    assert [c.code for c in book.closes()] == [1000]
+
+
+def test_a_long_utterance_with_partials_only_is_not_a_hang() -> None:
+    book = started()  # no partials asked: they still count as the backend's sign of life
+    for second in range(2, 26):
+        book.stream(loud(1.0), at=T0 + second)
+        book.play(hypothesis("words " * second, 0, second - 0.5), at=T0 + second + 0.1)
+        book.tick_until(second + 0.1)
+    assert not book.closes()
+    assert not [c for c in book.log if isinstance(c, SendResult)]  # RS5: no partials unasked
+
+
+# ---- ER2: idle, long silence, the cap --------------------------------------------------------
+def test_idle_session_flushes_then_closes_1000_ER2() -> None:
+    book = started()
+    out = book.tick_until(1 + Limits().idle_timeout)
+    assert EndAudio() in out and not book.closes()
+    assert book.now == pytest.approx(T0 + 1 + Limits().idle_timeout)
+    book.play(final("last words", 0, 1), at=book.now + 0.5)
+    book.play(Stopped(), at=book.now + 0.6)
+    assert book.closes() == [CloseSession(1000, "no audio received: idle timeout")]
+    assert [f["recognition"] for f in book.finals()] == ["last words"]
+
+
+def test_long_silence_flushes_then_closes_1000_ER2() -> None:
+    limits = Limits(silence_timeout=20)
+    book = started(limits=limits)
+    book.play(final("hello", 0.1, 1.0), at=T0 + 1.5)
+    for second in range(2, 30):
+        book.stream(silent(1.0), at=T0 + second)
+        if second % 5 == 0:  # the service acknowledges silence, as it does
+            book.play(silence_ack(second - 5, second), at=T0 + second + 0.1)
+        if book.core.state is State.FLUSHING:
+            break
+    assert book.core.state is State.FLUSHING
+    assert book.log.count(EndAudio()) == 1
+    book.play(Stopped(), at=book.now + 1)
+    assert book.closes() == [CloseSession(1000, "long silence: no speech heard")]
+
+
+def test_session_cap_flushes_then_closes_1000_ER2() -> None:
+    book = started(limits=Limits(max_session=30))
+    for second in range(2, 40):
+        book.stream(loud(1.0), at=T0 + second)
+        book.play(hypothesis("x", 0, second - 0.5), at=T0 + second + 0.1)
+        book.tick_until(second + 0.1)
+        if book.core.state is not State.STREAMING:
+            break
+    assert book.core.state is State.FLUSHING and book.now <= T0 + 31
+    book.play(final("x", 0, 29), at=book.now + 0.2)
+    book.play(Stopped(), at=book.now + 0.3)
+    assert book.closes() == [CloseSession(1000, "session time limit reached")]
+
+
+def test_a_session_paused_for_read_ahead_is_not_idle() -> None:
+    book = started()
+    book.stream(silent(AUDIO_AHEAD_SECONDS), at=T0 + 1.5)
+    assert PauseReading() in book.log
+    book.tick_until(1.5 + Limits().idle_timeout + 5)
+    assert EndAudio() not in book.log  # paused by us: not the client being idle
+
+
+# ---- failures on the client's side (AI1, AI6, RFC 6455) --------------------------------------
+def test_a_text_message_closes_1003_AI1() -> None:
+    book = started()
+    assert book.play(TextReceived(), at=T0 + 2)[-1].code == 1003  # type: ignore[union-attr]
+
+
+def test_audio_without_a_header_closes_1003_AI6() -> None:
+    book = Playbook()
+    book.stream(b"\x01\x02" * 4000, at=T0 + 0.1)
+    (closing,) = book.closes()
+    assert closing.code == 1003 and "RIFF" in closing.reason
+
+
+def test_a_protocol_error_closes_1002_at_once() -> None:
+    book = started()
+    out = book.play(ProtocolViolation("client frames must be masked"), at=T0 + 2)
+    assert out[-1] == CloseSession(1002, "client frames must be masked")
+
+
+def test_drain_closes_1001_without_waiting_ER3() -> None:
+    book = started()
+    book.play(ClientClosed(1000), at=T0 + 2)
+    assert book.play(ShutdownRequested(), at=T0 + 3)[-1] == CloseSession(
+        1001, "server shutting down"
+    )
+
+
+def test_a_backend_that_cannot_start_is_1011() -> None:
+    book = Playbook()
+    assert book.play(BackendStartFailed(), at=T0)[-1].code == 1011  # type: ignore[union-attr]
+
+
+def test_the_backend_ending_the_session_while_audio_flows_is_1011() -> None:
+    book = started()
+    book.play(Canceled("EndOfStream", "NoError", ""), at=T0 + 2)
+    assert book.play(Stopped(), at=T0 + 2.1)[-1].code == 1011  # type: ignore[union-attr]
+
+
+# ---- TS1 and incomplete text-to-speech -------------------------------------------------------
+def test_tts_that_never_completes_is_sent_as_is_and_the_ending_is_1011_TS1() -> None:
+    book = started("texttospeech")
+    book.play(final("one", 0.1, 0.9), at=T0 + 1.2)
+    book.play(SynthesisAudio(sdk_wav()), at=T0 + 1.3)
+    book.play(final("two", 1.0, 1.5), at=T0 + 1.6)  # held behind the first final's audio
+    book.tick_until(1.3 + Limits().tts_timeout)
+    sends = [type(c).__name__ for c in book.log if isinstance(c, (SendResult, SendTts))]
+    assert sends == ["SendResult", "SendTts", "SendResult"]  # one's audio, then two
+    assert any(isinstance(c, Warn) for c in book.log)
+    book.play(SynthesisCompleted(), at=book.now + 0.1)  # two's audio does complete
+    book.play(ClientClosed(1000), at=book.now + 0.2)
+    book.play(Stopped(), at=book.now + 0.3)
+    (closing,) = book.closes()
+    assert closing.code == 1011  # something owed was cut short: never 1000
+    assert book.core.ending is not None and book.core.ending.failure is Failure.RESULTS_INCOMPLETE
+
+
+def test_results_held_behind_tts_are_still_sent_when_the_backend_fails() -> None:
+    book = started("texttospeech,partial")
+    book.play(final("one", 0.1, 0.9), at=T0 + 1.2)
+    book.play(hypothesis("tw", 1.0, 1.2), at=T0 + 1.3)  # held until one's audio
+    book.play(Canceled("Error", "ServiceError", ""), at=T0 + 1.4)
+    sends = [c for c in book.log if isinstance(c, (SendResult, SendTts, CloseSession))]
+    assert [type(c).__name__ for c in sends] == [
+        "SendResult",
+        "SendTts",
+        "SendResult",
+        "CloseSession",
+    ]
+
+
+# ---- flow control -----------------------------------------------------------------------------
+def test_read_ahead_pauses_reading_and_answers_resume_it() -> None:
+    book = started()
+    book.stream(silent(AUDIO_AHEAD_SECONDS), at=T0 + 1.5)
+    assert book.log[-1] == PauseReading()
+    book.play(silence_ack(0, AUDIO_AHEAD_SECONDS - 5), at=T0 + 3)
+    assert book.log[-1] == ResumeReading()
+
+
+def test_a_slow_reader_pauses_reading_until_results_are_delivered() -> None:
+    book = started("texttospeech")
+    big = sdk_wav(OUTBOX_HIGH_BYTES)  # 2 MiB of TTS for one final
+    book.play(final("one", 0.1, 0.9), at=T0 + 1.2)
+    book.play(SynthesisAudio(big), at=T0 + 1.3)
+    out = book.play(SynthesisCompleted(), at=T0 + 1.4)
+    assert out[-1] == PauseReading()
+    tts = next(c for c in out if isinstance(c, SendTts))
+    assert book.play(Delivered(tts.size), at=T0 + 3) == [ResumeReading()]
+
+
+# ---- invariants over any timeline --------------------------------------------------------------
+_EVENTS = st.one_of(
+    st.builds(lambda s: ("audio", s), st.sampled_from([0.1, 1.0, 5.0])),
+    st.builds(lambda s: ("silent", s), st.sampled_from([1.0, 5.0])),
+    st.just(("final",)),
+    st.just(("nomatch",)),
+    st.just(("silence",)),
+    st.just(("partial",)),
+    st.just(("tts",)),
+    st.just(("tts_done",)),
+    st.just(("close",)),
+    st.just(("stopped",)),
+    st.sampled_from(
+        [("cancel", "ServiceError"), ("cancel", "TooManyRequests"), ("cancel", "EndOfStream")]
+    ),
+    st.builds(lambda s: ("wait", s), st.sampled_from([0.5, 3.0, 11.0, 16.0, 31.0, 61.0])),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    features=st.sampled_from(["", "partial", "texttospeech", "partial,texttospeech"]),
+    script=st.lists(_EVENTS, max_size=40),
+)
+def test_a_1000_close_means_every_final_was_sent_and_ticks_never_spin(
+    features: str, script: list[tuple[object, ...]]
+) -> None:
+    book = started(features)
+    position = 1.0
+    finals_fed = 0
+    for step in script:
+        kind = step[0]
+        at = book.now + 0.01
+        if kind == "wait":
+            target = book.now + float(step[1])  # type: ignore[arg-type]
+            ticks = 0
+            while (deadline := book.core.next_deadline()) is not None and deadline <= target:
+                before = (book.core.state, book.core.next_deadline(), len(book.log))
+                book.play(Tick(), at=max(book.now, deadline))
+                after = (book.core.state, book.core.next_deadline(), len(book.log))
+                assert after != before, "a Tick at the deadline changed nothing"
+                ticks += 1
+                assert ticks < 100
+            book.now = max(book.now, target)
+            continue
+        if kind in ("audio", "silent"):
+            seconds = float(step[1])  # type: ignore[arg-type]
+            book.stream(loud(seconds) if kind == "audio" else silent(seconds), at=at)
+        elif kind == "final" or kind == "nomatch":
+            book.play(Recognized(kind == "final", "t", "T", int(position * TICKS), TICKS), at=at)
+            if book.core.state is not State.CLOSED:
+                finals_fed += 1
+            position += 1
+        elif kind == "silence":
+            book.play(silence_ack(position, position + 5), at=at)
+            position += 5
+        elif kind == "partial":
+            book.play(hypothesis("p", position, position + 0.5), at=at)
+        elif kind == "tts":
+            book.play(SynthesisAudio(sdk_wav()), at=at)
+        elif kind == "tts_done":
+            book.play(SynthesisCompleted(), at=at)
+        elif kind == "close":
+            book.play(ClientClosed(1000), at=at)
+        elif kind == "stopped":
+            book.play(Stopped(), at=at)
+        else:
+            code = str(step[1])
+            reason = "EndOfStream" if code == "EndOfStream" else "Error"
+            book.play(Canceled(reason, code, ""), at=at)
+    closes = book.closes()
+    assert len(closes) <= 1
+    if closes and closes[0].code == 1000:
+        assert len(book.finals()) == finals_fed
+        if "texttospeech" in features:
+            tts = [c for c in book.log if isinstance(c, SendTts)]
+            assert len(tts) == finals_fed  # TS1: one audio message per final
+    if book.core.state is not State.CLOSED:
+        assert book.core.next_deadline() is not None  # something will end it
+    for command in book.log:
+        assert not isinstance(command, WriteAudio) or command.pcm
