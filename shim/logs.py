@@ -205,8 +205,12 @@ def add_redaction(handlers: Iterable[logging.Handler]) -> None:
             handler.addFilter(RedactionFilter())
 
 
+PROBE_PATHS = frozenset({"/livez", "/readyz", "/healthz"})
+
+
 class AccessLogger(AbstractAccessLogger):
-    """One ``shim.access`` line per HTTP request, credentials in the path masked.
+    """One ``shim.access`` line per HTTP request, credentials in the path masked; successful
+    probes at DEBUG, everything else at INFO.
 
     For a WebSocket session the line is written when the session ends: status 101, and the
     duration is the session's. Pass as ``access_log_class`` to ``web.AppRunner``.
@@ -232,11 +236,14 @@ class AccessLogger(AbstractAccessLogger):
         agent = request.headers.get("User-Agent")
         if agent:
             fields["user_agent"] = agent
-        self.logger.info("%s %s %d", request.method, path, response.status, extra=fields)
+        # Probes come every few seconds from every load balancer and kubelet: DEBUG when fine.
+        quiet = request.path in PROBE_PATHS and response.status < 400
+        level = logging.DEBUG if quiet else logging.INFO
+        self.logger.log(level, "%s %s %d", request.method, path, response.status, extra=fields)
 
     @property
     def enabled(self) -> bool:
-        return self.logger.isEnabledFor(logging.INFO)
+        return self.logger.isEnabledFor(logging.INFO)  # probes' DEBUG lines need INFO too
 
 
 def _query_value(query: str, wanted: str) -> str | None:

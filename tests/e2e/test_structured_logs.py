@@ -39,6 +39,7 @@ async def test_json_logs_after_the_subcommand_carry_the_request_id_and_no_key(
         )
         async with aiohttp.ClientSession() as http:
             await http.get(f"{running.url}/languages?api-version=1.0&access_token=eyJ0b2tlbg")
+            await http.get(f"{running.url}/livez")
     finally:
         assert running.stop() == 0
     assert len(outcome.finals) == 3
@@ -54,7 +55,9 @@ async def test_json_logs_after_the_subcommand_carry_the_request_id_and_no_key(
     assert "Subscription-Key=REDACTED" in session["path"]
     assert session["remote"] == "127.0.0.1" and session["duration_s"] >= 0
     (languages,) = [line for line in access if line["path"].startswith("/languages")]
-    assert languages["status"] == 200
+    assert (languages["status"], languages["level"]) == (200, "INFO")
+    (probe,) = [line for line in access if line["path"] == "/livez"]
+    assert (probe["status"], probe["level"]) == (200, "DEBUG")  # probes only when debugging
     assert languages["path"] == "/languages?api-version=1.0&access_token=REDACTED"
     assert key not in running.log() and "eyJ0b2tlbg" not in running.log()
     assert any(line["level"] == "DEBUG" for line in lines)
