@@ -125,11 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_arguments(serve)
     serve.set_defaults(run=_serve)
 
-    from shim.harness.cli_client import add_client_parser
+    from shim.harness.cli.client import add_client_parser
 
     add_client_parser(commands)
 
-    from shim.harness.cli_tools import add_tool_parsers
+    from shim.harness.cli.tools import add_tool_parsers
 
     add_tool_parsers(commands)
     for command in commands.choices.values():  # --log-level/--log-format after the command too

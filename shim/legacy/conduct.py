@@ -21,7 +21,8 @@ What it decides:
   healthy service acknowledges silence well within that); it is stalled when it owes an
   answer and has been quiet for ``backend_timeout`` seconds of wall time as well (a burst
   client's audio arrives long before the backend can have processed it). After the audio has
-  ended it must finish within ``backend_timeout`` of its last event.
+  ended it must answer speech within ``backend_timeout`` of its last event, and may take
+  real time on top for the silence it still owes.
 * **Read-ahead.** Audio goes to the backend at most ``AUDIO_AHEAD_SECONDS`` ahead of what it
   has answered; beyond that the core pauses reading the client (TCP backpressure), so a
   whole-file client cannot park minutes of audio in the server. Reading also pauses while
@@ -347,7 +348,7 @@ class SessionConduct:
         if self.state is State.FLUSHING:
             deadlines.append(self._flush_deadline)
             if not self._results.awaiting_tts:
-                deadlines.append(self._flush_quiet_since() + limits.backend_timeout)
+                deadlines.append(self._flush_stall_deadline())
         else:
             deadlines.append(self._started + limits.max_session)
             if not self._pauses.any:
@@ -450,8 +451,14 @@ class SessionConduct:
             return self._close(Failure.BACKEND_STALLED)
         return []
 
-    def _flush_quiet_since(self) -> float:
-        return max(self._last_event, self._flush_started)
+    def _flush_stall_deadline(self) -> float:
+        """After the end of audio: speech it was given must be answered within the backend
+        timeout; if it owes only silence, it also gets real time to go through that."""
+        quiet_since = max(self._last_event, self._flush_started)
+        audio = self._audio
+        if len(audio.voiced) >= SPEECH_BLOCKS_OWED:
+            return quiet_since + self.limits.backend_timeout
+        return quiet_since + self.limits.backend_timeout + audio.owed() / TICKS_PER_SECOND
 
     # ---- time --------------------------------------------------------------------------------
     def _tick(self, now: float) -> list[Command]:
@@ -467,8 +474,7 @@ class SessionConduct:
                 return out + self._close(
                     Failure.RESULTS_INCOMPLETE, warn="results still pending at flush timeout"
                 )
-            quiet_until = self._flush_quiet_since() + limits.backend_timeout
-            if not self._results.awaiting_tts and now >= quiet_until:
+            if not self._results.awaiting_tts and now >= self._flush_stall_deadline():
                 return out + self._close(
                     Failure.BACKEND_STALLED, warn="backend stopped answering after the end of audio"
                 )

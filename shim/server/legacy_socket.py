@@ -244,17 +244,17 @@ class LegacySocket:
 
     async def close(self, code: int, reason: str = "") -> None:
         """Send Close (unless sent), wait briefly for the client's, then drop the connection."""
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
         if not self._close_sent:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._send(encode_frame(Opcode.CLOSE, close_payload(code, reason))),
-                    CLOSE_WAIT_SECONDS,
-                )
+                async with asyncio.timeout(CLOSE_WAIT_SECONDS):
+                    await self._send(encode_frame(Opcode.CLOSE, close_payload(code, reason)))
             self._close_sent = True
         if not self._peer_closed.is_set():
             self.discard_input()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._peer_closed.wait(), CLOSE_WAIT_SECONDS)
+                async with asyncio.timeout(CLOSE_WAIT_SECONDS):
+                    await self._peer_closed.wait()
         transport = self._request.transport
         if transport is not None and transport.get_write_buffer_size():
             self.abort()  # the client is not reading: close() would wait for it forever

@@ -2,10 +2,10 @@
 
 The handshake is validated before the upgrade (400/401/429/503 with a JSON body). After it,
 every decision belongs to the sans-I/O core, :class:`shim.legacy.conduct.SessionConduct`;
-this module only executes its commands. Three small tasks feed it events: the reader (client
-frames), the timer (the core's next deadline) and the writer (which reports each result it
-has written, and a client that stops reading); the Speech SDK bridge delivers backend events
-on the loop. Commands run in the order the core gave them: audio to the bridge at once,
+this module only executes its commands. Two small tasks feed it events, the reader (client
+frames) and the writer (which reports each result it has written, and a client that stops
+reading); a timer fires at the core's next deadline; the Speech SDK bridge delivers backend
+events on the loop. Commands run in the order the core gave them: audio to the bridge at once,
 results and the final Close through one ordered outbox.
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -118,7 +117,8 @@ class TranslateSession:
         self._outbox_ready = asyncio.Event()
         self._may_read = asyncio.Event()
         self._may_read.set()
-        self._deadline_moved = asyncio.Event()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
         self._finished = asyncio.Event()
         self._abandoned = False
         self._recorder = (
@@ -145,7 +145,7 @@ class TranslateSession:
     def _handle(self, event: Event) -> None:
         for command in self._conduct.handle(event, self._loop.time()):
             self._execute(command)
-        self._deadline_moved.set()
+        self._reschedule()
 
     def _execute(self, command: Command) -> None:
         speech = self._speech
@@ -193,7 +193,8 @@ class TranslateSession:
             request_id=self.request_id,
         )
         self._socket.on_gone = lambda: self._handle(ClientGone())
-        tasks = [asyncio.create_task(self._write()), asyncio.create_task(self._time())]
+        self._reschedule()
+        tasks = [asyncio.create_task(self._write())]
         try:
             try:
                 await self._speech.start()
@@ -208,6 +209,7 @@ class TranslateSession:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            self._cancel_timer()
             await self._speech.close(abandon=self._abandoned)
             if self._recorder is not None:
                 await self._loop.run_in_executor(self._service.executor, self._recorder.save)
@@ -232,21 +234,24 @@ class TranslateSession:
                 self._handle(ProtocolViolation(str(item)))
                 return
 
-    async def _time(self) -> None:
-        """Tick at the core's next deadline (re-read whenever an event may have moved it)."""
-        while True:
-            self._deadline_moved.clear()
-            deadline = self._conduct.next_deadline()
-            if deadline is None:
-                await self._deadline_moved.wait()
-                continue
-            delay = deadline - self._loop.time()
-            if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._deadline_moved.wait(), delay)
-                continue
-            self._handle(Tick())
-            await asyncio.sleep(0)  # a Tick that changed nothing must not spin
+    def _reschedule(self) -> None:
+        """Arm the timer for the core's next deadline (a Tick is only sent when it is due)."""
+        deadline = self._conduct.next_deadline()
+        if deadline == self._timer_at:
+            return
+        self._cancel_timer()
+        if deadline is not None:
+            self._timer_at = deadline
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._timer_at = None, None
+
+    def _on_timer(self) -> None:
+        self._timer, self._timer_at = None, None
+        self._handle(Tick())
 
     async def _write(self) -> None:
         """The ordered outbox: results, TTS messages, then the Close."""
@@ -262,7 +267,9 @@ class TranslateSession:
                 self._finished.set()
                 return
             try:
-                sent = await asyncio.wait_for(self._send(command), WRITE_TIMEOUT_SECONDS)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                async with asyncio.timeout(WRITE_TIMEOUT_SECONDS):
+                    sent = await self._send(command)
             except TimeoutError:
                 self._handle(ClientNotReading())
                 return

@@ -91,8 +91,11 @@ class SpeechRuntime:
         if self.closed:
             return
         self.closed = True
-        await asyncio.get_running_loop().run_in_executor(None, self.stop_all)
-        self.lifecycle.shutdown(wait=False, cancel_futures=True)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.stop_all)
+        # Teardowns already under way (abandoned sessions) finish before the pools go: an
+        # exit while they run could abort the process (§10). Each is bounded by the stop timeout.
+        await loop.run_in_executor(None, self.lifecycle.shutdown, True)
         self.audio.shutdown(wait=False, cancel_futures=True)
         _runtimes.discard(self)
 
@@ -163,8 +166,11 @@ def _config(
     else:
         # No SDK enum value for Tagged; the property is forwarded as-is (SDK notes §C.2).
         config.set_property(speechsdk.PropertyId.SpeechServiceResponse_ProfanityOption, "Tagged")
-    # Stop and destruction wait up to this long for the service (default 10 s).
-    config.set_property_by_name("SPEECH-StopRecognitionTimeoutInSeconds", "2")
+    # Stop and destruction wait up to this long for the service (default 10 s). A session
+    # stops its recognizer only after session_stopped, or when nobody wants more results (a
+    # failure, a vanished client), so waiting longer never saves a result. (0 is avoided:
+    # reported to crash under load, Azure-Samples/cognitive-services-speech-sdk#1061.)
+    config.set_property_by_name("SPEECH-StopRecognitionTimeoutInSeconds", "1")
     config.set_property_by_name("SPEECH-MaxBufferSizeMs", MAX_BUFFER_MS)
     for name, value in backend.properties.items():
         config.set_property_by_name(name, value)
@@ -192,7 +198,6 @@ class SpeechSession:
         self._request_id = request_id
         self._stream: speechsdk.audio.PushAudioInputStream | None = None
         self._recognizer: speechsdk.translation.TranslationRecognizer | None = None
-        self._stopped = asyncio.Event()
         self._audio_closed = False
         self._closed = False
         # SDK threads → loop: events wait here; a wake-up is scheduled once per batch.
@@ -223,8 +228,6 @@ class SpeechSession:
             self._inbox.clear()
             self._wake_scheduled = False
         for event in events:
-            if isinstance(event, (Stopped, Canceled)):
-                self._stopped.set()  # canceled (end of stream or error), then stopped
             self._sink(event)
 
     def _handler(self, signal: str) -> Callable[[Any], None]:
@@ -305,18 +308,14 @@ class SpeechSession:
             except Exception:
                 log.exception("session %s: writing audio to the SDK failed", self._request_id)
 
-    async def wait_stopped(self, timeout: float) -> bool:
-        try:
-            await asyncio.wait_for(self._stopped.wait(), timeout)
-            return True
-        except TimeoutError:
-            return False
-
     async def close(self, *, abandon: bool = False) -> None:
         """Safe teardown (spec §10): stream closed, stop, disconnect handlers, release.
 
-        ``abandon``: nobody wants the results any more (the client is gone), so the
-        connection to the service is dropped first instead of waiting for its last turn.
+        ``abandon``: nobody wants the results any more (the client is gone). The handlers
+        are disconnected at once and the rest of the teardown (which waits up to the stop
+        timeout for a busy service, then closes the SDK's connection) goes on in the
+        lifecycle pool without this session waiting for it; the runtime keeps the recognizer
+        registered until it is done.
         """
         if self._closed:
             return
@@ -326,27 +325,29 @@ class SpeechSession:
                 self._outbox.clear()  # unsent audio is nobody's any more
         self.end_audio()
         try:
-            await self._loop.run_in_executor(self._runtime.lifecycle, self._close_blocking, abandon)
+            done = self._loop.run_in_executor(
+                self._runtime.lifecycle, self._close_blocking, abandon
+            )
         except RuntimeError:  # the runtime's pools are shut down: its close() stops us
             return
-        self._runtime.unregister(self)
+        if not abandon:
+            await done
 
     def _close_blocking(self, abandon: bool) -> None:
+        recognizer = self._recognizer
+        if abandon and recognizer is not None:
+            _disconnect(recognizer)  # no more events for a session that has ended
         self._pumped.wait(5.0)  # queued audio (and the stream's close) first
-        recognizer, self._recognizer = self._recognizer, None
-        if recognizer is None:
-            return
-        if abandon:
+        self._recognizer = None
+        if recognizer is not None:
+            try:
+                recognizer.stop_continuous_recognition_async().get()
+            except Exception:
+                log.exception("session %s: stopping the recognizer failed", self._request_id)
             _disconnect(recognizer)
-            with contextlib.suppress(Exception):
-                speechsdk.Connection.from_recognizer(recognizer).close()
-        try:
-            recognizer.stop_continuous_recognition_async().get()
-        except Exception:
-            log.exception("session %s: stopping the recognizer failed", self._request_id)
-        _disconnect(recognizer)
-        del recognizer
+            del recognizer
         self._stream = None
+        self._runtime.unregister(self)
 
     def _emergency_stop(self) -> None:
         recognizer = self._recognizer

@@ -25,11 +25,11 @@ from typing import Any
 
 from websockets.frames import Opcode
 
-from shim.harness import audiocheck, schemas
-from shim.harness.recorder import Recorder
-from shim.harness.recording import Recording, read_recording
-from shim.harness.rules import ACCEPTED_CLOSE_CODES, RuleResult, check_recording
-from shim.harness.wire import Handshake
+from shim.harness.checks import audiocheck, schemas
+from shim.harness.checks.rules import ACCEPTED_CLOSE_CODES, RuleResult, check_recording
+from shim.harness.recordings.recorder import Recorder
+from shim.harness.recordings.recording import Recording, read_recording
+from shim.harness.session.wire import Handshake
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 

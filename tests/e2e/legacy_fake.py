@@ -48,6 +48,8 @@ class Behaviour:
     send_on_connect: bool = False
     tts: bool = True
     close_code: int = 1000
+    languages: dict[str, object] | None = None  # served at /languages; None: no such route
+    pairs: set[tuple[str, str]] | None = None  # (from, to) accepted; None: any
     sessions: list[bytes] = field(default_factory=list)  # audio bytes received per session
 
 
@@ -60,6 +62,10 @@ def app(behaviour: Behaviour) -> web.Application:
             return web.json_response(
                 {"error": {"code": 401000, "message": "invalid subscription key"}}, status=401
             )
+        pair = (request.query.get("from", ""), request.query.get("to", ""))
+        if behaviour.pairs is not None and pair not in behaviour.pairs:
+            message = f"from={pair[0]} to={pair[1]} is not supported"
+            return web.json_response({"error": {"code": 400050, "message": message}}, status=400)
         ws = web.WebSocketResponse(autoclose=False, max_msg_size=0)
         ws.headers["X-RequestId"] = "fake-request"
         await ws.prepare(request)
@@ -87,8 +93,13 @@ def app(behaviour: Behaviour) -> web.Application:
         behaviour.sessions.append(bytes(received))
         return ws
 
+    async def languages(request: web.Request) -> web.StreamResponse:
+        return web.json_response(behaviour.languages)
+
     application = web.Application()
     application.router.add_get("/speech/translate", handler)
+    if behaviour.languages is not None:
+        application.router.add_get("/languages", languages)
     return application
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shim.harness.client import SessionOutcome, run_session
+from shim.harness.session.client import SessionOutcome, run_session
 from tests.e2e.contracts import ContractObserver
 
 

@@ -9,9 +9,9 @@ import json
 import aiohttp
 import pytest
 
-from shim.harness import schemas
-from shim.harness.client import run_session
-from shim.harness.request import Credential, build_headers, build_url
+from shim.harness.checks import schemas
+from shim.harness.session.client import run_session
+from shim.harness.session.request import Credential, build_headers, build_url
 from tests.conftest import AUDIO, Shim
 from tests.e2e.contracts import ContractSuite
 from tests.e2e.test_emulator_translation import INSPECT, THREE

@@ -22,7 +22,7 @@ async def _client(*args: str, env: dict[str, str] | None = None) -> tuple[int, s
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "shim.harness.cli_client",
+        "shim.harness.cli.client",
         *args,
         cwd=ROOT,
         stdin=asyncio.subprocess.DEVNULL,

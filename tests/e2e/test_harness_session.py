@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from websockets.frames import Opcode
 
-from shim.harness.client import TextResult, run_session
-from shim.harness.profiles import PROFILES
-from shim.harness.request import Credential, build_headers, build_url
+from shim.harness.session.client import TextResult, run_session
+from shim.harness.session.profiles import PROFILES
+from shim.harness.session.request import Credential, build_headers, build_url
 from tests.e2e import legacy_fake
 from tests.e2e.frame_server import FrameServer, Peer
 

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from shim.harness import cli_tools
-from shim.harness.messages import utterances
-from shim.harness.recording import read_recording
+from shim.harness.cli import tools
+from shim.harness.recordings.messages import utterances
+from shim.harness.recordings.recording import read_recording
 from tests.conftest import AUDIO, ROOT, Shim
 from tests.e2e import chromium
 from tests.e2e.contracts import ContractSuite
@@ -53,7 +53,7 @@ WEATHER = {
 def tool(*args: str | Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     """``translator-speech-shim COMMAND …`` as a process (the tools' own entry point)."""
     return subprocess.run(
-        [sys.executable, "-m", "shim.harness.cli_tools", *map(str, args)],
+        [sys.executable, "-m", "shim.harness.cli.tools", *map(str, args)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -154,7 +154,7 @@ def test_a_tampered_recording_fails_validate_naming_the_rule_and_frame(
 ) -> None:
     tampered = tmp_path / "tampered.jsonl"
     _tamper(recorded.a, tampered, change)
-    assert cli_tools.main(["validate", "--failures-only", str(tampered)]) == 1
+    assert tools.main(["validate", "--failures-only", str(tampered)]) == 1
     status, frame, detail = table_rows(capsys.readouterr().out)[rule]
     assert status == "FAIL"
     if rule == "RS3":

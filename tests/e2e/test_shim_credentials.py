@@ -7,7 +7,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from shim.harness.request import Credential, build_headers, build_url
+from shim.harness.session.request import Credential, build_headers, build_url
 from tests.conftest import (
     AUDIO,
     Emulator,

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from shim.harness.client import run_session
-from shim.harness.request import Credential, build_url
+from shim.harness.session.client import run_session
+from shim.harness.session.request import Credential, build_url
 from tests.conftest import AUDIO, Shim
 from tests.e2e.contracts import ContractObserver
 from tests.e2e.sessions import checked_session

@@ -13,9 +13,9 @@ from typing import Any
 from websockets.datastructures import Headers
 from websockets.frames import Opcode
 
-from shim.harness.recorder import Recorder
-from shim.harness.recording import Recording
-from shim.harness.wire import Handshake
+from shim.harness.recordings.recorder import Recorder
+from shim.harness.recordings.recording import Recording
+from shim.harness.session.wire import Handshake
 from shim.legacy.tts import wav_header
 
 Frame = tuple[str, Opcode, bool, bytes]
@@ -128,4 +128,5 @@ def session(
         recorder(direction, origin + 0.01 * (index + 1), opcode, fin, payload)  # type: ignore[arg-type]
     first_close = next((d for d, o, _, _ in frames if o is Opcode.CLOSE), None)
     by = {"out": "client", "in": "server"}.get(first_close or "")
-    return recorder.finish(code=close_code if status == 101 else None, by=by)
+    ended = origin + 0.01 * (len(frames) + 1)
+    return recorder.finish(code=close_code if status == 101 else None, by=by, at=ended)

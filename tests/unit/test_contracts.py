@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 import yaml
 
-from shim.harness import schemas
+from shim.harness.checks import schemas
 
 pytestmark = pytest.mark.unit
 

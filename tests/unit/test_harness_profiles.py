@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from websockets.frames import Opcode
 
-from shim.harness import wavfile
-from shim.harness.profiles import PROFILES, Finish, Step, pacing
+from shim.harness.session import wavfile
+from shim.harness.session.profiles import PROFILES, Finish, Step, pacing
 
 pytestmark = pytest.mark.unit
 

@@ -8,17 +8,16 @@ from pathlib import Path
 import pytest
 from websockets.frames import Opcode
 
-from shim.harness import schemas
-from shim.harness.messages import assemble, utterances
-from shim.harness.profiles import Finish
-from shim.harness.recording import (
+from shim.harness.checks import schemas
+from shim.harness.recordings.messages import assemble, utterances
+from shim.harness.recordings.recording import (
     HEAD_BYTES,
     RecordingError,
     read_lines,
     read_recording,
     write_recording,
 )
-from shim.harness.replay import (
+from shim.harness.recordings.replay import (
     ReplayError,
     client_steps,
     plan_replay,
@@ -26,7 +25,8 @@ from shim.harness.replay import (
     replay_headers,
     replay_url,
 )
-from shim.harness.request import Credential
+from shim.harness.session.profiles import Finish
+from shim.harness.session.request import Credential
 from tests.unit.legacy_sessions import audio, close, good_frames, session, tts, url, wav
 
 pytestmark = pytest.mark.unit

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import fnmatch
 import io
+import tomllib
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
-from shim.harness.conformance import CASE_NAMES, CaseResult, select
-from shim.harness.conformance_report import html_report, terminal_summary
-from shim.harness.junit import junit_xml
-from shim.harness.rules import Finding, RuleResult
+from shim.harness.checks.conformance import CASE_NAMES, CaseResult, select
+from shim.harness.checks.rules import Finding, RuleResult
+from shim.harness.reports.conformance_report import html_report, terminal_summary
+from shim.harness.reports.junit import junit_xml
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.unit
 
@@ -51,6 +54,17 @@ def test_terminal_and_html_reports_escape_and_show_every_status(tmp_path: Path) 
     html = html_report(_results(tmp_path), "ws://x/", tmp_path)
     assert "leaky &lt;reason&gt;" in html and "<reason>" not in html
     assert "href='r.jsonl'" in html and "<script" not in html
+
+
+def test_every_report_template_ships_as_package_data() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["shim.harness.reports"]
+    package = ROOT / "shim" / "harness" / "reports"
+    templates = sorted((package / "templates").iterdir())
+    assert templates, "no templates found"
+    for template in templates:
+        relative = template.relative_to(package).as_posix()
+        assert any(fnmatch.fnmatch(relative, pattern) for pattern in patterns), relative
 
 
 def test_cases_are_selected_by_name_or_prefix() -> None:

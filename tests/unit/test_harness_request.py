@@ -6,7 +6,7 @@ import urllib.parse
 
 import pytest
 
-from shim.harness.request import (
+from shim.harness.session.request import (
     Credential,
     build_headers,
     build_url,

@@ -8,8 +8,8 @@ import json
 import pytest
 from websockets.frames import Opcode
 
-from shim.harness.recording import Recording
-from shim.harness.rules import RuleResult, check_recording
+from shim.harness.checks.rules import RuleResult, check_recording
+from shim.harness.recordings.recording import Recording
 from tests.unit.legacy_sessions import (
     audio,
     close,

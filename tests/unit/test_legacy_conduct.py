@@ -312,6 +312,26 @@ def test_a_burst_is_not_a_hang_while_the_backend_keeps_answering() -> None:
     assert [c.code for c in book.closes()] == [1000]
 
 
+def test_after_the_close_a_backend_may_go_quietly_through_the_silence_it_owes() -> None:
+    book = started()
+    book.stream(loud(2.0) + silent(100.0), at=T0 + 1.1)  # speech, then 100 s of silence
+    book.play(ClientClosed(1000), at=T0 + 1.2)
+    book.play(final("speech", 0, 3.0), at=T0 + 1.5)
+    book.tick_until(14)  # 12.5 s without a word: working through 100 s of silence
+    assert not book.closes()
+    book.play(Stopped(), at=T0 + 14)
+    assert [c.code for c in book.closes()] == [1000]
+
+
+def test_after_the_close_speech_it_owes_must_be_answered_within_the_backend_timeout() -> None:
+    book = started()
+    book.stream(loud(5.0) + silent(100.0), at=T0 + 1.1)
+    book.play(ClientClosed(1000), at=T0 + 1.2)
+    book.tick_until(60)
+    assert [c.code for c in book.closes()] == [1011]
+    assert book.closed_at == pytest.approx(T0 + 1.2 + Limits().backend_timeout)
+
+
 def test_a_long_utterance_with_partials_only_is_not_a_hang() -> None:
     book = started()  # no partials asked: they still count as the backend's sign of life
     for second in range(2, 26):

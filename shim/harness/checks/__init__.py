@@ -1,0 +1,1 @@
+"""Judging sessions: the contracts, the legacy protocol rules and the conformance cases."""

@@ -1,0 +1,2 @@
+"""The harness commands of ``translator-speech-shim``: parsers in :mod:`.tools` and
+:mod:`.client`, one module per command, shared pieces in :mod:`.common`."""

@@ -1,0 +1,1 @@
+"""Two sessions side by side: sides read from recordings, utterances paired, texts diffed."""

@@ -1,0 +1,1 @@
+"""Session recordings: the JSON Lines format, the recorder, messages read back, replay plans."""

@@ -1,0 +1,1 @@
+"""What people read: self-contained HTML pages, terminal tables and JUnit XML."""

@@ -1,0 +1,1 @@
+"""One legacy client session on the wire: frames, handshake request, profiles, audio."""
