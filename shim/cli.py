@@ -5,11 +5,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn, cast
 
-from shim.runtime import configure_logging, serve_until_signal
+from shim.logs import FORMATS, LEVELS, configure_logging, register_secret
+from shim.runtime import ListenError, serve_until_signal
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (the usage is one ``--help`` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
 
 
 def _emulator(args: argparse.Namespace) -> int:
@@ -30,49 +45,57 @@ def _emulator(args: argparse.Namespace) -> int:
         engine=args.engine,
         asr_model=Path(args.asr_model) if args.asr_model else None,
     )
+    if not 0 <= args.port <= 65535:
+        return _fail(f"--port {args.port}: choose 0 (any free port) to 65535")
     try:
         app = create_app(settings)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    asyncio.run(serve_until_signal(app, args.host, args.port, "ws"))
+        asyncio.run(serve_until_signal(app, args.host, args.port, "ws"))
+    except (ValueError, OSError) as exc:
+        return _fail(str(exc))
     return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from shim.config import ConfigError, add_serve_arguments, settings_from  # noqa: F401
+    from shim.config import settings_from
     from shim.server.app import GUARD, create_app, drain, ssl_context
     from shim.server.edge import GuardedAppRunner
 
+    # ConfigError, ScenarioError and KeyFileError are ValueErrors; every message names the
+    # flag or file at fault. Startup (the embedded service, the port) fails the same way.
     try:
         settings = settings_from(args)
-        app = create_app(settings)
+        register_secret(*settings.secrets())
         context = ssl_context(settings)
-    except (ConfigError, OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    asyncio.run(
-        serve_until_signal(
-            app,
-            settings.host,
-            settings.port,
-            "https" if context else "http",
-            ssl_context=context,
-            before_cleanup=lambda: drain(app, settings.drain_timeout),
-            runner_factory=functools.partial(GuardedAppRunner, guard=app[GUARD]),
+        app = create_app(settings)
+        asyncio.run(
+            serve_until_signal(
+                app,
+                settings.host,
+                settings.port,
+                "https" if context else "http",
+                ssl_context=context,
+                before_cleanup=lambda: drain(app, settings.drain_timeout),
+                runner_factory=functools.partial(GuardedAppRunner, guard=app[GUARD]),
+            )
         )
-    )
+    except (ValueError, ListenError) as exc:
+        return _fail(str(exc))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="translator-speech-shim",
         description="Drop-in server for Translator Speech API v1.0 clients,"
         " on the Azure Speech SDK.",
     )
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=version())
+    _add_logging_arguments(parser)
+    # The subcommands' parsers are _Parsers too (argparse uses the parent's class).
+    commands = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        parser.add_subparsers(dest="command", required=True),
+    )
 
     emulator = commands.add_parser(
         "emulator", help="run the local Speech service (a USP server the real Speech SDK uses)"
@@ -109,11 +132,63 @@ def build_parser() -> argparse.ArgumentParser:
     from shim.harness.cli.tools import add_tool_parsers
 
     add_tool_parsers(commands)
+    for command in commands.choices.values():  # --log-level/--log-format after the command too
+        _add_logging_arguments(command)
     return parser
+
+
+def _add_logging_arguments(parser: argparse.ArgumentParser) -> None:
+    # SUPPRESS: a subcommand's parser must not overwrite a value given before the subcommand.
+    group = parser.add_argument_group("logging")
+    group.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LEVELS,
+        default=argparse.SUPPRESS,
+        help="DEBUG, INFO (default), WARNING or ERROR (env SHIM_LOG_LEVEL)",
+    )
+    group.add_argument(
+        "--log-format",
+        choices=FORMATS,
+        default=argparse.SUPPRESS,
+        help="text (default) or json: one object per line (env SHIM_LOG_FORMAT)",
+    )
+
+
+def _logging_choice(
+    args: argparse.Namespace, name: str, variable: str, default: str, choices: Sequence[str]
+) -> str:
+    value = getattr(args, name, None) or os.environ.get(variable) or default
+    value = value.upper() if name == "log_level" else value.lower()
+    if value not in choices:
+        raise ValueError(f"{variable}={value!r}: choose {', '.join(choices)}")
+    return value
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    def of(name: str) -> str:
+        try:
+            return installed(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return (
+        f"translator-speech-shim {of('translator-speech-shim')}"
+        f" (Azure Speech SDK {of('azure-cognitiveservices-speech')},"
+        f" Python {sys.version.split()[0]})"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(args.log_level)
+    try:
+        level = _logging_choice(args, "log_level", "SHIM_LOG_LEVEL", "INFO", LEVELS)
+        fmt = _logging_choice(args, "log_format", "SHIM_LOG_FORMAT", "text", FORMATS)
+    except ValueError as exc:
+        return _fail(str(exc))
+    configure_logging(level, fmt)
     result: int = args.run(args)
     return result

@@ -44,6 +44,9 @@ ENVIRONMENT = {
 }
 
 
+ENGINES = ("auto", "local", "scripted")
+
+
 class ConfigError(ValueError):
     """A setting that cannot work; the message says which and why."""
 
@@ -102,7 +105,20 @@ class ServerSettings:
     def auth_mode(self) -> str:
         return self.auth or "open"
 
+    def secrets(self) -> list[str]:
+        """Every configured credential, for the log redaction (never logged, never shown)."""
+        values = [self.speech_key, self.token_secret]
+        entries = (self.client_keys_env or "").replace(",", "\n").splitlines()
+        if self.client_keys_file and self.client_keys_file.is_file():
+            entries += self.client_keys_file.read_text(errors="replace").splitlines()
+        for entry in entries:
+            client, _, backend = entry.strip().partition("=")
+            values += [client, backend.rpartition("@")[0] or backend]
+        return [v for v in values if v and not v.startswith(("#", "sha256:"))]
+
     def validate(self) -> None:
+        self._validate_numbers()
+        self._validate_files()
         backends = [b for b in (self.speech_host, self.speech_endpoint) if b]
         if len(backends) > 1:
             raise ConfigError("give only one of --speech-host and --speech-endpoint")
@@ -129,6 +145,12 @@ class ServerSettings:
             raise ConfigError("--tls-cert and --tls-key go together")
         if self.languages not in ("legacy", "current"):
             raise ConfigError("--languages: choose legacy or current")
+        if self.engine not in ENGINES:
+            raise ConfigError(f"--engine {self.engine!r}: choose {', '.join(ENGINES)}")
+
+    def _validate_numbers(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"--port {self.port}: choose 0 (any free port) to 65535")
         for name in (
             "idle_timeout",
             "silence_timeout",
@@ -137,14 +159,29 @@ class ServerSettings:
             "header_timeout",
             "max_session_minutes",
         ):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be a positive number")
-        if self.drain_timeout < 0:
-            raise ConfigError("--drain-timeout must not be negative")
+            value = getattr(self, name)
+            if not value > 0:  # also refuses nan
+                raise ConfigError(f"--{name.replace('_', '-')} {value:g}: must be more than 0")
+        if not self.drain_timeout >= 0:
+            raise ConfigError(f"--drain-timeout {self.drain_timeout:g}: must be 0 or more")
+        if self.max_sessions_per_key is not None and self.max_sessions_per_key < 1:
+            raise ConfigError("--max-sessions-per-key must be at least 1")
         if self.max_connections is not None and self.max_connections < 1:
             raise ConfigError("--max-connections must be at least 1")
         if self.languages_from not in ("engine", "catalog"):
             raise ConfigError("--languages-from: choose engine or catalog")
+
+    def _validate_files(self) -> None:
+        files = {
+            "--tls-cert": self.tls_cert,
+            "--tls-key": self.tls_key,
+            "--client-keys": self.client_keys_file,
+            "--scenario": self.scenario,
+        }
+        for flag, path in files.items():
+            if path is not None and not path.is_file():
+                why = "is not a file" if path.exists() else "no such file"
+                raise ConfigError(f"{flag} {path}: {why}")
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import ssl
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from shim.logs import AccessLogger
+from shim.logs import configure_logging as configure_logging  # the harness's entry point
+
 log = logging.getLogger("shim")
+ACCESS_LOG = logging.getLogger("shim.access")
 RunnerFactory = Callable[..., web.AppRunner]
 
 
-def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+class ListenError(OSError):
+    """The address cannot be bound (in use, not local, no permission); says which."""
 
 
 async def start_site(
@@ -30,17 +31,30 @@ async def start_site(
     ssl_context: ssl.SSLContext | None = None,
     shutdown_timeout: float = 5.0,
     runner_factory: RunnerFactory = web.AppRunner,
+    access_log: bool = True,
 ) -> tuple[web.AppRunner, int]:
     """Start serving ``app``; port 0 picks a free one. Returns the runner and the bound port.
 
     ``runner_factory`` makes the runner, e.g. the drop-in server's guarded edge
-    (``shim/server/edge.py``)."""
+    (``shim/server/edge.py``); ``access_log`` writes a ``shim.access`` line per request."""
     runner = runner_factory(
-        app, handle_signals=False, shutdown_timeout=shutdown_timeout, access_log=None
+        app,
+        handle_signals=False,
+        shutdown_timeout=shutdown_timeout,
+        access_log=ACCESS_LOG if access_log else None,
+        access_log_class=AccessLogger,
     )
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        # asyncio's own message repeats the address; getaddrinfo's errors have negative numbers
+        reason = exc.strerror or str(exc)
+        if exc.errno is not None and exc.errno > 0:
+            reason = os.strerror(exc.errno).lower()
+        raise ListenError(f"cannot listen on {host}:{port}: {reason}") from exc
     bound = runner.addresses[0][1]
     return runner, int(bound)
 

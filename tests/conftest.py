@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from tests import logscan
+from tests.logscan import _log_scan_session, _no_secrets_in_logs  # noqa: F401 (autouse: no key or token in any log line)
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 AUDIO = SHARED / "audio"
@@ -55,6 +58,7 @@ def start_process(
     args: list[str], log_path: Path, env: dict[str, str] | None = None, timeout: float = 90.0
 ) -> RunningProcess:
     """Start a shim command and wait for its ``ready URL`` line."""
+    logscan.register_process(args, env, log_path)
     log_file = log_path.open("w")
     process = subprocess.Popen(
         args,
@@ -91,7 +95,7 @@ class Emulator:
 
     def scenario(self, document: dict[str, object]) -> str:
         """Register a scenario; the returned subscription key selects it."""
-        key = f"t{uuid.uuid4().hex[:16]}"
+        key = logscan.known_secret(f"t{uuid.uuid4().hex[:16]}")
         (self.scenario_dir / f"{key}.json").write_text(json.dumps(document))
         return key
 

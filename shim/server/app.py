@@ -21,8 +21,9 @@ from shim.auth.keys import ClientKeys
 from shim.auth.tokens import TokenIssuer
 from shim.catalog.catalog import Catalog
 from shim.catalog.live import LiveCatalog
-from shim.config import ServerSettings
+from shim.config import ConfigError, ServerSettings
 from shim.legacy.conduct import Limits
+from shim.server import health
 from shim.server.edge import ConnectionGuard, EdgeLimits, default_max_connections, describe
 from shim.server.languages_routes import CatalogSource, ServedLanguages
 from shim.server.token_routes import add_routes as add_legacy_http_routes
@@ -59,7 +60,13 @@ def ssl_context(settings: ServerSettings) -> ssl.SSLContext | None:
     if not settings.tls_cert:
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(str(settings.tls_cert), str(settings.tls_key))
+    try:
+        context.load_cert_chain(str(settings.tls_cert), str(settings.tls_key))
+    except OSError as exc:  # ssl.SSLError too: not PEM, or the key does not match
+        reason = getattr(exc, "reason", None) or exc.strerror or str(exc)
+        raise ConfigError(
+            f"--tls-cert {settings.tls_cert} --tls-key {settings.tls_key}: cannot load ({reason})"
+        ) from None
     return context
 
 
@@ -129,20 +136,21 @@ def create_app(settings: ServerSettings) -> web.Application:
     async def translate_route(request: web.Request) -> web.StreamResponse:
         return await translate(request, service)
 
-    async def healthz(request: web.Request) -> web.Response:
-        return web.json_response(
-            {
-                "status": "draining" if service.draining else "ok",
-                "backend": settings.backend_kind,
-                "sessions": len(service.sessions),
-                "sessions_started": service.started,
-                **describe(guard),
-            }
-        )
-
     app.router.add_get(TRANSLATE_PATH, translate_route)
-    app.router.add_get("/healthz", healthz)
     app[_LANGUAGES] = ServedLanguages(catalog)
+    health.add_routes(
+        app,
+        health.Readiness(
+            draining=lambda: service.draining, at_connection_cap=lambda: guard.at_capacity
+        ),
+        lambda: {
+            "status": "draining" if service.draining else "ok",
+            "backend": settings.backend_kind,
+            "sessions": len(service.sessions),
+            "sessions_started": service.started,
+            **describe(guard),
+        },
+    )
     add_legacy_http_routes(
         app,
         app[_LANGUAGES],
@@ -199,7 +207,7 @@ async def _embedded_backend(app: web.Application) -> AsyncIterator[None]:
     # A scenario is the scripted engine's script: with one, "auto" means scripted.
     engine = "scripted" if scenario is not None and settings.engine == "auto" else settings.engine
     emulator = create_emulator(EmulatorSettings(scenario=scenario, engine=engine))
-    runner, port = await start_site(emulator, "127.0.0.1", 0)
+    runner, port = await start_site(emulator, "127.0.0.1", 0, access_log=False)
     app[_BACKEND] = replace(app[_BACKEND], host=f"ws://127.0.0.1:{port}")
     # Pairs the embedded engines cannot serve are refused at the handshake (400), not later.
     app[SERVICE].pair_check = emulator[EMULATOR_STATE].engine.supports

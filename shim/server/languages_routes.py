@@ -10,14 +10,11 @@ these endpoints with XHR) and exposes ``X-RequestId`` to scripts.
 from __future__ import annotations
 
 import json
-import logging
-import re
 import uuid
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any, Protocol
 
 from aiohttp import web
-from aiohttp.abc import AbstractAccessLogger
 
 from shim.catalog.catalog import Catalog
 from shim.catalog.served import AnyLanguage, PairCheck, served_catalog
@@ -32,47 +29,6 @@ ALLOWED_REQUEST_HEADERS = (
     "Accept-Language, Authorization, Content-Type, Ocp-Apim-Subscription-Key, "
     "X-ClientTraceId, X-CorrelationId, X-ClientVersion, X-OsPlatform, X-ClientAppId"
 )
-
-
-# Query parameters that carry credentials in legacy clients' URLs (AU1): masked in logs.
-_SECRET_QUERY = re.compile(
-    r"([?&](?:subscription-key|access_token|ocp-apim-subscription-key|authorization)=)[^&#\s]*",
-    re.IGNORECASE,
-)
-
-
-def redact_url(url: str) -> str:
-    """``/x?subscription-key=abc&a=1`` → ``/x?subscription-key=***&a=1`` (AU4)."""
-    return _SECRET_QUERY.sub(r"\1***", url)
-
-
-class RedactingAccessLogger(AbstractAccessLogger):
-    """aiohttp's access log line, with credential query values masked (AU4).
-
-    aiohttp's default logger writes the request line verbatim, and legacy clients put keys
-    and tokens in the query (``subscription-key``, ``access_token``, ``Subscription-Key``).
-    Pass it as ``access_log_class`` to ``web.run_app`` / ``web.AppRunner``.
-    """
-
-    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        version = request.version
-        self.logger.info(
-            '%s "%s %s HTTP/%d.%d" %d %s %.6f "%s" "%s"',
-            request.remote or "-",
-            request.method,
-            redact_url(request.path_qs),
-            version.major,
-            version.minor,
-            response.status,
-            response.body_length,
-            time,
-            redact_url(request.headers.get("Referer", "-")),
-            request.headers.get("User-Agent", "-"),
-        )
-
-    @property
-    def enabled(self) -> bool:
-        return self.logger.isEnabledFor(logging.INFO)
 
 
 class CatalogSource(Protocol):
