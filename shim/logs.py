@@ -166,7 +166,8 @@ class TextFormatter(logging.Formatter):
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         line = super().formatMessage(record)
-        extras = " ".join(f"{name}={_text_value(v)}" for name, v in extra_fields(record).items())
+        fields = extra_fields(record).items()
+        extras = " ".join(f"{name}={_text_value(v)}" for name, v in fields if v is not None)
         return f"{line} {extras}" if extras else line
 
 

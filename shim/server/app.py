@@ -23,7 +23,7 @@ from shim.catalog.catalog import Catalog
 from shim.catalog.live import LiveCatalog
 from shim.config import ConfigError, ServerSettings
 from shim.legacy.conduct import Limits
-from shim.server import health
+from shim.server import health, metrics
 from shim.server.edge import ConnectionGuard, EdgeLimits, default_max_connections, describe
 from shim.server.languages_routes import CatalogSource, ServedLanguages
 from shim.server.token_routes import add_routes as add_legacy_http_routes
@@ -138,10 +138,14 @@ def create_app(settings: ServerSettings) -> web.Application:
 
     app.router.add_get(TRANSLATE_PATH, translate_route)
     app[_LANGUAGES] = ServedLanguages(catalog)
+    app.router.add_get("/metrics", metrics.metrics_route)
+    metrics.record_build_info()
     health.add_routes(
         app,
         health.Readiness(
-            draining=lambda: service.draining, at_connection_cap=lambda: guard.at_capacity
+            draining=lambda: service.draining,
+            backend_unreachable=service.backend_health.unreachable,
+            at_connection_cap=lambda: guard.at_capacity,
         ),
         lambda: {
             "status": "draining" if service.draining else "ok",

@@ -35,6 +35,7 @@ from aiohttp import web, web_protocol, web_server
 from aiohttp.web_request import BaseRequest
 
 from shim.legacy.errors import Failure, HandshakeError, http_error
+from shim.server import metrics
 
 log = logging.getLogger("shim.server")
 
@@ -115,11 +116,13 @@ class GuardedRequestHandler(web_protocol.RequestHandler):
         guard = self.guard
         if guard.at_capacity:
             guard.refused += 1
+            metrics.CONNECTIONS_REFUSED.labels("connection_cap").inc()
             assert isinstance(transport, asyncio.Transport)
             transport.write(_raw_busy_response())
             self.force_close()
             return
         guard.open += 1
+        metrics.CONNECTIONS_OPEN.inc()
         self._counted = True
         self._header_timer = asyncio.get_running_loop().call_later(
             guard.limits.header_timeout, self._headers_too_slow
@@ -135,6 +138,7 @@ class GuardedRequestHandler(web_protocol.RequestHandler):
     def _headers_too_slow(self) -> None:
         self._header_timer = None
         self.guard.timed_out += 1
+        metrics.CONNECTIONS_REFUSED.labels("header_timeout").inc()
         self.force_close()
 
     def connection_lost(self, exc: BaseException | None) -> None:
@@ -144,6 +148,7 @@ class GuardedRequestHandler(web_protocol.RequestHandler):
         if self._counted:
             self._counted = False
             self.guard.open -= 1
+            metrics.CONNECTIONS_OPEN.dec()
         super().connection_lost(exc)
 
     def handle_error(
@@ -161,6 +166,7 @@ class GuardedRequestHandler(web_protocol.RequestHandler):
             self.logger.error("internal error handling a request (%s)", kind, exc_info=exc)
             return _json_response(Failure.INTERNAL, "internal server error")
         log.info("request refused: malformed or oversized HTTP request (%s)", kind)
+        metrics.CONNECTIONS_REFUSED.labels("bad_request").inc()
         return _json_response(
             Failure.BAD_PARAMETER,
             "malformed HTTP request: request line or headers too long or invalid",

@@ -234,9 +234,9 @@ class LegacySocket:
             self._pong(self._pending_pong)
         return True
 
-    async def send_text(self, text: str) -> bool:
-        """One text message in one unfragmented frame (RS1)."""
-        return await self._send(encode_frame(Opcode.TEXT, text.encode("utf-8")))
+    async def send_text(self, text: bytes) -> bool:
+        """One text message (UTF-8) in one unfragmented frame (RS1)."""
+        return await self._send(encode_frame(Opcode.TEXT, text))
 
     async def send_fragmented_binary(self, fragments: list[bytes]) -> bool:
         """One binary message in several frames, written at once so nothing interleaves (TS2)."""

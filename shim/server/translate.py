@@ -53,10 +53,12 @@ from shim.legacy.conduct import (
 from shim.legacy.errors import Failure, HandshakeError, LegacyError
 from shim.legacy.request import AudioFormat, SessionRequest, parse_request
 from shim.legacy.tts import fragment
+from shim.server import metrics
 from shim.server.backend_recorder import BackendRecorder
 from shim.server.languages_routes import CatalogSource, error_response
 from shim.server.legacy_socket import ClientClose, HandshakeRejected, LegacySocket
 from shim.server.mp3 import encode_mp3
+from shim.server.telemetry import BackendHealth, SessionTelemetry
 from shim.speech.bridge import Backend, SessionOptions, SpeechRuntime, SpeechSession
 from shim.speech.events import BridgeEvent
 from shim.wsframes import DataChunk, FrameError, Opcode
@@ -87,11 +89,14 @@ class TranslateService:
     pair_check: PairCheck | None = None
     record_dir: Path | None = None  # serve --record-backend
     sessions: set[TranslateSession] = field(default_factory=set)
+    backend_health: BackendHealth = field(default_factory=BackendHealth)
     draining: bool = False
     started: int = 0
 
 
-_Outgoing = SendResult | SendTts | CloseSession
+# What waits in a session's outbox, with when the SDK produced the result (None: a Close, or
+# a result not caused by a backend event).
+_Outgoing = tuple[SendResult | SendTts | CloseSession, float | None]
 
 
 class TranslateSession:
@@ -121,6 +126,8 @@ class TranslateSession:
         self._timer_at: float | None = None
         self._finished = asyncio.Event()
         self._abandoned = False
+        self._event_at: float | None = None  # the SDK callback time of the event being handled
+        self.telemetry = SessionTelemetry(service.backend_health, request.audio_format.value)
         self._recorder = (
             BackendRecorder(
                 service.record_dir, request_id, request.source_locale, request.target_language
@@ -150,10 +157,11 @@ class TranslateSession:
     def _execute(self, command: Command) -> None:
         speech = self._speech
         if isinstance(command, WriteAudio):
+            self.telemetry.audio_written(command.pcm, self._loop.time())
             if speech is not None:
                 speech.write(command.pcm)
         elif isinstance(command, (SendResult, SendTts, CloseSession)):
-            self._outbox.append(command)
+            self._outbox.append((command, self._event_at))
             self._outbox_ready.set()
         elif isinstance(command, EndAudio):
             if speech is not None:
@@ -171,10 +179,15 @@ class TranslateSession:
         elif isinstance(command, Warn):
             log.warning("session %s: %s", self.request_id, command.message)
 
-    def _backend_event(self, event: BridgeEvent) -> None:
+    def _backend_event(self, event: BridgeEvent, at: float) -> None:
         if self._recorder is not None:
             self._recorder.observe(event)
-        self._handle(event)
+        self.telemetry.backend_event(event, self._loop.time())
+        self._event_at = at
+        try:
+            self._handle(event)
+        finally:
+            self._event_at = None
 
     # ---- the session ----------------------------------------------------------------------
     async def run(self) -> Ending | None:
@@ -191,6 +204,7 @@ class TranslateSession:
             self._backend_event,
             runtime=self._service.runtime,
             request_id=self.request_id,
+            on_connected=self.telemetry.connected,
         )
         self._socket.on_gone = lambda: self._handle(ClientGone())
         self._reschedule()
@@ -260,7 +274,7 @@ class TranslateSession:
             while not self._outbox:
                 self._outbox_ready.clear()
                 await self._outbox_ready.wait()
-            command = self._outbox.popleft()
+            command, result_at = self._outbox.popleft()
             if isinstance(command, CloseSession):
                 socket.discard_input()
                 await socket.close(command.code, command.reason)
@@ -273,18 +287,23 @@ class TranslateSession:
             except TimeoutError:
                 self._handle(ClientNotReading())
                 return
-            if not sent:
+            if sent is None:
                 self._handle(ClientGone())
                 return
+            self.telemetry.sent(command, sent, result_at)
             self._handle(Delivered(command.size))
 
-    async def _send(self, command: SendResult | SendTts) -> bool:
+    async def _send(self, command: SendResult | SendTts) -> int | None:
+        """Write one result or TTS message; its size in bytes, None if the client is gone."""
         if isinstance(command, SendResult):
-            return await self._socket.send_text(command.text)
+            data = command.text.encode("utf-8")
+            return len(data) if await self._socket.send_text(data) else None
         payload = command.wav
         if self._request.audio_format is AudioFormat.MP3:
             payload = await self._loop.run_in_executor(self._service.executor, encode_mp3, payload)
-        return await self._socket.send_fragmented_binary(fragment(payload))
+        return (
+            len(payload) if await self._socket.send_fragmented_binary(fragment(payload)) else None
+        )
 
 
 async def translate(request: web.Request, service: TranslateService) -> web.StreamResponse:
@@ -305,9 +324,14 @@ async def translate(request: web.Request, service: TranslateService) -> web.Stre
                 )
         slot = service.authenticator.open_session(grant)
     except LegacyError as error:
-        log.info("request %s refused: %s", request_id, error.message)
+        log.info(
+            "request refused: %s",
+            error.message,
+            extra={"request_id": request_id, "status": error_response(error).status},
+        )
         response = error_response(error)
         response.headers["X-RequestId"] = request_id
+        metrics.HANDSHAKE_REJECTIONS.labels(str(response.status)).inc()
         return response
     with slot:
         try:
@@ -315,34 +339,42 @@ async def translate(request: web.Request, service: TranslateService) -> web.Stre
         except HandshakeRejected as rejected:
             response = error_response(HandshakeError(Failure.BAD_PARAMETER, str(rejected)))
             response.headers["X-RequestId"] = request_id
+            metrics.HANDSHAKE_REJECTIONS.labels(str(response.status)).inc()
             return response
         session = TranslateSession(service, parsed, grant, socket, request_id, slot.release)
         service.sessions.add(session)
         service.started += 1
-        started = asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         log.info(
-            "session %s start: from=%s to=%s features=%s format=%s voice=%s client=%s trace=%s",
-            request_id,
-            parsed.source_locale,
-            parsed.target_language,
-            ",".join(sorted(f.value for f in parsed.features)) or "-",
-            parsed.audio_format.value,
-            parsed.voice or "-",
-            grant.log_label,
-            parsed.client_trace_id or "-",
+            "session start",
+            extra={
+                "request_id": request_id,
+                "client_trace_id": parsed.client_trace_id,
+                "from": parsed.source_locale,
+                "to": parsed.target_language,
+                "features": ",".join(sorted(f.value for f in parsed.features)) or None,
+                "format": parsed.audio_format.value,
+                "voice": parsed.voice,
+                "client": grant.log_label,
+            },
         )
         ending: Ending | None = None
         try:
             ending = await session.run()
         finally:
             service.sessions.discard(session)
+            session.telemetry.ended(ending, loop.time())
             log.info(
-                "session %s end: %s, close %s %s, %d finals, %.1f s",
-                request_id,
-                ending.failure.value if ending else "internal",
-                ending.code if ending and ending.code is not None else "-",
-                (ending.reason if ending else "") or "-",
-                session.finals,
-                asyncio.get_running_loop().time() - started,
+                "session end",
+                extra={
+                    "request_id": request_id,
+                    "client_trace_id": parsed.client_trace_id,
+                    "outcome": ending.failure.value if ending else "internal",
+                    "close_code": ending.code if ending else None,
+                    "close_reason": ending.reason if ending else None,
+                    "finals": session.finals,
+                    "duration_s": round(loop.time() - started, 3),
+                },
             )
     return socket.response  # the 101, already sent; aiohttp finishes it

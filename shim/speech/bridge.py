@@ -28,6 +28,7 @@ import collections
 import contextlib
 import logging
 import threading
+import time
 import weakref
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -184,13 +185,19 @@ class SpeechSession:
         self,
         backend: Backend,
         options: SessionOptions,
-        sink: Callable[[BridgeEvent], None],
+        sink: Callable[[BridgeEvent, float], None],
         *,
         runtime: SpeechRuntime,
         loop: asyncio.AbstractEventLoop | None = None,
         request_id: str = "",
+        on_connected: Callable[[], None] | None = None,
     ) -> None:
+        """``sink(event, at)`` gets each event on the loop, with the monotonic time its SDK
+        callback ran; ``on_connected`` is called on an SDK thread whenever the SDK's
+        connection to the service opens (a session's first connection and each reconnect)."""
         self._runtime = runtime
+        self._on_connected = on_connected
+        self._connection: Any = None
         self._backend = backend
         self._options = options
         self._sink = sink
@@ -201,7 +208,7 @@ class SpeechSession:
         self._audio_closed = False
         self._closed = False
         # SDK threads → loop: events wait here; a wake-up is scheduled once per batch.
-        self._inbox: collections.deque[BridgeEvent] = collections.deque()
+        self._inbox: collections.deque[tuple[BridgeEvent, float]] = collections.deque()
         self._inbox_lock = threading.Lock()
         self._wake_scheduled = False
         # loop → SDK: audio waits here for the pool, so writes keep their order.
@@ -213,8 +220,9 @@ class SpeechSession:
 
     # ---- SDK threads ---------------------------------------------------------------------
     def _deliver(self, event: BridgeEvent) -> None:
+        at = time.monotonic()
         with self._inbox_lock:
-            self._inbox.append(event)
+            self._inbox.append((event, at))
             if self._wake_scheduled:
                 return
             self._wake_scheduled = True
@@ -227,8 +235,8 @@ class SpeechSession:
             events = list(self._inbox)
             self._inbox.clear()
             self._wake_scheduled = False
-        for event in events:
-            self._sink(event)
+        for event, at in events:
+            self._sink(event, at)
 
     def _handler(self, signal: str) -> Callable[[Any], None]:
         target = self._options.target_language
@@ -243,6 +251,13 @@ class SpeechSession:
                 self._deliver(event)
 
         return handle
+
+    def _connected(self, _args: Any) -> None:
+        try:
+            if self._on_connected is not None:
+                self._on_connected()
+        except Exception:
+            log.exception("session %s: connection callback failed", self._request_id)
 
     # ---- lifecycle (event loop) --------------------------------------------------------------
     async def start(self) -> None:
@@ -259,6 +274,10 @@ class SpeechSession:
         # during long utterances, which the session's watchdog needs.
         for signal in SIGNALS:
             getattr(recognizer, signal).connect(self._handler(signal))
+        if self._on_connected is not None:
+            connection = speechsdk.Connection.from_recognizer(recognizer)
+            connection.connected.connect(self._connected)
+            self._connection = connection
         self._stream, self._recognizer = stream, recognizer
         recognizer.start_continuous_recognition_async().get()
 
@@ -337,6 +356,7 @@ class SpeechSession:
         recognizer = self._recognizer
         if abandon and recognizer is not None:
             _disconnect(recognizer)  # no more events for a session that has ended
+            self._disconnect_connection()
         self._pumped.wait(5.0)  # queued audio (and the stream's close) first
         self._recognizer = None
         if recognizer is not None:
@@ -346,13 +366,21 @@ class SpeechSession:
                 log.exception("session %s: stopping the recognizer failed", self._request_id)
             _disconnect(recognizer)
             del recognizer
+        self._disconnect_connection()
         self._stream = None
         self._runtime.unregister(self)
+
+    def _disconnect_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.connected.disconnect_all()
 
     def _emergency_stop(self) -> None:
         recognizer = self._recognizer
         if recognizer is not None:
             _disconnect(recognizer)
+            self._disconnect_connection()
             with contextlib.suppress(Exception):
                 recognizer.stop_continuous_recognition_async().get()
 

@@ -228,7 +228,7 @@ async def test_an_oversized_url_with_a_key_gets_a_json_400_and_never_logs_the_ke
     response = await reader.read(65536)
     writer.close()
     head, _, body = response.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 400"), head
+    assert head.split(b" ")[1] == b"400", head  # (HTTP/1.0: the request line never parsed)
     assert b"x-requestid:" in head.lower()
     assert body.startswith(b'{"error":{"code":400000')
     await asyncio.sleep(0.5)

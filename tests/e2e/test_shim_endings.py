@@ -191,7 +191,7 @@ async def test_a_client_that_drops_tcp_during_the_flush_releases_its_backend_at_
         key = emulator.scenario(_lamp(1500))
         dropped = await legacy_session(running.url, key, whole_file(LAMP), drop_after_send=True)
         dropped_at = time.monotonic()
-        pattern = rf"session {dropped.request_id} end: client_gone"
+        pattern = rf"session end request_id={dropped.request_id} .*outcome=client_gone"
         while not re.search(pattern, running.log()) and time.monotonic() - dropped_at < 10:
             await asyncio.sleep(0.05)
         ended_after = time.monotonic() - dropped_at
