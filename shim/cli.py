@@ -57,7 +57,7 @@ def _emulator(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from shim.config import settings_from
-    from shim.server.app import GUARD, create_app, drain, ssl_context
+    from shim.server.app import GUARD, WORKER, create_app, drain, ssl_context
     from shim.server.edge import GuardedAppRunner
 
     # ConfigError, ScenarioError and KeyFileError are ValueErrors; every message names the
@@ -66,6 +66,10 @@ def _serve(args: argparse.Namespace) -> int:
         settings = settings_from(args)
         register_secret(*settings.secrets())
         context = ssl_context(settings)
+        if settings.workers > 1:
+            from shim.server.workers import run_supervisor
+
+            return run_supervisor(settings, _serve_arguments(args.argv))
         app = create_app(settings)
         asyncio.run(
             serve_until_signal(
@@ -76,11 +80,18 @@ def _serve(args: argparse.Namespace) -> int:
                 ssl_context=context,
                 before_cleanup=lambda: drain(app, settings.drain_timeout),
                 runner_factory=functools.partial(GuardedAppRunner, guard=app[GUARD]),
+                reuse_port=app[WORKER] is not None and app[WORKER].reuse_port,
             )
         )
     except (ValueError, ListenError) as exc:
         return _fail(str(exc))
     return 0
+
+
+def _serve_arguments(argv: Sequence[str]) -> list[str]:
+    """What came after ``serve`` on the command line (a worker gets the same)."""
+    argv = list(argv)
+    return argv[argv.index("serve") + 1 :] if "serve" in argv else []
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -190,5 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         return _fail(str(exc))
     configure_logging(level, fmt)
+    # Worker processes (serve --workers) get the same logging, whichever way it was given.
+    os.environ["SHIM_LOG_LEVEL"], os.environ["SHIM_LOG_FORMAT"] = level, fmt
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     result: int = args.run(args)
     return result

@@ -34,6 +34,7 @@ ENVIRONMENT = {
     "backend_timeout": "SHIM_BACKEND_TIMEOUT",
     "header_timeout": "SHIM_HEADER_TIMEOUT",
     "max_connections": "SHIM_MAX_CONNECTIONS",
+    "workers": "SHIM_WORKERS",
     "drain_timeout": "SHIM_DRAIN_TIMEOUT",
     "max_session_minutes": "SHIM_MAX_SESSION_MINUTES",
     "tls_cert": "SHIM_TLS_CERT",
@@ -75,6 +76,7 @@ class ServerSettings:
     max_session_minutes: float = Limits.max_session / 60
     header_timeout: float = 10.0
     max_connections: int | None = None  # None: from the open-files limit (see edge.py)
+    workers: int = 1  # processes accepting on the port (server/workers.py)
     tls_cert: Path | None = None
     tls_key: Path | None = None
     languages: str = "legacy"  # or "current": what /languages serves by default
@@ -166,6 +168,8 @@ class ServerSettings:
             raise ConfigError(f"--drain-timeout {self.drain_timeout:g}: must be 0 or more")
         if self.max_sessions_per_key is not None and self.max_sessions_per_key < 1:
             raise ConfigError("--max-sessions-per-key must be at least 1")
+        if self.workers < 1:
+            raise ConfigError("--workers must be at least 1 (or auto: one per CPU)")
         if self.max_connections is not None and self.max_connections < 1:
             raise ConfigError("--max-connections must be at least 1")
         if self.languages_from not in ("engine", "catalog"):
@@ -262,6 +266,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     edge = parser.add_argument_group("connections")
     edge.add_argument(
+        "--workers",
+        help="worker processes accepting on the port: a number, or auto (one per CPU);"
+        " default 1 (env SHIM_WORKERS)",
+    )
+    edge.add_argument(
         "--header-timeout",
         type=float,
         help="seconds a connection has to send its request headers (10)",
@@ -274,6 +283,13 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     tls = parser.add_argument_group("TLS (serve wss:// and https:// directly)")
     tls.add_argument("--tls-cert", help="certificate chain, PEM (env SHIM_TLS_CERT)")
     tls.add_argument("--tls-key", help="private key, PEM (env SHIM_TLS_KEY)")
+
+
+def _workers(value: str) -> int:
+    """``--workers``: a number, or ``auto`` for one worker per CPU."""
+    if value.strip().lower() == "auto":
+        return os.cpu_count() or 1
+    return int(value)
 
 
 def settings_from(
@@ -330,6 +346,7 @@ def settings_from(
         ),
         header_timeout=number("header_timeout", float, ServerSettings.header_timeout),
         max_connections=number("max_connections", int, None),
+        workers=number("workers", _workers, 1),
         tls_cert=path("tls_cert"),
         tls_key=path("tls_key"),
         languages=text("languages") or "legacy",

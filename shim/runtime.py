@@ -32,6 +32,7 @@ async def start_site(
     shutdown_timeout: float = 5.0,
     runner_factory: RunnerFactory = web.AppRunner,
     access_log: bool = True,
+    reuse_port: bool = False,
 ) -> tuple[web.AppRunner, int]:
     """Start serving ``app``; port 0 picks a free one. Returns the runner and the bound port.
 
@@ -45,7 +46,8 @@ async def start_site(
         access_log_class=AccessLogger,
     )
     await runner.setup()
-    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
+    # reuse_port: worker processes share the port (SO_REUSEPORT; server/workers.py).
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context, reuse_port=reuse_port or None)
     try:
         await site.start()
     except OSError as exc:
@@ -69,6 +71,7 @@ async def serve_until_signal(
     before_cleanup: Callable[[], Awaitable[None]] | None = None,
     shutdown_timeout: float = 5.0,
     runner_factory: RunnerFactory = web.AppRunner,
+    reuse_port: bool = False,
 ) -> None:
     runner, bound = await start_site(
         app,
@@ -77,6 +80,7 @@ async def serve_until_signal(
         ssl_context=ssl_context,
         shutdown_timeout=shutdown_timeout,
         runner_factory=runner_factory,
+        reuse_port=reuse_port,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

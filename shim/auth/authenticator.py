@@ -9,8 +9,9 @@ Modes (``--auth`` / ``SHIM_AUTH``):
   (removing a key revokes its tokens). A key may map to its own Azure resource.
 * ``passthrough``: the client key *is* an Azure Speech key, used with the configured region;
   Azure, not this server, judges it. A token cannot carry the key, so the key of each token
-  this process minted is remembered (in memory, bounded, until the token expires); a token
-  from another replica or an earlier process is refused.
+  minted is remembered (in memory, bounded, until the token expires; with ``--workers``, in the
+  workers' shared directory, :mod:`shim.auth.shared`); a token from another replica or an
+  earlier process is refused.
 
 Every refusal is :class:`~shim.legacy.errors.HandshakeError` (401 missing / invalid, 429 over
 the session limit) with a message that says nothing about which keys exist (AU2, AU4).
@@ -106,6 +107,22 @@ class SessionSlot:
         self.release()
 
 
+class SharedSessions(Protocol):
+    """Session counts kept outside this process (``shim.auth.shared.SharedSessionCounts``)."""
+
+    def open(self, subject: str, limit: int | None) -> Callable[[], None] | None: ...
+
+    def count(self, subject: str) -> int: ...
+
+
+class SharedKeys(Protocol):
+    """Passthrough keys kept outside this process (``shim.auth.shared.SharedKeyMemory``)."""
+
+    def remember(self, subject: str, key: str, expires: float) -> None: ...
+
+    def recall(self, subject: str) -> str | None: ...
+
+
 class Authenticator:
     def __init__(
         self,
@@ -116,7 +133,11 @@ class Authenticator:
         region: str | None = None,
         max_sessions_per_key: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        shared_sessions: SharedSessions | None = None,
+        shared_keys: SharedKeys | None = None,
     ) -> None:
+        """``shared_*``: with worker processes, the session counts and passthrough keys live
+        where every worker sees them; ``clock`` must then be ``time.monotonic``."""
         self.mode = AuthMode(mode)
         if self.mode is AuthMode.KEYS and not keys:
             raise ValueError("--auth keys needs --client-keys FILE or SHIM_CLIENT_KEYS")
@@ -132,6 +153,8 @@ class Authenticator:
         self._remembered: OrderedDict[str, tuple[str, float]] = OrderedDict()  # passthrough
         self._open: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._shared_sessions = shared_sessions
+        self._shared_keys = shared_keys
 
     def authenticate(self, credential: CredentialLike | None) -> Grant:
         """The grant for ``credential``, or ``HandshakeError`` 401."""
@@ -148,18 +171,22 @@ class Authenticator:
 
     def open_session(self, grant: Grant) -> SessionSlot:
         """Count a session against ``grant``'s key; ``HandshakeError`` 429 beyond the limit."""
+        if self._shared_sessions is not None:
+            release = self._shared_sessions.open(grant.subject, self.max_sessions_per_key)
+            if release is None:
+                raise _too_many(self.max_sessions_per_key)
+            return SessionSlot(release)
         with self._lock:
             count = self._open.get(grant.subject, 0)
             limit = self.max_sessions_per_key
             if limit is not None and count >= limit:
-                raise HandshakeError(
-                    Failure.TOO_MANY_SESSIONS,
-                    f"Too many open sessions for this key (limit {limit}); retry later",
-                )
+                raise _too_many(limit)
             self._open[grant.subject] = count + 1
         return SessionSlot(lambda: self._close_session(grant.subject))
 
     def open_sessions(self, grant: Grant) -> int:
+        if self._shared_sessions is not None:
+            return self._shared_sessions.count(grant.subject)
         with self._lock:
             return self._open.get(grant.subject, 0)
 
@@ -206,6 +233,9 @@ class Authenticator:
     def _remember(self, subject: str, key: str) -> None:
         """Keep a passthrough key for as long as a token minted now may be presented."""
         expires = self._clock() + self.issuer.ttl_s + self.issuer.leeway_s
+        if self._shared_keys is not None:
+            self._shared_keys.remember(subject, key, expires)
+            return
         with self._lock:
             self._remembered[subject] = (key, expires)
             self._remembered.move_to_end(subject)
@@ -213,6 +243,8 @@ class Authenticator:
                 self._remembered.popitem(last=False)
 
     def _recall(self, subject: str) -> str | None:
+        if self._shared_keys is not None:
+            return self._shared_keys.recall(subject)
         with self._lock:
             found = self._remembered.get(subject)
             if found is None:
@@ -229,6 +261,13 @@ class Authenticator:
                 self._open[subject] = count
             else:
                 self._open.pop(subject, None)
+
+
+def _too_many(limit: int | None) -> HandshakeError:
+    return HandshakeError(
+        Failure.TOO_MANY_SESSIONS,
+        f"Too many open sessions for this key (limit {limit}); retry later",
+    )
 
 
 def _invalid() -> HandshakeError:

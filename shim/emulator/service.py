@@ -290,6 +290,11 @@ async def _close_engine(app: web.Application) -> None:
         close()
 
 
+def engine_of(app: web.Application) -> Engine:
+    """The engine a service app (from :func:`create_app`) runs: what it serves."""
+    return app[STATE].engine
+
+
 def create_app(settings: EmulatorSettings) -> web.Application:
     app = web.Application()
     app[STATE] = _State(settings, make_engine(settings.engine, settings.asr_model))

@@ -8,9 +8,10 @@ finish before they are closed with 1001.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -18,6 +19,7 @@ from aiohttp import web
 
 from shim.auth.authenticator import Authenticator, Grant
 from shim.auth.keys import ClientKeys
+from shim.auth.shared import SharedKeyMemory, SharedSessionCounts
 from shim.auth.tokens import TokenIssuer
 from shim.catalog.catalog import Catalog
 from shim.catalog.live import LiveCatalog
@@ -25,15 +27,18 @@ from shim.config import ConfigError, ServerSettings
 from shim.legacy.conduct import Limits
 from shim.server import health, metrics
 from shim.server.edge import ConnectionGuard, EdgeLimits, default_max_connections, describe
+from shim.server.embedded import EmbeddedBackend, run_embedded
 from shim.server.languages_routes import CatalogSource, ServedLanguages
 from shim.server.token_routes import add_routes as add_legacy_http_routes
 from shim.server.translate import TranslateService, translate
+from shim.server.workers import WorkerContext
 from shim.speech.bridge import Backend, SpeechRuntime
 
 log = logging.getLogger("shim.server")
 
 SERVICE = web.AppKey("translate_service", TranslateService)
 GUARD = web.AppKey("connection_guard", ConnectionGuard)
+WORKER = web.AppKey("worker", WorkerContext)
 TRANSLATE_PATH = "/{speech:(?i:speech)}/{translate:(?i:translate)}"
 
 # Against a local Speech service the SDK's push-stream throttle (2x real time after 5 s)
@@ -72,6 +77,7 @@ def ssl_context(settings: ServerSettings) -> ssl.SSLContext | None:
 
 def create_app(settings: ServerSettings) -> web.Application:
     app = web.Application()
+    worker = WorkerContext.from_environ()
     issuer = TokenIssuer(settings.token_secret)
     keys = None
     if settings.auth_mode == "keys":
@@ -86,6 +92,9 @@ def create_app(settings: ServerSettings) -> web.Application:
         keys=keys,
         region=settings.speech_region,
         max_sessions_per_key=settings.max_sessions_per_key,
+        # With worker processes, limits and passthrough tokens hold across all of them.
+        shared_sessions=SharedSessionCounts(worker.state_dir / "sessions") if worker else None,
+        shared_keys=SharedKeyMemory(worker.state_dir / "keys") if worker else None,
     )
     catalog: CatalogSource = _StaticCatalog(Catalog.bundled())
     live: LiveCatalog | None = None
@@ -130,6 +139,7 @@ def create_app(settings: ServerSettings) -> web.Application:
     )
     app[SERVICE] = service
     app[GUARD] = guard
+    app[WORKER] = worker
     app[_BACKEND] = default_backend
     app[_SETTINGS] = settings
 
@@ -153,8 +163,11 @@ def create_app(settings: ServerSettings) -> web.Application:
             "sessions": len(service.sessions),
             "sessions_started": service.started,
             **describe(guard),
+            **({"worker": worker.describe()} if worker else {}),
         },
     )
+    if worker is not None:
+        app.on_response_prepare.append(_worker_header(worker))
     add_legacy_http_routes(
         app,
         app[_LANGUAGES],
@@ -196,37 +209,38 @@ async def _speech_runtime(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _embedded_backend(app: web.Application) -> AsyncIterator[None]:
-    """No backend configured: run the local Speech service in this process, on loopback."""
+    """No backend configured: the local Speech service on loopback, run in this process, or
+    (``--workers``) once by the supervisor, described in the workers' shared directory."""
     settings = app[_SETTINGS]
     if settings.backend_kind != "embedded":
         yield
         return
-    from shim.emulator.scenario import load_scenario
-    from shim.emulator.service import STATE as EMULATOR_STATE
-    from shim.emulator.service import EmulatorSettings
-    from shim.emulator.service import create_app as create_emulator
-    from shim.runtime import start_site
-
-    scenario = load_scenario(settings.scenario) if settings.scenario else None
-    # A scenario is the scripted engine's script: with one, "auto" means scripted.
-    engine = "scripted" if scenario is not None and settings.engine == "auto" else settings.engine
-    emulator = create_emulator(EmulatorSettings(scenario=scenario, engine=engine))
-    runner, port = await start_site(emulator, "127.0.0.1", 0, access_log=False)
-    app[_BACKEND] = replace(app[_BACKEND], host=f"ws://127.0.0.1:{port}")
-    # Pairs the embedded engines cannot serve are refused at the handshake (400), not later.
-    app[SERVICE].pair_check = emulator[EMULATOR_STATE].engine.supports
-    if settings.languages_from == "engine":  # /languages lists only what the engines serve
-        engine = emulator[EMULATOR_STATE].engine
-        app[_LANGUAGES].serve_only(engine.supports, engine.capabilities()["synthesis_languages"])
-    log.info(
-        "embedded local Speech service (%s engine) on ws://127.0.0.1:%d",
-        emulator[EMULATOR_STATE].engine.name,
-        port,
-    )
-    try:
+    worker = app[WORKER]
+    async with contextlib.AsyncExitStack() as stack:
+        if worker is not None and worker.embedded is not None:
+            backend = EmbeddedBackend.load(worker.embedded)
+        else:
+            backend = await stack.enter_async_context(
+                run_embedded(settings.scenario, settings.engine)
+            )
+        app[_BACKEND] = replace(app[_BACKEND], host=backend.host)
+        # Pairs the embedded engines cannot serve are refused at the handshake (400), not later.
+        app[SERVICE].pair_check = backend.supports
+        if settings.languages_from == "engine":  # /languages lists only what the engines serve
+            app[_LANGUAGES].serve_only(backend.supports, backend.synthesis)
         yield
-    finally:
-        await runner.cleanup()
+
+
+def _worker_header(
+    worker: WorkerContext,
+) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    """``X-Shim-Worker: <index>`` on every response: which worker answered (operators, tests)."""
+    value = str(worker.index)
+
+    async def add(request: web.Request, response: web.StreamResponse) -> None:
+        response.headers["X-Shim-Worker"] = value
+
+    return add
 
 
 def _live_catalog(
