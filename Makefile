@@ -27,8 +27,15 @@ CONSTRAINTS ?= constraints.txt
 run: $(STAMP)
 	$(BIN)/translator-speech-shim serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP) $(JS_STAMP)
-	$(BIN)/pytest
+# The suite must pass on a machine booted a minute ago (CI machines and containers often
+# are): where it can (root, a kernel with time namespaces), pytest runs in a time namespace
+# whose monotonic clock reads about 30 s at the start.
+YOUNG_CLOCK = $(shell [ "$$(id -u)" = 0 ] && unshare --fork --time --monotonic=0 true 2>/dev/null \
+	&& echo "unshare --fork --time --monotonic=-$$(( $$(cut -d. -f1 /proc/uptime) - 30 ))")
+
+test: $(STAMP) $(JS_STAMP) lint typecheck
+	@echo "==> running the tests$(if $(YOUNG_CLOCK), (monotonic clock starting at ~30 s))"
+	$(YOUNG_CLOCK) $(BIN)/pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check shim tests bench
@@ -37,7 +44,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy shim/legacy shim/emulator/usp.py shim/catalog shim/emulator/engines shim/wsframes.py \
 	    shim/emulator/voices.py shim/emulator/resume.py shim/emulator/profanity.py \
-	    shim/logs.py shim/server/health.py
+	    shim/logs.py shim/server/health.py shim/boundedjson.py shim/auth/shared.py
 
 system-deps:
 	@missing=""; \
