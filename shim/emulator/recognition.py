@@ -39,6 +39,7 @@ from shim.emulator.engines.base import (
     bytes_to_ticks,
 )
 from shim.emulator.faults import FaultPlan
+from shim.emulator.metrics import ServiceMetrics
 from shim.emulator.profanity import RAW, marked_words
 from shim.emulator.profanity import apply as apply_profanity
 from shim.emulator.resume import ResumePoints
@@ -145,7 +146,10 @@ class RecognitionConnection(UspConnection):
         default_language: str | None,
         default_mode_interactive: bool,
         resume: ResumePoints | None = None,
+        metrics: ServiceMetrics | None = None,
     ) -> None:
+        self._metrics = metrics or ServiceMetrics()
+        self._turns_started = 0
         self._ws = ws
         self._request = request
         self._kind = kind
@@ -205,6 +209,7 @@ class RecognitionConnection(UspConnection):
             await self._end_of_audio(turn)
             return
         turn.audio_bytes += len(payload)
+        self._metrics.audio.inc(len(payload) / 32_000)
         await self._emit(turn, await turn.stream.feed(payload))
         if (
             turn.interactive
@@ -280,6 +285,10 @@ class RecognitionConnection(UspConnection):
             base // 10_000,
             " (continuation)" if offset is not None else "",
         )
+        self._metrics.turns.inc()
+        if offset is not None or (self._turns_started == 0 and base > 0):
+            self._metrics.continuations.inc()  # a reconnect resuming earlier audio
+        self._turns_started += 1
         await self._send_text("turn.start", {"context": {"serviceTag": uuid.uuid4().hex}})
         for fault in self._faults.at_turn_start():
             await self._apply(fault)
@@ -324,6 +333,7 @@ class RecognitionConnection(UspConnection):
                 await self._send_text("speech.startDetected", {"Offset": event.offset - turn.base})
             elif isinstance(event, Hypothesis):
                 event = (await self._filtered(turn, event))[0]
+                self._metrics.hypotheses.inc()
                 if self._kind is Kind.TRANSLATION:
                     await self._send_text(
                         "translation.hypothesis", wire.translation_hypothesis(event, turn.base)
@@ -368,10 +378,12 @@ class RecognitionConnection(UspConnection):
         self._phrases += 1
         turn.phrases += 1
         for fault in self._faults.on_phrase(self._phrases):
+            self._metrics.fault(recognition_status=fault.recognition_status or "NoMatch")
             phrase = Phrase(
                 phrase.offset, phrase.duration, "", {}, fault.recognition_status or "NoMatch"
             )
         phrase, spoken = await self._filtered(turn, phrase)
+        self._metrics.phrases.labels(phrase.status).inc()
         if self._kind is Kind.TRANSLATION:
             await self._send_text("translation.phrase", wire.translation_phrase(phrase, turn.base))
         else:
@@ -394,6 +406,7 @@ class RecognitionConnection(UspConnection):
             if not text:
                 continue
             result = await self._engine.synthesize(text, language, voice, self._scenario)
+            self._metrics.syntheses.inc()
             chunk = self._scenario.synthesis_chunk_ms * 32
             chunk -= chunk % 2
             # Like the service: several chunks, each a WAV file with its own header.
@@ -405,6 +418,12 @@ class RecognitionConnection(UspConnection):
     # ---- faults and sending ------------------------------------------------------------------
     async def _apply(self, fault: Fault) -> None:
         log.info("connection %s: fault %s", self._connection_id, fault.key)
+        self._metrics.fault(
+            close_code=fault.close_code,
+            delay_ms=fault.delay_ms,
+            hang=bool(fault.hang),
+            reset=bool(fault.reset),
+        )
         if fault.delay_ms is not None:
             self._delay = fault.delay_ms / 1000
         if fault.hang:

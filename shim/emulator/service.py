@@ -33,6 +33,7 @@ from aiohttp import web
 from shim.emulator import catalog_routes
 from shim.emulator.engines.base import Engine
 from shim.emulator.faults import FaultPlan, FiredFaults
+from shim.emulator.metrics import METRICS, ServiceMetrics, metrics_route
 from shim.emulator.recognition import Kind, RecognitionConnection
 from shim.emulator.resume import ResumePoints
 from shim.emulator.scenario import Scenario, ScenarioError, load_scenario, parse_fault_spec
@@ -144,7 +145,14 @@ async def _websocket(request: web.Request, kind: Kind | None) -> web.StreamRespo
     connection_id = connection_id_of(request)
     plan = FaultPlan(scenario.faults, connection_id, state.fired)
     upgrade_faults = plan.at_upgrade()
+    metrics = request.app[METRICS]
     for fault in upgrade_faults:
+        metrics.fault(
+            http_status=fault.http_status,
+            close_code=fault.close_code,
+            delay_ms=fault.delay_ms,
+            reset=bool(fault.reset),
+        )
         if fault.delay_ms:
             await asyncio.sleep(fault.delay_ms / 1000)
         if fault.http_status:
@@ -155,6 +163,8 @@ async def _websocket(request: web.Request, kind: Kind | None) -> web.StreamRespo
     state.sockets.add(ws)
     state.connections += 1
     label = kind.value if kind else "synthesis"
+    metrics.connections.labels(label).inc()
+    metrics.connections_open.labels(label).inc()
     log.info(
         "connection %s open: %s, key %s, scenario %s",
         connection_id,
@@ -173,7 +183,7 @@ async def _websocket(request: web.Request, kind: Kind | None) -> web.StreamRespo
         if ws.closed:
             return ws
         if kind is None:
-            await SynthesisConnection(ws, state.engine, scenario).run()
+            await SynthesisConnection(ws, state.engine, scenario, metrics).run()
         else:
             path = request.path.lower()
             await RecognitionConnection(
@@ -187,12 +197,14 @@ async def _websocket(request: web.Request, kind: Kind | None) -> web.StreamRespo
                 default_language=request.query.get("language") or request.query.get("from"),
                 default_mode_interactive="/interactive/" in path,
                 resume=state.resume,
+                metrics=metrics,
             ).run()
     except Exception:
         log.exception("connection %s: internal error", connection_id)
         await ws.close(code=1011, message=b"local Speech service internal error")
     finally:
         state.connections -= 1
+        metrics.connections_open.labels(label).dec()
         log.info("connection %s closed (%s)", connection_id, ws.close_code)
     return ws
 
@@ -298,6 +310,8 @@ def engine_of(app: web.Application) -> Engine:
 def create_app(settings: EmulatorSettings) -> web.Application:
     app = web.Application()
     app[STATE] = _State(settings, make_engine(settings.engine, settings.asr_model))
+    app[METRICS] = ServiceMetrics()
+    app.router.add_get("/metrics", metrics_route)
     app.router.add_get("/stt/speech/universal/v2", translation)
     app.router.add_get("/speech/translation/cognitiveservices/v1", translation)
     app.router.add_get(

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from shim.emulator import usp, wire
 from shim.emulator.engines.base import Engine, bytes_to_ticks
+from shim.emulator.metrics import ServiceMetrics
 from shim.emulator.recognition import BadInput, UspConnection
 from shim.emulator.scenario import Scenario
 
@@ -75,7 +76,14 @@ def encode(pcm: bytes, output_format: str) -> tuple[bytes, int]:
 class SynthesisConnection(UspConnection):
     label = "synthesis"
 
-    def __init__(self, ws: web.WebSocketResponse, engine: Engine, scenario: Scenario) -> None:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        engine: Engine,
+        scenario: Scenario,
+        metrics: ServiceMetrics | None = None,
+    ) -> None:
+        self._metrics = metrics or ServiceMetrics()
         self._ws = ws
         self._engine = engine
         self._scenario = scenario
@@ -106,6 +114,7 @@ class SynthesisConnection(UspConnection):
         text, language, voice = parse_ssml(ssml)
         log.info("synthesis %s: %s %s, %d characters", request_id, language, voice, len(text))
         result = await self._engine.synthesize(text, language, voice, self._scenario)
+        self._metrics.syntheses.inc()
         audio, per_second = await asyncio.get_running_loop().run_in_executor(
             None, encode, result.pcm, self._output_format
         )
