@@ -42,6 +42,7 @@ ENVIRONMENT = {
     "languages": "SHIM_LANGUAGES",
     "languages_from": "SHIM_LANGUAGES_FROM",
     "record_backend": "SHIM_RECORD_BACKEND",
+    "sdk_events": "SHIM_SDK_EVENTS",
 }
 
 
@@ -83,6 +84,7 @@ class ServerSettings:
     languages_from: str = "engine"  # embedded backend: what its engines serve, or "catalog"
     sdk_properties: dict[str, str] = field(default_factory=dict)
     record_backend: Path | None = None  # write each session as a local-service scenario
+    sdk_events: str = "auto"  # how SDK events are read: auto, fast (native) or public
 
     @property
     def backend_kind(self) -> str:
@@ -174,6 +176,8 @@ class ServerSettings:
             raise ConfigError("--max-connections must be at least 1")
         if self.languages_from not in ("engine", "catalog"):
             raise ConfigError("--languages-from: choose engine or catalog")
+        if self.sdk_events not in ("auto", "fast", "public"):
+            raise ConfigError("--sdk-events: choose auto, fast or public")
 
     def _validate_files(self) -> None:
         files = {
@@ -215,6 +219,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="NAME=VALUE",
         help="extra Speech SDK property for every session (repeatable)",
+    )
+    backend.add_argument(
+        "--sdk-events",
+        help="how SDK events are read: auto (fast on the pinned SDK, default), fast (only the"
+        " fields needed, through the SDK's native library) or public (env SHIM_SDK_EVENTS)",
     )
     auth = parser.add_argument_group("clients")
     auth.add_argument("--auth", help="open, keys or passthrough (env SHIM_AUTH)")
@@ -353,6 +362,7 @@ def settings_from(
         languages_from=text("languages_from") or "engine",
         sdk_properties=properties,
         record_backend=path("record_backend"),
+        sdk_events=text("sdk_events") or ServerSettings.sdk_events,
     )
     settings.validate()
     return settings

@@ -33,6 +33,7 @@ from shim.server.token_routes import add_routes as add_legacy_http_routes
 from shim.server.translate import TranslateService, translate
 from shim.server.workers import WorkerContext
 from shim.speech.bridge import Backend, SpeechRuntime
+from shim.speech.event_path import use_event_path
 
 log = logging.getLogger("shim.server")
 
@@ -78,6 +79,7 @@ def ssl_context(settings: ServerSettings) -> ssl.SSLContext | None:
 def create_app(settings: ServerSettings) -> web.Application:
     app = web.Application()
     worker = WorkerContext.from_environ()
+    use_event_path(settings.sdk_events)  # chosen and logged once, at start
     issuer = TokenIssuer(settings.token_secret)
     keys = None
     if settings.auth_mode == "keys":

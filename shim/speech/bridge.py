@@ -37,19 +37,10 @@ from typing import Any
 
 import azure.cognitiveservices.speech as speechsdk
 
-from shim.speech.events import (
-    BridgeEvent,
-    Canceled,
-    Recognized,
-    Recognizing,
-    Stopped,
-    SynthesisAudio,
-    SynthesisCompleted,
-)
+from shim.speech.event_path import EventPath, Subscription, default_event_path
+from shim.speech.events import BridgeEvent
 
 log = logging.getLogger("shim.speech")
-
-SIGNALS = ("recognizing", "recognized", "synthesizing", "canceled", "session_stopped")
 
 
 class SpeechRuntime:
@@ -109,11 +100,6 @@ _PROFANITY = {
     "Masked": speechsdk.ProfanityOption.Masked,
 }
 
-
-_SILENCE = (
-    speechsdk.NoMatchReason.InitialSilenceTimeout,
-    speechsdk.NoMatchReason.InitialBabbleTimeout,
-)
 # The SDK keeps written-but-unacknowledged audio up to this much (default 66 s) and ends the
 # session beyond it; a legacy client may send minutes of audio in one message (AI4).
 MAX_BUFFER_MS = "300000"
@@ -191,6 +177,7 @@ class SpeechSession:
         loop: asyncio.AbstractEventLoop | None = None,
         request_id: str = "",
         on_connected: Callable[[], None] | None = None,
+        events: EventPath | None = None,  # None: the process's (event_path.use_event_path)
     ) -> None:
         """``sink(event, at)`` gets each event on the loop, with the monotonic time its SDK
         callback ran; ``on_connected`` is called on an SDK thread whenever the SDK's
@@ -205,6 +192,8 @@ class SpeechSession:
         self._request_id = request_id
         self._stream: speechsdk.audio.PushAudioInputStream | None = None
         self._recognizer: speechsdk.translation.TranslationRecognizer | None = None
+        self._events = events or default_event_path()
+        self._subscription: Subscription | None = None
         self._audio_closed = False
         self._closed = False
         # SDK threads → loop: events wait here; a wake-up is scheduled once per batch.
@@ -238,20 +227,6 @@ class SpeechSession:
         for event, at in events:
             self._sink(event, at)
 
-    def _handler(self, signal: str) -> Callable[[Any], None]:
-        target = self._options.target_language
-
-        def handle(args: Any) -> None:
-            try:
-                event = _convert(signal, args, target)
-            except Exception:
-                log.exception("session %s: failed to read SDK %s event", self._request_id, signal)
-                return
-            if event is not None:
-                self._deliver(event)
-
-        return handle
-
     def _connected(self, _args: Any) -> None:
         try:
             if self._on_connected is not None:
@@ -272,8 +247,13 @@ class SpeechSession:
         )
         # `recognizing` is connected even without partials: it is the backend's sign of life
         # during long utterances, which the session's watchdog needs.
-        for signal in SIGNALS:
-            getattr(recognizer, signal).connect(self._handler(signal))
+        self._subscription = self._events.connect(
+            recognizer,
+            target=self._options.target_language,
+            partials=True,
+            deliver=self._deliver,
+            label=self._request_id,
+        )
         if self._on_connected is not None:
             connection = speechsdk.Connection.from_recognizer(recognizer)
             connection.connected.connect(self._connected)
@@ -355,7 +335,7 @@ class SpeechSession:
     def _close_blocking(self, abandon: bool) -> None:
         recognizer = self._recognizer
         if abandon and recognizer is not None:
-            _disconnect(recognizer)  # no more events for a session that has ended
+            self._disconnect_events()  # no more events for a session that has ended
             self._disconnect_connection()
         self._pumped.wait(5.0)  # queued audio (and the stream's close) first
         self._recognizer = None
@@ -364,7 +344,7 @@ class SpeechSession:
                 recognizer.stop_continuous_recognition_async().get()
             except Exception:
                 log.exception("session %s: stopping the recognizer failed", self._request_id)
-            _disconnect(recognizer)
+            self._disconnect_events()
             del recognizer
         self._disconnect_connection()
         self._stream = None
@@ -376,54 +356,18 @@ class SpeechSession:
             with contextlib.suppress(Exception):
                 connection.connected.disconnect_all()
 
+    def _disconnect_events(self) -> None:
+        subscription, self._subscription = self._subscription, None
+        if subscription is not None:
+            subscription.disconnect()
+
     def _emergency_stop(self) -> None:
         recognizer = self._recognizer
         if recognizer is not None:
-            _disconnect(recognizer)
+            self._disconnect_events()
             self._disconnect_connection()
             with contextlib.suppress(Exception):
                 recognizer.stop_continuous_recognition_async().get()
-
-
-def _disconnect(recognizer: Any) -> None:
-    for signal in SIGNALS:
-        try:
-            getattr(recognizer, signal).disconnect_all()
-        except Exception:
-            log.exception("disconnecting %s failed", signal)
-
-
-def _convert(signal: str, args: Any, target: str) -> BridgeEvent | None:
-    Reason = speechsdk.ResultReason
-    if signal == "recognizing":
-        result = args.result
-        return Recognizing(
-            result.text, result.translations.get(target, ""), result.offset, result.duration
-        )
-    if signal == "recognized":
-        result = args.result
-        if result.reason == Reason.NoMatch:
-            details = result.no_match_details
-            silence = details is not None and details.reason in _SILENCE
-            return Recognized(False, "", "", result.offset, result.duration, silence)
-        if result.reason not in (Reason.TranslatedSpeech, Reason.RecognizedSpeech):
-            return None
-        return Recognized(
-            True, result.text, result.translations.get(target, ""), result.offset, result.duration
-        )
-    if signal == "synthesizing":
-        result = args.result
-        if result.reason == Reason.SynthesizingAudio:
-            return SynthesisAudio(bytes(result.audio))
-        if result.reason == Reason.SynthesizingAudioCompleted:
-            return SynthesisCompleted()
-        return None
-    if signal == "canceled":
-        details = args.cancellation_details
-        return Canceled(details.reason.name, details.code.name, details.error_details or "")
-    if signal == "session_stopped":
-        return Stopped()
-    return None
 
 
 @atexit.register
