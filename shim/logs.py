@@ -1,8 +1,9 @@
 """Logging for every command: text or JSON lines, an access log, secrets redacted.
 
 * :func:`configure_logging` installs one handler on the root logger, writing to standard
-  error as ``text`` (``time LEVEL logger: message key=value …``) or ``json`` (one object per
-  line; field names in docs/operations.md). Fields a caller passes with ``extra=`` appear in
+  error (from a writer thread: :mod:`shim.logsink`) as ``text``
+  (``time LEVEL logger: message key=value …``) or ``json`` (one object per line; field
+  names in docs/operations.md). Fields a caller passes with ``extra=`` appear in
   both formats, so ``log.info("session end", extra={"close_code": 1000})`` is enough.
 * :class:`RedactionFilter` sits on every handler as the last line of defence: key and token
   values in query strings, header-like ``Name: value`` pairs, ``Bearer`` credentials, JWTs
@@ -28,6 +29,8 @@ from typing import IO, Any
 
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
+
+from shim.logsink import BackgroundStreamHandler
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 FORMATS = ("text", "json")
@@ -184,12 +187,18 @@ def _utc(created: float) -> str:
 def configure_logging(
     level: str = "INFO", fmt: str = "text", stream: IO[str] | None = None
 ) -> logging.Handler:
-    """One handler on the root logger (replacing the one an earlier call installed)."""
+    """One handler on the root logger (replacing the one an earlier call installed).
+
+    On the process's stderr the handler writes from a thread of its own (``logsink``): an
+    unread stderr pipe must not stall the event loop. A given ``stream`` is written at once."""
     global _installed
     root = logging.getLogger()
     if _installed is not None:
         root.removeHandler(_installed)
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+        _installed.close()
+    handler: logging.StreamHandler[IO[str]] = (
+        logging.StreamHandler(stream) if stream is not None else BackgroundStreamHandler(sys.stderr)
+    )
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.setLevel(level.upper())  # also when a logger below root was set lower
     root.addHandler(handler)
