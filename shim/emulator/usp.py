@@ -14,6 +14,7 @@ bytes and strings only; :class:`UspError` is the only exception parsing raises.
 from __future__ import annotations
 
 import json
+import re
 import struct
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -89,6 +90,9 @@ class Message:
             raise UspError(f"{self.path}: body is not valid JSON ({exc})") from None
 
 
+_NAME = re.compile(r"\S+")  # a header name: no whitespace (one regex call, not a loop per char)
+
+
 def _parse_header_lines(block: str) -> Headers:
     items: list[tuple[str, str]] = []
     for line in block.split("\r\n"):
@@ -96,7 +100,7 @@ def _parse_header_lines(block: str) -> Headers:
             continue
         name, sep, value = line.partition(":")
         name = name.strip()
-        if not sep or not name or any(c.isspace() for c in name):
+        if not sep or not _NAME.fullmatch(name):
             raise UspError(f"malformed header line {line[:60]!r}")
         items.append((name, value.strip()))
     headers = Headers(items)
