@@ -1,0 +1,109 @@
+"""The native event path's own rules: every handle released, no exception into the SDK,
+no partials unless asked."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import azure.cognitiveservices.speech as speechsdk
+import pytest
+
+from shim.speech import native_events
+from shim.speech.bridge import SpeechRuntime
+from shim.speech.event_path import PathName, choose_event_path
+from shim.speech.events import BridgeEvent, Recognized, Recognizing, Stopped
+from tests.conftest import Emulator, read_pcm
+from tests.e2e.bridge_sessions import run_bridge_session
+from tests.sdk_harness import translation_config
+
+pytestmark = pytest.mark.e2e
+
+SCENARIO = {
+    "utterances": [
+        {"offset_ms": 1060, "duration_ms": 780, "text": "Good morning, Steve."},
+        {"offset_ms": 2670, "duration_ms": 640, "text": "Good morning."},
+    ],
+    "synthesis": {"engine": "tone", "chunk_ms": 300},
+}
+AUDIO_MS = 3_600
+
+
+async def test_every_event_and_result_handle_is_released_once_handled(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events: list[int] = []
+    results: list[int] = []
+    live_while_handled: list[bool] = []
+    dispatch, reader_init = native_events._dispatch, native_events._Reader.__init__
+
+    def recording_dispatch(signal: str, event: int | None, context: int | None) -> None:
+        assert event
+        events.append(event)
+        live_while_handled.append(native_events._api().recognizer_event_handle_is_valid(event))
+        dispatch(signal, event, context)
+
+    def recording_init(self: Any, api: Any, result: int) -> None:
+        results.append(result)
+        reader_init(self, api, result)
+
+    monkeypatch.setattr(native_events, "_dispatch", recording_dispatch)
+    monkeypatch.setattr(native_events._Reader, "__init__", recording_init)
+    path = choose_event_path("fast")
+    assert path.name is PathName.FAST
+    pcm = read_pcm("en-US_katie-steve-conversation.wav")[: AUDIO_MS * 32]
+    runtime = SpeechRuntime()
+    try:
+        delivered = await run_bridge_session(
+            emulator.url, emulator.scenario(SCENARIO), pcm, path, runtime, voice="de-DE-KatjaNeural"
+        )
+    finally:
+        await runtime.close()
+
+    api = native_events._api()
+    assert len(events) == len(delivered) and all(live_while_handled)
+    assert len(results) == len(delivered) - 1  # every event but session_stopped has a result
+    assert not [e for e in events if api.recognizer_event_handle_is_valid(e)]
+    assert not [r for r in results if api.recognizer_result_handle_is_valid(r)]
+
+
+def test_an_exception_in_delivery_is_logged_and_later_events_still_arrive(
+    emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    stream = speechsdk.audio.PushAudioInputStream()
+    recognizer = speechsdk.translation.TranslationRecognizer(
+        translation_config=translation_config(
+            emulator.url, emulator.scenario(SCENARIO), "en-US", ["de"]
+        ),
+        audio_config=speechsdk.audio.AudioConfig(stream=stream),
+    )
+    received: list[BridgeEvent] = []
+    stopped = threading.Event()
+
+    def deliver(event: BridgeEvent) -> None:
+        if isinstance(event, Recognized) and not received:
+            received.append(event)
+            raise RuntimeError("a sink that fails once")
+        received.append(event)
+        if isinstance(event, Stopped):
+            stopped.set()
+
+    subscription = native_events.connect(
+        recognizer, target="de", partials=False, deliver=deliver, label="raising"
+    )
+    try:
+        with caplog.at_level(logging.ERROR, logger="shim.speech"):
+            recognizer.start_continuous_recognition_async().get()
+            stream.write(read_pcm("en-US_katie-steve-conversation.wav")[: AUDIO_MS * 32])
+            stream.close()
+            assert stopped.wait(30)
+        recognizer.stop_continuous_recognition_async().get()
+    finally:
+        subscription.disconnect()
+        del recognizer
+    finals = [e.text for e in received if isinstance(e, Recognized)]
+    assert finals == ["Good morning, Steve.", "Good morning."]  # the first one raised
+    assert not any(isinstance(e, Recognizing) for e in received)  # partials=False
+    assert "failed to handle SDK recognized event" in caplog.text
+    assert "a sink that fails once" in caplog.text
