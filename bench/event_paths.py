@@ -85,7 +85,7 @@ async def worker(args: argparse.Namespace) -> None:
     sessions = [
         SpeechSession(
             Backend(key=session_key(args.run, i), host=args.url, properties=LOCAL_PROPERTIES),
-            SessionOptions(SOURCE_LOCALE, TARGET_LANGUAGE, None, "Masked", partials=True),
+            SessionOptions(SOURCE_LOCALE, TARGET_LANGUAGE, None, "Masked"),
             sink_for(i),
             runtime=runtime,
             events=path,

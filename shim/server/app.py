@@ -79,7 +79,8 @@ def ssl_context(settings: ServerSettings) -> ssl.SSLContext | None:
 def create_app(settings: ServerSettings) -> web.Application:
     app = web.Application()
     worker = WorkerContext.from_environ()
-    use_event_path(settings.sdk_events)  # chosen and logged once, at start
+    event_path = use_event_path(settings.sdk_events)  # chosen and logged once, at start
+    metrics.SDK_EVENT_PATH.labels(event_path.name.value).set(1)
     issuer = TokenIssuer(settings.token_secret)
     keys = None
     if settings.auth_mode == "keys":

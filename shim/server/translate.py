@@ -199,7 +199,6 @@ class TranslateSession:
                 request.target_language,
                 request.voice if request.text_to_speech else None,
                 request.profanity,
-                partials=request.partial,
             ),
             self._backend_event,
             runtime=self._service.runtime,

@@ -126,7 +126,6 @@ class SessionOptions:
     target_language: str
     voice: str | None  # a neural voice: synthesis on; None: off
     profanity: str  # Raw, Removed, Masked, Tagged
-    partials: bool = True  # subscribe to `recognizing` (each SDK event costs ~1-2 ms of CPU)
 
 
 def _config(

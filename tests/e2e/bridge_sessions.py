@@ -23,7 +23,6 @@ async def run_bridge_session(
     *,
     target: str = "de",
     voice: str | None = None,
-    partials: bool = True,
     pace: float = 0.02,
 ) -> list[BridgeEvent]:
     """Stream ``pcm`` through one SpeechSession (100 ms chunks every ``pace`` seconds), end
@@ -38,7 +37,7 @@ async def run_bridge_session(
             stopped.set()
 
     backend = Backend(key=key, host=url, properties=LOCAL_PROPERTIES)
-    options = SessionOptions("en-US", target, voice, "Masked", partials=partials)
+    options = SessionOptions("en-US", target, voice, "Masked")
     session = SpeechSession(backend, options, sink, runtime=runtime, events=path)
     await session.start()
     try:
