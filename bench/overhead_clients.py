@@ -55,6 +55,7 @@ class SessionRecord:
     sent: list[float] = field(default_factory=list)  # when each chunk went out
     finals: list[tuple[float, str]] = field(default_factory=list)  # (arrived, recognition)
     partials: int = 0
+    audio_messages: int = 0  # TTS: legacy binary messages, or SDK synthesis completions
     errors: list[str] = field(default_factory=list)
 
 
@@ -118,7 +119,10 @@ async def _wait_finals(all_finals: asyncio.Event, deadline: float, record: Sessi
 class LegacyClient:
     """A real-time legacy client: a 46-byte WAV header message, then 100 ms PCM chunks."""
 
-    def __init__(self, http: Any, url: str, key: str, plan: Plan, session: int) -> None:
+    def __init__(
+        self, http: Any, url: str, key: str, plan: Plan, session: int, tts: bool = False
+    ) -> None:
+        self._tts = tts
         self._http = http
         self._url = url
         self._key = key
@@ -135,7 +139,7 @@ class LegacyClient:
             "api-version": "1.0",
             "from": SOURCE_LOCALE,
             "to": TARGET_LANGUAGE,
-            "features": "partial",
+            "features": "partial,texttospeech" if self._tts else "partial",
         }
         self._ws = await self._http.ws_connect(
             self._url,
@@ -153,6 +157,8 @@ class LegacyClient:
         async for message in self._ws:
             if message.type == aiohttp.WSMsgType.TEXT:
                 self._result(time.monotonic(), json.loads(message.data))
+            elif message.type == aiohttp.WSMsgType.BINARY:
+                self.record.audio_messages += 1
             elif message.type == aiohttp.WSMsgType.CLOSE:  # before the client closed
                 self.record.errors.append(f"closed by the shim: {message.data} {message.extra}")
                 return
@@ -188,7 +194,8 @@ async def run_legacy(args: argparse.Namespace, plan: Plan) -> None:
     async with aiohttp.ClientSession(connector=connector) as http:
         url = args.url.rstrip("/") + "/speech/translate"
         clients = [
-            LegacyClient(http, url, session_key(args.run, i), plan, i) for i in range(plan.sessions)
+            LegacyClient(http, url, session_key(args.run, i), plan, i, args.tts)
+            for i in range(plan.sessions)
         ]
         await drive(clients, chunks, plan, args)
 
@@ -197,7 +204,8 @@ async def run_legacy(args: argparse.Namespace, plan: Plan) -> None:
 
 # What the shim sets for a local backend besides shim.server.app.LOCAL_PROPERTIES
 # (shim.speech.bridge._config): profanity Masked (the legacy default, Marked + Asterisk).
-STOP_TIMEOUT_PROPERTY = ("SPEECH-StopRecognitionTimeoutInSeconds", "2")
+STOP_TIMEOUT_PROPERTY = ("SPEECH-StopRecognitionTimeoutInSeconds", "1")
+TTS_VOICE = "de-DE-KatjaNeural"  # what the shim resolves the legacy default German voice to
 SIGNALS = ("recognizing", "recognized", "synthesizing", "canceled", "session_stopped")
 
 
@@ -205,8 +213,15 @@ class DirectClient:
     """A Speech SDK client fed at real time, configured as the shim configures its sessions."""
 
     def __init__(
-        self, url: str, key: str, plan: Plan, session: int, properties: dict[str, str]
+        self,
+        url: str,
+        key: str,
+        plan: Plan,
+        session: int,
+        properties: dict[str, str],
+        tts: bool = False,
     ) -> None:
+        self._tts = tts
         self._url = url
         self._key = key
         self._properties = properties
@@ -227,6 +242,8 @@ class DirectClient:
         config.speech_recognition_language = SOURCE_LOCALE
         config.add_target_language(TARGET_LANGUAGE)
         config.set_profanity(speechsdk.ProfanityOption.Masked)
+        if self._tts:
+            config.voice_name = TTS_VOICE
         config.set_property_by_name(*STOP_TIMEOUT_PROPERTY)
         for name, value in self._properties.items():
             config.set_property_by_name(name, value)
@@ -243,7 +260,7 @@ class DirectClient:
         handlers: dict[str, Callable[[Any], None]] = {
             "recognizing": self._on_recognizing,
             "recognized": self._on_recognized,
-            "synthesizing": lambda args: None,  # connected, as the shim does
+            "synthesizing": self._on_synthesizing,  # connected, as the shim does
             "canceled": self._on_canceled,
             "session_stopped": lambda args: self._stopped.set(),
         }
@@ -254,6 +271,10 @@ class DirectClient:
     # SDK threads: record and return at once.
     def _on_recognizing(self, args: Any) -> None:
         self.record.partials += 1
+
+    def _on_synthesizing(self, args: Any) -> None:
+        if self._tts and not args.result.audio:  # SynthesizingAudioCompleted
+            self.record.audio_messages += 1
 
     def _on_recognized(self, args: Any) -> None:
         arrived = time.monotonic()
@@ -292,7 +313,7 @@ async def run_direct(args: argparse.Namespace, plan: Plan) -> None:
     properties = {**LOCAL_PROPERTIES, **dict(p.split("=", 1) for p in args.property)}
     chunks = load_chunks(plan)
     clients = [
-        DirectClient(args.url, session_key(args.run, i), plan, i, properties)
+        DirectClient(args.url, session_key(args.run, i), plan, i, properties, args.tts)
         for i in range(plan.sessions)
     ]
     await drive(clients, chunks, plan, args)
@@ -341,6 +362,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--stream-factor", type=float, default=2.0, help="stop sending at this x real time"
     )
     parser.add_argument("--property", action="append", default=[], help="SDK NAME=VALUE")
+    parser.add_argument("--tts", action="store_true", help="ask for text-to-speech of finals")
     return parser.parse_args(argv)
 
 

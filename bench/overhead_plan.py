@@ -89,8 +89,11 @@ class Plan:
                 found.append(Utterance(index, loop * LOOP_MS + offset, duration, tagged))
         return found
 
-    def scenario(self, session: int) -> dict[str, Any]:
+    def scenario(self, session: int, tts: str | None = None) -> dict[str, Any]:
+        """The session's scenario; ``tts``: the synthesis engine of its finals' speech."""
+        extra: dict[str, Any] = {"synthesis": {"engine": tts}} if tts else {}
         return {
+            **extra,
             "utterances": [
                 {
                     "offset_ms": u.offset_ms,
@@ -99,7 +102,7 @@ class Plan:
                     "translations": {TARGET_LANGUAGE: f"[{TARGET_LANGUAGE}] {u.text}"},
                 }
                 for u in self.utterances(session)
-            ]
+            ],
         }
 
     def phase(self, session: int) -> float:
