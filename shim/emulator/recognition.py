@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from aiohttp import WSMsgType, web
 
+from shim.audiotime import BYTES_PER_SECOND, TICKS_PER_MS, bytes_to_ticks
 from shim.emulator import usp, voices, wire
 from shim.emulator.engines.base import (
     Engine,
@@ -36,7 +37,6 @@ from shim.emulator.engines.base import (
     Silence,
     SpeechStarted,
     StreamParams,
-    bytes_to_ticks,
 )
 from shim.emulator.faults import FaultPlan
 from shim.emulator.metrics import ServiceMetrics
@@ -209,16 +209,16 @@ class RecognitionConnection(UspConnection):
             await self._end_of_audio(turn)
             return
         turn.audio_bytes += len(payload)
-        self._metrics.audio.inc(len(payload) / 32_000)
+        self._metrics.audio.inc(len(payload) / BYTES_PER_SECOND)
         await self._emit(turn, await turn.stream.feed(payload))
         if (
             turn.interactive
             and not turn.phrases
             and not turn.speech_detected
-            and turn.audio_bytes >= turn.initial_silence_ms * 32
+            and turn.audio_bytes >= turn.initial_silence_ms * BYTES_PER_SECOND // 1000
         ):
             # Nothing said within the initial silence timeout: the service gives up.
-            timeout = Phrase(turn.base, turn.initial_silence_ms * 10_000, "", {}, _SILENCE)
+            timeout = Phrase(turn.base, turn.initial_silence_ms * TICKS_PER_MS, "", {}, _SILENCE)
             await self._phrase(turn, timeout)
 
     # ---- turns ---------------------------------------------------------------------------
@@ -282,7 +282,7 @@ class RecognitionConnection(UspConnection):
             "interactive" if interactive else "conversation",
             language,
             ",".join(targets) or "-",
-            base // 10_000,
+            base // TICKS_PER_MS,
             " (continuation)" if offset is not None else "",
         )
         self._metrics.turns.inc()
@@ -318,7 +318,7 @@ class RecognitionConnection(UspConnection):
             "turn %s ended: %d phrases, %.2f s of audio",
             turn.request_id,
             turn.phrases,
-            turn.audio_bytes / 32_000,
+            turn.audio_bytes / BYTES_PER_SECOND,
         )
 
     async def _emit(self, turn: Turn, events: list[RecognitionEvent]) -> None:

@@ -18,8 +18,6 @@ import jsonschema
 
 from shim import boundedjson
 
-TICKS_PER_MS = 10_000
-
 
 class ScenarioError(ValueError):
     """A scenario file that cannot be used; the message names the file and the field."""

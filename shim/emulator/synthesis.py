@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import soxr
 
-from shim.emulator.engines.base import TICKS_PER_SECOND, Synthesis, WordBoundary
+from shim.audiotime import TICKS_PER_SECOND
+from shim.emulator.engines.base import Synthesis, WordBoundary
 
 log = logging.getLogger(__name__)
 RATE = 16_000

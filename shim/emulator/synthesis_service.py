@@ -20,8 +20,9 @@ import numpy as np
 import soxr
 from aiohttp import web
 
+from shim.audiotime import bytes_to_ticks
 from shim.emulator import usp, wire
-from shim.emulator.engines.base import Engine, bytes_to_ticks
+from shim.emulator.engines.base import Engine
 from shim.emulator.metrics import ServiceMetrics
 from shim.emulator.recognition import BadInput, UspConnection
 from shim.emulator.scenario import Scenario

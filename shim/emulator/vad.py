@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SAMPLE_RATE = 16_000
-BYTES_PER_SECOND = SAMPLE_RATE * 2
+from shim.audiotime import BYTES_PER_SECOND
+
 FRAME_BYTES = 320  # 10 ms
 FRAME_MS = 10
 NOISE_EVERY_FRAMES = 10  # the floor moves slowly: re-estimating it every 100 ms is plenty

