@@ -24,10 +24,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from shim.audiotime import BYTES_PER_SECOND, TICKS_PER_MS, bytes_to_ticks
 from shim.emulator import usp, voices, wire
+from shim.emulator.connection import BadInput, StopConnection, UspConnection
 from shim.emulator.engines.base import (
     Engine,
     Hypothesis,
@@ -47,7 +48,6 @@ from shim.emulator.scenario import Fault, Scenario
 
 log = logging.getLogger("shim.emulator")
 
-CLOSE_BAD_INPUT = 1007
 INITIAL_SILENCE_MS = 5_000  # the service's default initial silence timeout (INTERACTIVE)
 _Text = TypeVar("_Text", Hypothesis, Phrase)
 
@@ -55,42 +55,6 @@ _Text = TypeVar("_Text", Hypothesis, Phrase)
 class Kind(enum.Enum):
     TRANSLATION = "translation"
     SPEECH = "speech"
-
-
-class BadInput(Exception):
-    """The client broke the protocol: the connection is closed with 1007 and this reason."""
-
-
-class _Stop(Exception):
-    """A fault ended the connection."""
-
-
-class UspConnection:
-    """The receive loop every USP endpoint shares: parse, dispatch, 1007 on bad input."""
-
-    _ws: web.WebSocketResponse
-    label = "connection"
-
-    async def run(self) -> None:
-        try:
-            async for message in self._ws:
-                if message.type == WSMsgType.TEXT:
-                    await self._on_text(usp.parse_text(message.data))
-                elif message.type == WSMsgType.BINARY:
-                    await self._on_binary(usp.parse_binary(message.data))
-                elif message.type == WSMsgType.ERROR:
-                    break
-        except (usp.UspError, BadInput) as exc:
-            log.warning("%s: bad input: %s", self.label, exc)
-            await self._ws.close(code=CLOSE_BAD_INPUT, message=str(exc)[:120].encode())
-        except (_Stop, ConnectionResetError):
-            pass
-
-    async def _on_text(self, message: usp.Message) -> None:
-        raise NotImplementedError
-
-    async def _on_binary(self, message: usp.Message) -> None:
-        raise BadInput(f"unexpected binary message {message.path!r}")
 
 
 @dataclass
@@ -432,7 +396,7 @@ class RecognitionConnection(UspConnection):
             transport = self._request.transport
             if transport is not None:
                 transport.abort()
-            raise _Stop
+            raise StopConnection
         if fault.close_code is not None:
             # A close frame follows every phrase sent: the SDK has them all and will replay
             # from the last one. (After a reset it may not have: nothing is remembered.)
@@ -440,7 +404,7 @@ class RecognitionConnection(UspConnection):
             await self._ws.close(
                 code=fault.close_code, message=(fault.close_reason or "injected fault").encode()
             )
-            raise _Stop
+            raise StopConnection
 
     async def _send_text(self, path: str, body: dict[str, Any]) -> None:
         turn = self._turn

@@ -22,9 +22,9 @@ from aiohttp import web
 
 from shim.audiotime import bytes_to_ticks
 from shim.emulator import usp, wire
+from shim.emulator.connection import BadInput, UspConnection
 from shim.emulator.engines.base import Engine
 from shim.emulator.metrics import ServiceMetrics
-from shim.emulator.recognition import BadInput, UspConnection
 from shim.emulator.scenario import Scenario
 from shim.mp3 import encode_mp3
 

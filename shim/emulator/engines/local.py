@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from shim.audiotime import BYTES_PER_SECOND, TICKS_PER_SECOND, bytes_to_ticks, ticks_to_bytes
+from shim.emulator.connection import BadInput
 from shim.emulator.engines import models
 from shim.emulator.engines.asr import Transcript, WhisperAsr, whisper_language
 from shim.emulator.engines.base import (
@@ -60,7 +61,6 @@ from shim.emulator.engines.base import (
 )
 from shim.emulator.engines.mt import Route, TextTranslator, language_code
 from shim.emulator.engines.tts_local import LocalSynthesizer
-from shim.emulator.recognition import BadInput
 from shim.emulator.scenario import Scenario
 from shim.emulator.vad import FRAME_BYTES, EnergyVad
 
