@@ -2,6 +2,7 @@
 
 from shim.catalog.catalog import (
     Catalog,
+    CatalogSource,
     LegacyVoice,
     NeuralVoice,
     SpeechLanguage,
@@ -16,6 +17,7 @@ from shim.catalog.resolver import LanguageResolver
 
 __all__ = [
     "Catalog",
+    "CatalogSource",
     "LanguageResolver",
     "LegacyVoice",
     "NeuralVoice",

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from types import MappingProxyType
-from typing import Any, Literal, cast
+from typing import Any, Literal, Protocol, cast
 
 from shim.catalog.errors import UnsupportedValue
 
@@ -140,6 +140,13 @@ class LegacyVoice:
     service_name: str | None
     twin: str | None  # neural voice with the same name (exact or documented rename)
     same_gender: str | None  # the data's fallback that keeps the legacy voice's gender
+
+
+class CatalogSource(Protocol):
+    """Where the current catalog comes from: a :class:`Catalog` itself, a
+    :class:`~shim.catalog.live.LiveCatalog`, or what ``/languages`` serves of either."""
+
+    def current(self) -> Catalog: ...
 
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: it is large

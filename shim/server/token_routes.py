@@ -1,4 +1,4 @@
-"""``POST /sts/v1.0/issueToken`` (AU3) on aiohttp, and :func:`add_routes` for both endpoints.
+"""``POST /sts/v1.0/issueToken`` (AU3) on aiohttp.
 
 The key comes from the ``Ocp-Apim-Subscription-Key`` header or the ``Subscription-Key``
 query parameter (any case; the header wins). It is judged by the same
@@ -15,14 +15,7 @@ from aiohttp import web
 
 from shim.auth import Authenticator, Credential, TokenIssuer
 from shim.legacy.errors import Failure, HandshakeError, LegacyError
-from shim.server.languages_routes import (
-    CatalogSource,
-    Handler,
-    add_languages_routes,
-    common_headers,
-    error_response,
-    preflight_handler,
-)
+from shim.server.http import Handler, common_headers, error_response, preflight_handler
 
 log = logging.getLogger(__name__)
 
@@ -62,22 +55,10 @@ def issue_token_handler(authenticator: Authenticator, token_issuer: TokenIssuer)
 def add_token_routes(
     app: web.Application, authenticator: Authenticator, token_issuer: TokenIssuer
 ) -> None:
+    """Register ``POST /sts/v1.0/issueToken`` (any case) and its CORS preflight.
+    ``token_issuer`` must be the one ``authenticator`` verifies tokens with."""
+    if authenticator.issuer is not token_issuer:
+        raise ValueError("the token issuer must be the authenticator's own")
     resource = app.router.add_resource(ISSUE_TOKEN_PATH, name="legacy-issue-token")
     resource.add_route("POST", issue_token_handler(authenticator, token_issuer))
     resource.add_route("OPTIONS", preflight_handler("POST, OPTIONS"))
-
-
-def add_routes(
-    app: web.Application,
-    catalog_source: CatalogSource,
-    authenticator: Authenticator,
-    token_issuer: TokenIssuer,
-    *,
-    current_by_default: bool = False,
-) -> None:
-    """Register ``GET /languages`` and ``POST /sts/v1.0/issueToken`` (any case, with CORS
-    preflights). ``token_issuer`` must be the one ``authenticator`` verifies tokens with."""
-    if authenticator.issuer is not token_issuer:
-        raise ValueError("the token issuer must be the authenticator's own")
-    add_languages_routes(app, catalog_source, current_by_default=current_by_default)
-    add_token_routes(app, authenticator, token_issuer)
