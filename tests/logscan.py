@@ -38,7 +38,8 @@ import pytest
 
 import shim.auth.authenticator
 import shim.auth.keys
-from shim.logs import REDACTED, SECRET_NAMES, extra_fields
+from shim.logs import extra_fields
+from shim.redaction import REDACTED, SECRET_NAMES
 
 _lock = threading.Lock()
 _secrets: set[str] = set()

@@ -13,9 +13,9 @@ from shim.logs import (
     RedactionFilter,
     configure_logging,
     redact_text,
-    redact_url,
     register_secret,
 )
+from shim.redaction import redact_url
 from tests import logscan
 
 pytestmark = pytest.mark.unit
