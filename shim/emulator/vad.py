@@ -9,7 +9,6 @@ Positions are absolute byte offsets into the stream it was fed.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -157,11 +156,3 @@ class EnergyVad:
         if start is None or end - start < self.min_speech_bytes:
             return None
         return Segment(start, end)
-
-
-def dbfs(pcm: bytes) -> float:
-    if len(pcm) < 2:
-        return -math.inf
-    samples = np.frombuffer(pcm[: len(pcm) - len(pcm) % 2], dtype="<i2").astype(np.float32)
-    rms = float(np.sqrt(np.mean(samples * samples))) / 32768.0
-    return 20.0 * math.log10(max(rms, 1e-9))

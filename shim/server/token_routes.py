@@ -13,8 +13,9 @@ import logging
 
 from aiohttp import web
 
-from shim.auth import Authenticator, Credential, TokenIssuer
+from shim.auth import Authenticator, TokenIssuer
 from shim.legacy.errors import Failure, HandshakeError, LegacyError
+from shim.legacy.request import Credential
 from shim.server.http import Handler, common_headers, error_response, preflight_handler
 
 log = logging.getLogger(__name__)
@@ -31,12 +32,14 @@ MISSING_KEY_MESSAGE = (
 def issue_token_handler(authenticator: Authenticator, token_issuer: TokenIssuer) -> Handler:
     async def issue_token(request: web.Request) -> web.StreamResponse:
         key = request.headers.get(KEY_HEADER, "").strip()
+        credential = Credential("key", key, "header")
         if not key:
             key = next((v.strip() for k, v in request.query.items() if k.lower() == KEY_QUERY), "")
+            credential = Credential("key", key, "query")
         try:
             if not key:
                 raise HandshakeError(Failure.MISSING_CREDENTIALS, MISSING_KEY_MESSAGE)
-            grant = authenticator.authenticate(Credential("key", key))
+            grant = authenticator.authenticate(credential)
         except LegacyError as error:
             log.info("issueToken refused: %s", error.failure.value)
             return error_response(error)

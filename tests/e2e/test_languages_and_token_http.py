@@ -17,9 +17,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from shim.auth import Authenticator, ClientKeys, Credential, TokenIssuer
+from shim.auth import Authenticator, ClientKeys, TokenIssuer
 from shim.catalog import Catalog
 from shim.catalog.live import LiveCatalog
+from shim.legacy.request import Credential
 from shim.logs import AccessLogger
 from shim.server.languages_routes import add_languages_routes
 from shim.server.token_routes import add_token_routes
