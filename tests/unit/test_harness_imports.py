@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from shim import harness
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.unit
 

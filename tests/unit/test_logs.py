@@ -16,7 +16,7 @@ from shim.logs import (
     register_secret,
 )
 from shim.redaction import redact_url
-from tests import logscan
+from tests.support import logscan
 
 pytestmark = pytest.mark.unit
 

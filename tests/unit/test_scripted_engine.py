@@ -19,7 +19,7 @@ from shim.emulator.scenario import (
     scenario_from_dict,
 )
 from shim.emulator.vad import EnergyVad
-from tests.conftest import read_pcm
+from tests.support.paths import read_pcm
 
 pytestmark = pytest.mark.unit
 
