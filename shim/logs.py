@@ -31,22 +31,10 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
 from shim.logsink import BackgroundStreamHandler
+from shim.redaction import REDACTED, SECRET_NAMES, redact_url
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 FORMATS = ("text", "json")
-REDACTED = "REDACTED"
-
-# Names under which legacy clients and Azure carry credentials, in queries and headers.
-SECRET_NAMES = frozenset(
-    {
-        "subscription-key",
-        "ocp-apim-subscription-key",
-        "access_token",
-        "authorization",
-        "key",
-        "token",
-    }
-)
 
 _NAMES = "|".join(re.escape(name) for name in sorted(SECRET_NAMES, key=len, reverse=True))
 # name=value (queries, text extras) or "name": "value" / Name: value (headers, reprs, JSON);
@@ -72,24 +60,6 @@ _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None
 def register_secret(*values: str | None) -> None:
     """Values (configured keys, the token secret) to mask wherever they appear in a log line."""
     _SECRETS.update(v for v in values if v and len(v) >= 4)
-
-
-def redact_url(path_qs: str) -> str:
-    """``/x?Subscription-Key=abc&to=de`` → ``/x?Subscription-Key=REDACTED&to=de``."""
-    path, sep, query = path_qs.partition("?")
-    if not sep:
-        return path_qs
-    fragment = ""
-    if "#" in query:
-        query, fragment = query.split("#", 1)
-        fragment = "#" + fragment
-    parts = []
-    for part in query.split("&"):
-        name, eq, _value = part.partition("=")
-        if eq and urllib.parse.unquote_plus(name).lower() in SECRET_NAMES:
-            part = f"{name}={REDACTED}"
-        parts.append(part)
-    return f"{path}?{'&'.join(parts)}{fragment}"
 
 
 def redact_text(text: str) -> str:

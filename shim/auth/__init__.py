@@ -6,8 +6,6 @@ Pure (no aiohttp): the edge extracts the credential, this package decides.
 from shim.auth.authenticator import (
     Authenticator,
     AuthMode,
-    Credential,
-    CredentialLike,
     Grant,
     SessionSlot,
 )
@@ -20,8 +18,6 @@ __all__ = [
     "BackendCredentials",
     "ClientKey",
     "ClientKeys",
-    "Credential",
-    "CredentialLike",
     "Grant",
     "InvalidToken",
     "KeyFileError",

@@ -24,13 +24,14 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal, Protocol
 
 from shim.auth.keys import BackendCredentials, ClientKeys, key_digest
 from shim.auth.tokens import InvalidToken, TokenIssuer
 from shim.legacy.errors import Failure, HandshakeError
+from shim.legacy.request import Credential
 
 MAX_CREDENTIAL_CHARS = 4096
 MAX_REMEMBERED_KEYS = 10_000
@@ -46,25 +47,6 @@ class AuthMode(enum.StrEnum):
     OPEN = "open"
     KEYS = "keys"
     PASSTHROUGH = "passthrough"
-
-
-class CredentialLike(Protocol):
-    """What the request parser extracted (``shim.legacy.request.Credential`` fits)."""
-
-    @property
-    def kind(self) -> str: ...
-
-    @property
-    def value(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class Credential:
-    kind: Literal["key", "token"]
-    value: str = field(repr=False)
-
-    def __repr__(self) -> str:
-        return f"Credential(kind={self.kind!r}, value=<redacted>)"
 
 
 @dataclass(frozen=True)
@@ -156,7 +138,7 @@ class Authenticator:
         self._shared_sessions = shared_sessions
         self._shared_keys = shared_keys
 
-    def authenticate(self, credential: CredentialLike | None) -> Grant:
+    def authenticate(self, credential: Credential | None) -> Grant:
         """The grant for ``credential``, or ``HandshakeError`` 401."""
         value = credential.value.strip() if credential is not None else ""
         if credential is None or not value:

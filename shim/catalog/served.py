@@ -21,7 +21,8 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from typing import Literal
 
-from shim.catalog.catalog import Catalog, LegacyVoice, SpeechLanguage, SpeechLocale
+from shim.catalog.catalog import Catalog
+from shim.catalog.records import LegacyVoice, SpeechLanguage, SpeechLocale
 
 # (source locale, target language or None) -> None when served, else the reason it is not.
 PairCheck = Callable[[str, str | None], str | None]

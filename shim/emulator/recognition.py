@@ -24,9 +24,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
+from shim.audiotime import BYTES_PER_SECOND, TICKS_PER_MS, bytes_to_ticks
 from shim.emulator import usp, voices, wire
+from shim.emulator.connection import BadInput, StopConnection, UspConnection
 from shim.emulator.engines.base import (
     Engine,
     Hypothesis,
@@ -36,7 +38,6 @@ from shim.emulator.engines.base import (
     Silence,
     SpeechStarted,
     StreamParams,
-    bytes_to_ticks,
 )
 from shim.emulator.faults import FaultPlan
 from shim.emulator.metrics import ServiceMetrics
@@ -47,7 +48,6 @@ from shim.emulator.scenario import Fault, Scenario
 
 log = logging.getLogger("shim.emulator")
 
-CLOSE_BAD_INPUT = 1007
 INITIAL_SILENCE_MS = 5_000  # the service's default initial silence timeout (INTERACTIVE)
 _Text = TypeVar("_Text", Hypothesis, Phrase)
 
@@ -55,42 +55,6 @@ _Text = TypeVar("_Text", Hypothesis, Phrase)
 class Kind(enum.Enum):
     TRANSLATION = "translation"
     SPEECH = "speech"
-
-
-class BadInput(Exception):
-    """The client broke the protocol: the connection is closed with 1007 and this reason."""
-
-
-class _Stop(Exception):
-    """A fault ended the connection."""
-
-
-class UspConnection:
-    """The receive loop every USP endpoint shares: parse, dispatch, 1007 on bad input."""
-
-    _ws: web.WebSocketResponse
-    label = "connection"
-
-    async def run(self) -> None:
-        try:
-            async for message in self._ws:
-                if message.type == WSMsgType.TEXT:
-                    await self._on_text(usp.parse_text(message.data))
-                elif message.type == WSMsgType.BINARY:
-                    await self._on_binary(usp.parse_binary(message.data))
-                elif message.type == WSMsgType.ERROR:
-                    break
-        except (usp.UspError, BadInput) as exc:
-            log.warning("%s: bad input: %s", self.label, exc)
-            await self._ws.close(code=CLOSE_BAD_INPUT, message=str(exc)[:120].encode())
-        except (_Stop, ConnectionResetError):
-            pass
-
-    async def _on_text(self, message: usp.Message) -> None:
-        raise NotImplementedError
-
-    async def _on_binary(self, message: usp.Message) -> None:
-        raise BadInput(f"unexpected binary message {message.path!r}")
 
 
 @dataclass
@@ -209,16 +173,16 @@ class RecognitionConnection(UspConnection):
             await self._end_of_audio(turn)
             return
         turn.audio_bytes += len(payload)
-        self._metrics.audio.inc(len(payload) / 32_000)
+        self._metrics.audio.inc(len(payload) / BYTES_PER_SECOND)
         await self._emit(turn, await turn.stream.feed(payload))
         if (
             turn.interactive
             and not turn.phrases
             and not turn.speech_detected
-            and turn.audio_bytes >= turn.initial_silence_ms * 32
+            and turn.audio_bytes >= turn.initial_silence_ms * BYTES_PER_SECOND // 1000
         ):
             # Nothing said within the initial silence timeout: the service gives up.
-            timeout = Phrase(turn.base, turn.initial_silence_ms * 10_000, "", {}, _SILENCE)
+            timeout = Phrase(turn.base, turn.initial_silence_ms * TICKS_PER_MS, "", {}, _SILENCE)
             await self._phrase(turn, timeout)
 
     # ---- turns ---------------------------------------------------------------------------
@@ -282,7 +246,7 @@ class RecognitionConnection(UspConnection):
             "interactive" if interactive else "conversation",
             language,
             ",".join(targets) or "-",
-            base // 10_000,
+            base // TICKS_PER_MS,
             " (continuation)" if offset is not None else "",
         )
         self._metrics.turns.inc()
@@ -318,7 +282,7 @@ class RecognitionConnection(UspConnection):
             "turn %s ended: %d phrases, %.2f s of audio",
             turn.request_id,
             turn.phrases,
-            turn.audio_bytes / 32_000,
+            turn.audio_bytes / BYTES_PER_SECOND,
         )
 
     async def _emit(self, turn: Turn, events: list[RecognitionEvent]) -> None:
@@ -432,7 +396,7 @@ class RecognitionConnection(UspConnection):
             transport = self._request.transport
             if transport is not None:
                 transport.abort()
-            raise _Stop
+            raise StopConnection
         if fault.close_code is not None:
             # A close frame follows every phrase sent: the SDK has them all and will replay
             # from the last one. (After a reset it may not have: nothing is remembered.)
@@ -440,7 +404,7 @@ class RecognitionConnection(UspConnection):
             await self._ws.close(
                 code=fault.close_code, message=(fault.close_reason or "injected fault").encode()
             )
-            raise _Stop
+            raise StopConnection
 
     async def _send_text(self, path: str, body: dict[str, Any]) -> None:
         turn = self._turn

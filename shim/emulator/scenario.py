@@ -1,13 +1,17 @@
-"""Scenario files for the scripted engine: loading, validation and the typed model.
+"""Scenario files for the scripted engine: loading, validation, writing and the typed model.
 
 A scenario says what is "said" in the audio a client streams (utterances with optional
 times and translations) and which faults the service injects. Files are validated against
-``contracts/scenario.schema.json`` on load; a bad file is a one-line error naming the field.
+``contracts/scenario.schema.json`` on load and before they are written (``serve
+--record-backend`` writes them: :func:`save_scenario`); a bad file is a one-line error naming
+the field.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -17,8 +21,6 @@ from typing import Any
 import jsonschema
 
 from shim import boundedjson
-
-TICKS_PER_MS = 10_000
 
 
 class ScenarioError(ValueError):
@@ -68,6 +70,7 @@ class Scenario:
     synthesis_engine: str = "auto"
     synthesis_chunk_ms: int = 500
     source: str = "<built-in>"
+    description: str = ""
 
     def recorded_audio(self, language: str, text: str) -> Path | None:
         """A recorded WAV for this translation, if the scenario carries one."""
@@ -78,14 +81,7 @@ class Scenario:
         return None
 
     def with_faults(self, extra: tuple[Fault, ...]) -> Scenario:
-        return Scenario(
-            self.utterances,
-            self.faults + extra,
-            self.segmentation_silence_ms,
-            self.synthesis_engine,
-            self.synthesis_chunk_ms,
-            self.source,
-        )
+        return dataclasses.replace(self, faults=self.faults + extra)
 
 
 @cache
@@ -142,6 +138,7 @@ def scenario_from_dict(
         synthesis_engine=synthesis.get("engine", "auto"),
         synthesis_chunk_ms=synthesis.get("chunk_ms", 500),
         source=source,
+        description=document.get("description", ""),
     )
 
 
@@ -158,6 +155,61 @@ def load_scenario(path: str | Path) -> Scenario:
     except ValueError as exc:
         raise ScenarioError(f"{path}: not valid JSON ({exc})") from None
     return scenario_from_dict(document, str(path), path.parent)
+
+
+def scenario_to_dict(scenario: Scenario, base: Path) -> dict[str, Any]:
+    """The file form of ``scenario``: only what differs from the defaults, audio paths
+    relative to ``base`` (the scenario file's folder), as :func:`scenario_from_dict` reads."""
+    document: dict[str, Any] = {}
+    if scenario.description:
+        document["description"] = scenario.description
+    document["utterances"] = [_utterance_to_dict(u, base) for u in scenario.utterances]
+    if scenario.faults:
+        document["faults"] = [_non_default(fault) for fault in scenario.faults]
+    if scenario.segmentation_silence_ms != Scenario.segmentation_silence_ms:
+        document["segmentation_silence_ms"] = scenario.segmentation_silence_ms
+    synthesis: dict[str, Any] = {}
+    if scenario.synthesis_engine != Scenario.synthesis_engine:
+        synthesis["engine"] = scenario.synthesis_engine
+    if scenario.synthesis_chunk_ms != Scenario.synthesis_chunk_ms:
+        synthesis["chunk_ms"] = scenario.synthesis_chunk_ms
+    if synthesis:
+        document["synthesis"] = synthesis
+    return document
+
+
+def save_scenario(scenario: Scenario, path: Path) -> None:
+    """Write ``scenario`` to ``path`` (UTF-8 JSON), validated first: what is written loads."""
+    document = scenario_to_dict(scenario, path.parent)
+    validate(document, str(path))
+    path.write_text(json.dumps(document, ensure_ascii=False, indent=1) + "\n", "utf-8")
+
+
+def _utterance_to_dict(utterance: Utterance, base: Path) -> dict[str, Any]:
+    item: dict[str, Any] = {}
+    if utterance.offset_ms is not None:
+        item["offset_ms"] = utterance.offset_ms
+    if utterance.duration_ms is not None:
+        item["duration_ms"] = utterance.duration_ms
+    item["text"] = utterance.text
+    if utterance.translations:
+        item["translations"] = dict(utterance.translations)
+    if utterance.recognition_status != "Success":
+        item["recognition_status"] = utterance.recognition_status
+    if utterance.audio:
+        item["audio"] = {
+            language: Path(os.path.relpath(wav, base)).as_posix()
+            for language, wav in utterance.audio.items()
+        }
+    return item
+
+
+def _non_default(fault: Fault) -> dict[str, Any]:
+    return {
+        f.name: getattr(fault, f.name)
+        for f in dataclasses.fields(fault)
+        if getattr(fault, f.name) != f.default
+    }
 
 
 def parse_fault_spec(text: str) -> tuple[Fault, ...]:

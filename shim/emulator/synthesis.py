@@ -1,4 +1,5 @@
-"""Speech for the scripted engine: espeak-ng when installed, else a deterministic tone pattern.
+"""Speech for the local Speech service's engines: espeak-ng (:mod:`shim.espeak`) when
+installed, else a deterministic tone pattern.
 
 Either way the result is real 16 kHz mono 16-bit PCM of a plausible length, with word
 boundaries, so clients and the shim handle audio exactly as they would real TTS.
@@ -10,7 +11,6 @@ import asyncio
 import io
 import logging
 import math
-import shutil
 import wave
 import zlib
 from pathlib import Path
@@ -18,10 +18,12 @@ from pathlib import Path
 import numpy as np
 import soxr
 
-from shim.emulator.engines.base import TICKS_PER_SECOND, Synthesis, WordBoundary
+from shim import espeak as espeak_ng
+from shim.audiotime import SAMPLE_RATE, TICKS_PER_SECOND
+from shim.emulator.engines.base import Synthesis, WordBoundary
 
 log = logging.getLogger(__name__)
-RATE = 16_000
+RATE = SAMPLE_RATE
 
 
 def _ticks(samples: int) -> int:
@@ -53,13 +55,7 @@ def tone_pattern(text: str) -> Synthesis:
     return Synthesis(pcm, tuple(boundaries))
 
 
-def _espeak_voice(language: str) -> str:
-    base = language.split("-")[0].lower()
-    special = {"zh": "cmn-latn-pinyin", "en": "en-us", "pt": "pt-br"}
-    return special.get(base, base)
-
-
-def _distribute_words(text: str, samples: int) -> tuple[WordBoundary, ...]:
+def distribute_words(text: str, samples: int) -> tuple[WordBoundary, ...]:
     """espeak gives no timings on stdout: spread words over the audio by length."""
     words = text.split()
     total = sum(len(w) + 1 for w in words) or 1
@@ -72,26 +68,14 @@ def _distribute_words(text: str, samples: int) -> tuple[WordBoundary, ...]:
 
 
 async def espeak(text: str, language: str) -> Synthesis | None:
-    exe = shutil.which("espeak-ng")
-    if exe is None or not text.strip():
-        return None
-    process = await asyncio.create_subprocess_exec(
-        exe,
-        "-v",
-        _espeak_voice(language),
-        "--stdout",
-        text,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, _ = await process.communicate()
-    if process.returncode != 0 or not out:
+    """``text`` spoken by espeak-ng in the language's own voice; None when it cannot."""
+    if not text.strip():
         return None
     try:
-        pcm = _pcm16k(out)
-    except (wave.Error, EOFError):
+        pcm = _pcm16k(await espeak_ng.speak_async(text, language))
+    except (espeak_ng.EspeakError, wave.Error, EOFError):
         return None
-    return Synthesis(pcm, _distribute_words(text, len(pcm) // 2))
+    return Synthesis(pcm, distribute_words(text, len(pcm) // 2))
 
 
 def _pcm16k(wav_bytes: bytes) -> bytes:
@@ -109,7 +93,7 @@ async def from_wav_file(path: Path, text: str) -> Synthesis:
     """Recorded speech (``serve --record-backend``) played back as this text's synthesis."""
     data = await asyncio.to_thread(path.read_bytes)
     pcm = _pcm16k(data)
-    return Synthesis(pcm, _distribute_words(text, len(pcm) // 2))
+    return Synthesis(pcm, distribute_words(text, len(pcm) // 2))
 
 
 async def synthesize(text: str, language: str, engine: str = "auto") -> Synthesis:

@@ -20,11 +20,13 @@ import numpy as np
 import soxr
 from aiohttp import web
 
+from shim.audiotime import bytes_to_ticks
 from shim.emulator import usp, wire
-from shim.emulator.engines.base import Engine, bytes_to_ticks
+from shim.emulator.connection import BadInput, UspConnection
+from shim.emulator.engines.base import Engine
 from shim.emulator.metrics import ServiceMetrics
-from shim.emulator.recognition import BadInput, UspConnection
 from shim.emulator.scenario import Scenario
+from shim.mp3 import encode_mp3
 
 log = logging.getLogger("shim.emulator")
 CHUNK_SECONDS = 0.1
@@ -63,8 +65,6 @@ def encode(pcm: bytes, output_format: str) -> tuple[bytes, int]:
         samples = soxr.resample(np.frombuffer(pcm, dtype="<i2"), 16_000, rate)
         pcm = np.asarray(samples, dtype="<i2").tobytes()
     if "mp3" in fmt:
-        from shim.server.mp3 import encode_mp3
-
         return encode_mp3(wire.wav_header(len(pcm), rate) + pcm), 4_000
     if "pcm" not in fmt:
         raise BadInput(f"output format {output_format!r} is not supported by the local service")

@@ -53,9 +53,6 @@ class Headers(Mapping[str, str]):
     def __len__(self) -> int:
         return len(self._items)
 
-    def items_in_order(self) -> tuple[tuple[str, str], ...]:
-        return self._items
-
     def __repr__(self) -> str:
         return f"Headers({list(self._items)!r})"
 
@@ -74,10 +71,6 @@ class Message:
     @property
     def request_id(self) -> str | None:
         return self.headers.get("X-RequestId")
-
-    @property
-    def is_binary(self) -> bool:
-        return isinstance(self.body, bytes)
 
     def json(self) -> Any:
         """The body as JSON (an empty body is ``None``); raises :class:`UspError`."""

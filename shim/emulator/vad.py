@@ -9,13 +9,12 @@ Positions are absolute byte offsets into the stream it was fed.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
-SAMPLE_RATE = 16_000
-BYTES_PER_SECOND = SAMPLE_RATE * 2
+from shim.audiotime import BYTES_PER_SECOND
+
 FRAME_BYTES = 320  # 10 ms
 FRAME_MS = 10
 NOISE_EVERY_FRAMES = 10  # the floor moves slowly: re-estimating it every 100 ms is plenty
@@ -157,11 +156,3 @@ class EnergyVad:
         if start is None or end - start < self.min_speech_bytes:
             return None
         return Segment(start, end)
-
-
-def dbfs(pcm: bytes) -> float:
-    if len(pcm) < 2:
-        return -math.inf
-    samples = np.frombuffer(pcm[: len(pcm) - len(pcm) % 2], dtype="<i2").astype(np.float32)
-    rms = float(np.sqrt(np.mean(samples * samples))) / 32768.0
-    return 20.0 * math.log10(max(rms, 1e-9))

@@ -2,8 +2,11 @@
 
 The harness judges the drop-in server (and any other legacy endpoint) from outside, over
 the wire, as a client would. It therefore never imports ``shim.legacy``, ``shim.server``,
-``shim.speech`` or ``shim.emulator``: a check that borrowed the server's own code would
-agree with the server's mistakes. ``tests/unit/test_harness_imports.py`` enforces this.
+``shim.speech``, ``shim.emulator``, ``shim.auth``, ``shim.catalog`` or the server's
+``shim.config``: a check that borrowed the server's own code would agree with the server's
+mistakes. It may use the neutral modules (``shim.audiotime``, ``shim.redaction``,
+``shim.espeak``, ``shim.runtime``, …: docs/architecture.md).
+``tests/unit/test_harness_imports.py`` and ``tests/unit/test_import_layers.py`` enforce this.
 
 Sub-packages, each importing only from the ones listed before it:
 
@@ -21,5 +24,14 @@ Sub-packages, each importing only from the ones listed before it:
 LAYERS = ("session", "recordings", "checks", "compare", "reports", "cli")
 """The sub-packages from the bottom up: a module imports only from its own layer or below."""
 
-FORBIDDEN = ("shim.legacy", "shim.server", "shim.speech", "shim.emulator")
+FORBIDDEN = (
+    "shim.legacy",
+    "shim.server",
+    "shim.speech",
+    "shim.emulator",
+    "shim.auth",
+    "shim.catalog",
+    "shim.config",
+    "shim.cli",
+)
 """What the harness judges and so must not import."""

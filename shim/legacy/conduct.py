@@ -40,6 +40,7 @@ import collections
 import enum
 from dataclasses import dataclass, field
 
+from shim.audiotime import TICKS_PER_SECOND, bytes_to_ticks
 from shim.legacy.audio import AudioNormalizer
 from shim.legacy.errors import (
     Failure,
@@ -49,8 +50,8 @@ from shim.legacy.errors import (
     close_for_error,
     failure_for_cancellation,
 )
-from shim.legacy.loudness import bytes_to_ticks, voiced_blocks
-from shim.legacy.messages import TICKS_PER_SECOND, ResultKind
+from shim.legacy.loudness import voiced_blocks
+from shim.legacy.messages import ResultKind
 from shim.legacy.request import SessionRequest
 from shim.legacy.session import LegacySession, Outgoing, TextOut
 from shim.speech.events import (

@@ -188,12 +188,6 @@ def close_for_error(error: LegacyError) -> Close:
     return close_for(error.failure, error.message)
 
 
-def close_for_cancellation(sdk_error_code: str) -> Close:
-    """Close for an SDK cancellation, by ``CancellationErrorCode`` name; never leaks details."""
-    failure = failure_for_cancellation(sdk_error_code)
-    return close_for(failure, _BACKEND_REASONS[failure])
-
-
 def truncate_reason(reason: str) -> str:
     data = reason.encode("utf-8")
     if len(data) <= MAX_CLOSE_REASON_BYTES:

@@ -12,19 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from shim.audiotime import bytes_to_ticks
 from shim.legacy.audio import TARGET_RATE
-from shim.legacy.messages import BYTES_PER_SECOND, TICKS_PER_SECOND
 
 BLOCK_BYTES = TARGET_RATE * 2 // 10  # 100 ms of 16 kHz mono 16-bit PCM
 # -40 dBFS RMS over 100 ms: above the noise floor of every shared recording (-90 to -59 dBFS),
 # below the loud parts of even the quietest speech in them.
 VOICED_RMS = 32768 * 10 ** (-40 / 20)
 _VOICED_SQUARE = VOICED_RMS * VOICED_RMS
-
-
-def bytes_to_ticks(count: int) -> int:
-    """PCM bytes (16 kHz mono 16-bit) → 100-ns ticks (1 byte = 312.5 ticks)."""
-    return count * TICKS_PER_SECOND // BYTES_PER_SECOND
 
 
 def voiced_blocks(pcm: bytes, start_tick: int) -> list[int]:

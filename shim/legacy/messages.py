@@ -13,12 +13,9 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-ResultKind = Literal["partial", "final"]
+from shim.audiotime import BYTES_PER_SAMPLE, BYTES_PER_SECOND, TICKS_PER_SAMPLE, TICKS_PER_SECOND
 
-TICKS_PER_SECOND = 10_000_000  # SDK offsets and durations are 100-ns ticks
-BYTES_PER_SECOND = 32_000  # 16 kHz mono 16-bit, what the recognizer was fed
-TICKS_PER_SAMPLE = 625  # 10^7 / 16,000
-BYTES_PER_SAMPLE = 2
+ResultKind = Literal["partial", "final"]
 
 _ID_PATTERN: dict[ResultKind, re.Pattern[str]] = {
     "final": re.compile(r"[0-9]+"),

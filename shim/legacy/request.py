@@ -49,11 +49,12 @@ _PROFANITY_MARKERS = {"asterisk": "Asterisk", "tag": "Tag"}
 
 @dataclass(frozen=True)
 class Credential:
-    """What the client authenticated with. ``value`` is secret: never in repr (AU4)."""
+    """What the client authenticated with (the handshake, or issueToken's key), as
+    :class:`~shim.auth.Authenticator` judges it. ``value`` is secret: never in repr (AU4)."""
 
     kind: Literal["key", "token"]
     value: str
-    source: Literal["header", "query"]
+    source: Literal["header", "query"] = "header"
 
     def __repr__(self) -> str:
         return f"Credential(kind={self.kind!r}, source={self.source!r}, value=<redacted>)"

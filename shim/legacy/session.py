@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from shim.legacy.messages import ResultKind, ResultNumbering, Timing, encode_result
 from shim.legacy.request import SessionRequest
-from shim.legacy.tts import TtsSegment
+from shim.legacy.tts import FinalSpeech, TtsSegment
 
 
 @dataclass(frozen=True)
@@ -50,14 +50,13 @@ class LegacySession:
         self._request = request
         self._numbering = ResultNumbering()
         self._same_language = _same_language(request)
-        self._segment: TtsSegment | None = None  # the final whose audio is being synthesised
-        self._segment_final = ""
+        self._speech: FinalSpeech[str] = FinalSpeech()  # by final id
         self._held: list[_Held] = []
         self.finals_sent = 0
 
     @property
     def awaiting_tts(self) -> bool:
-        return self._segment is not None
+        return self._speech.waiting
 
     def recognizing(
         self, text: str, translation: str, offset: int, duration: int
@@ -72,16 +71,16 @@ class LegacySession:
         return self._result(_Held("final", matched, text, translation, offset, duration))
 
     def synthesis_audio(self, chunk: bytes) -> list[Outgoing]:
-        if self._segment is not None:
-            self._segment.add_chunk(chunk)
+        self._speech.add_chunk(chunk)
         return []
 
     def synthesis_completed(self) -> list[Outgoing]:
         """The SDK finished the final's audio: send it, then whatever was held back."""
-        if self._segment is None:
+        done = self._speech.complete()
+        if done is None:
             return []
-        out: list[Outgoing] = [TtsOut(self._segment.wav(), self._segment_final)]
-        self._segment = None
+        final_id, wav = done
+        out: list[Outgoing] = [TtsOut(wav, final_id)]
         held, self._held = self._held, []
         for item in held:
             out += self._result(item)
@@ -92,12 +91,12 @@ class LegacySession:
 
         Whether that cut a synthesis short is :attr:`awaiting_tts` just before the call."""
         out: list[Outgoing] = []
-        while self._segment is not None:
+        while self._speech.waiting:
             out += self.synthesis_completed()
         return out
 
     def _result(self, item: _Held) -> list[Outgoing]:
-        if self._segment is not None:
+        if self._speech.waiting:
             self._held.append(item)
             return []
         recognition = item.text if item.matched else ""
@@ -120,8 +119,7 @@ class LegacySession:
         ]
         if self._request.text_to_speech:
             if item.matched and item.translation:
-                self._segment = TtsSegment()  # the SDK's synthesis of it follows
-                self._segment_final = identifier
+                self._speech.expect(identifier)  # the SDK's synthesis of it follows
             else:
                 # Nothing will be synthesised; keep "one audio message per final" (TS1).
                 out.append(TtsOut(TtsSegment().wav(), identifier))

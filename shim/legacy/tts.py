@@ -10,12 +10,14 @@ complete RIFF file whose RIFF size is right (the WPF client counts down from it)
 from __future__ import annotations
 
 import struct
+from typing import Generic, TypeVar
 
 from shim.legacy.audio import PCM_16K_MONO, TARGET_RATE, AudioNormalizer
 from shim.legacy.errors import Failure, LegacyError, SessionError
 
 WAV_HEADER_BYTES = 46  # RIFF preamble 12 + fmt chunk 8+18 + data chunk header 8
 DEFAULT_FRAME_SIZE = 16_384
+Final = TypeVar("Final")
 
 
 def wav_header(data_size: int) -> bytes:
@@ -70,6 +72,45 @@ class TtsSegment:
             self._wav = b"".join([wav_header(size), *self._pcm])
             self._pcm = []
         return self._wav
+
+
+class FinalSpeech(Generic[Final]):
+    """The synthesized speech of one final at a time, while the SDK delivers it.
+
+    The SDK synthesizes a final's translation after the final: :meth:`expect` it when the
+    final is handled, feed its ``synthesizing`` chunks, and :meth:`complete` gives the final
+    and its one WAV file. ``Final`` is what names a final for the caller (the legacy session:
+    its result id; the backend recorder: the utterance's index).
+    """
+
+    def __init__(self) -> None:
+        self._pending: tuple[Final, TtsSegment] | None = None
+
+    @property
+    def waiting(self) -> bool:
+        """A final's synthesis has been expected and has not completed."""
+        return self._pending is not None
+
+    def expect(self, final: Final) -> None:
+        """Synthesis of ``final`` follows (it replaces any still waiting)."""
+        self._pending = (final, TtsSegment())
+
+    def forget(self) -> None:
+        """No synthesis follows the latest final: chunks until the next :meth:`expect` are
+        dropped."""
+        self._pending = None
+
+    def add_chunk(self, chunk: bytes) -> None:
+        if self._pending is not None:
+            self._pending[1].add_chunk(chunk)
+
+    def complete(self) -> tuple[Final, bytes] | None:
+        """The SDK finished: the final and its WAV file, or None when none was waiting."""
+        if self._pending is None:
+            return None
+        final, segment = self._pending
+        self._pending = None
+        return final, segment.wav()
 
 
 def fragment(payload: bytes, frame_size: int = DEFAULT_FRAME_SIZE) -> list[bytes]:

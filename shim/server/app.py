@@ -21,15 +21,15 @@ from shim.auth.authenticator import Authenticator, Grant
 from shim.auth.keys import ClientKeys
 from shim.auth.shared import SharedKeyMemory, SharedSessionCounts
 from shim.auth.tokens import TokenIssuer
-from shim.catalog.catalog import Catalog
+from shim.catalog.catalog import Catalog, CatalogSource
 from shim.catalog.live import LiveCatalog
 from shim.config import ConfigError, ServerSettings
 from shim.legacy.conduct import Limits
 from shim.server import health, metrics
 from shim.server.edge import ConnectionGuard, EdgeLimits, default_max_connections, describe
 from shim.server.embedded import EmbeddedBackend, run_embedded
-from shim.server.languages_routes import CatalogSource, ServedLanguages
-from shim.server.token_routes import add_routes as add_legacy_http_routes
+from shim.server.languages_routes import ServedLanguages, add_languages_routes
+from shim.server.token_routes import add_token_routes
 from shim.server.translate import TranslateService, translate
 from shim.server.workers import WorkerContext
 from shim.speech.bridge import Backend, SpeechRuntime
@@ -50,12 +50,33 @@ LOCAL_PROPERTIES = {
 }
 
 
-class _StaticCatalog:
-    def __init__(self, catalog: Catalog) -> None:
-        self._catalog = catalog
+class SpeechBackends:
+    """Where each session's recognizer connects: the configured backend, with a client's own
+    Azure key in passthrough mode. While the embedded local Speech service runs
+    (:func:`_embedded_backend` sets :attr:`embedded`), sessions connect to its host, and the
+    handshake refuses pairs its engines cannot serve (400) instead of failing later."""
 
-    def current(self) -> Catalog:
-        return self._catalog
+    def __init__(self, configured: Backend) -> None:
+        self._configured = configured
+        self.embedded: EmbeddedBackend | None = None
+
+    def for_grant(self, grant: Grant) -> Backend:
+        backend = self._configured
+        if self.embedded is not None:
+            backend = replace(backend, host=self.embedded.host)
+        if grant.backend is None:
+            return backend
+        return replace(
+            backend,
+            key=grant.backend.subscription_key,
+            region=grant.backend.region or backend.region,
+        )
+
+    def pair_check(self, source_locale: str, target_language: str) -> str | None:
+        """None when the backend serves the pair (Azure and a configured host: always)."""
+        if self.embedded is None:
+            return None
+        return self.embedded.supports(source_locale, target_language)
 
 
 def _http_base(ws_url: str) -> str:
@@ -99,7 +120,7 @@ def create_app(settings: ServerSettings) -> web.Application:
         shared_sessions=SharedSessionCounts(worker.state_dir / "sessions") if worker else None,
         shared_keys=SharedKeyMemory(worker.state_dir / "keys") if worker else None,
     )
-    catalog: CatalogSource = _StaticCatalog(Catalog.bundled())
+    catalog: CatalogSource = Catalog.bundled()
     live: LiveCatalog | None = None
     if settings.backend_kind == "azure":
         live = LiveCatalog(key=settings.speech_key, region=settings.speech_region)
@@ -109,20 +130,23 @@ def create_app(settings: ServerSettings) -> web.Application:
     if live is not None:
         catalog = live
 
-    default_backend = Backend(
-        key=settings.speech_key or "local",
-        region=settings.speech_region,
-        host=settings.speech_host,
-        endpoint=settings.speech_endpoint,
-        properties={
-            **(LOCAL_PROPERTIES if settings.backend_kind in ("host", "embedded") else {}),
-            **settings.sdk_properties,
-        },
+    backends = SpeechBackends(
+        Backend(
+            key=settings.speech_key or "local",
+            region=settings.speech_region,
+            host=settings.speech_host,
+            endpoint=settings.speech_endpoint,
+            properties={
+                **(LOCAL_PROPERTIES if settings.backend_kind in ("host", "embedded") else {}),
+                **settings.sdk_properties,
+            },
+        )
     )
     service = TranslateService(
         catalog=catalog,
         authenticator=authenticator,
-        backend_for=lambda grant: _backend_for(app, grant),
+        backend_for=backends.for_grant,
+        pair_check=backends.pair_check,
         executor=ThreadPoolExecutor(max_workers=2, thread_name_prefix="mp3"),
         runtime=SpeechRuntime(),
         record_dir=settings.record_backend,
@@ -143,7 +167,7 @@ def create_app(settings: ServerSettings) -> web.Application:
     app[SERVICE] = service
     app[GUARD] = guard
     app[WORKER] = worker
-    app[_BACKEND] = default_backend
+    app[_BACKENDS] = backends
     app[_SETTINGS] = settings
 
     async def translate_route(request: web.Request) -> web.StreamResponse:
@@ -171,13 +195,8 @@ def create_app(settings: ServerSettings) -> web.Application:
     )
     if worker is not None:
         app.on_response_prepare.append(_worker_header(worker))
-    add_legacy_http_routes(
-        app,
-        app[_LANGUAGES],
-        authenticator,
-        issuer,
-        current_by_default=settings.languages == "current",
-    )
+    add_languages_routes(app, app[_LANGUAGES], current_by_default=settings.languages == "current")
+    add_token_routes(app, authenticator, issuer)
     # cleanup_ctx unwinds in reverse: recognizers still live stop while the embedded service
     # they talk to is still up.
     app.cleanup_ctx.append(_embedded_backend)
@@ -188,18 +207,9 @@ def create_app(settings: ServerSettings) -> web.Application:
     return app
 
 
-_BACKEND = web.AppKey("default_backend", Backend)
+_BACKENDS = web.AppKey("backends", SpeechBackends)
 _SETTINGS = web.AppKey("settings", ServerSettings)
 _LANGUAGES = web.AppKey("languages", ServedLanguages)
-
-
-def _backend_for(app: web.Application, grant: Grant) -> Backend:
-    backend = app[_BACKEND]
-    if grant.backend is None:
-        return backend
-    return replace(
-        backend, key=grant.backend.subscription_key, region=grant.backend.region or backend.region
-    )
 
 
 async def _speech_runtime(app: web.Application) -> AsyncIterator[None]:
@@ -226,12 +236,14 @@ async def _embedded_backend(app: web.Application) -> AsyncIterator[None]:
             backend = await stack.enter_async_context(
                 run_embedded(settings.scenario, settings.engine)
             )
-        app[_BACKEND] = replace(app[_BACKEND], host=backend.host)
-        # Pairs the embedded engines cannot serve are refused at the handshake (400), not later.
-        app[SERVICE].pair_check = backend.supports
         if settings.languages_from == "engine":  # /languages lists only what the engines serve
             app[_LANGUAGES].serve_only(backend.supports, backend.synthesis)
-        yield
+        backends = app[_BACKENDS]
+        backends.embedded = backend
+        try:
+            yield
+        finally:
+            backends.embedded = None
 
 
 def _worker_header(

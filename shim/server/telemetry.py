@@ -11,9 +11,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from shim.audiotime import BYTES_PER_SECOND, bytes_to_ticks
 from shim.legacy.conduct import Ending, SendResult, SendTts
-from shim.legacy.loudness import bytes_to_ticks
-from shim.legacy.messages import BYTES_PER_SECOND
 from shim.server import metrics
 from shim.speech.events import BridgeEvent, Canceled, Recognized
 

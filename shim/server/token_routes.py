@@ -1,4 +1,4 @@
-"""``POST /sts/v1.0/issueToken`` (AU3) on aiohttp, and :func:`add_routes` for both endpoints.
+"""``POST /sts/v1.0/issueToken`` (AU3) on aiohttp.
 
 The key comes from the ``Ocp-Apim-Subscription-Key`` header or the ``Subscription-Key``
 query parameter (any case; the header wins). It is judged by the same
@@ -13,16 +13,10 @@ import logging
 
 from aiohttp import web
 
-from shim.auth import Authenticator, Credential, TokenIssuer
+from shim.auth import Authenticator, TokenIssuer
 from shim.legacy.errors import Failure, HandshakeError, LegacyError
-from shim.server.languages_routes import (
-    CatalogSource,
-    Handler,
-    add_languages_routes,
-    common_headers,
-    error_response,
-    preflight_handler,
-)
+from shim.legacy.request import Credential
+from shim.server.http import Handler, common_headers, error_response, preflight_handler
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +32,14 @@ MISSING_KEY_MESSAGE = (
 def issue_token_handler(authenticator: Authenticator, token_issuer: TokenIssuer) -> Handler:
     async def issue_token(request: web.Request) -> web.StreamResponse:
         key = request.headers.get(KEY_HEADER, "").strip()
+        credential = Credential("key", key, "header")
         if not key:
             key = next((v.strip() for k, v in request.query.items() if k.lower() == KEY_QUERY), "")
+            credential = Credential("key", key, "query")
         try:
             if not key:
                 raise HandshakeError(Failure.MISSING_CREDENTIALS, MISSING_KEY_MESSAGE)
-            grant = authenticator.authenticate(Credential("key", key))
+            grant = authenticator.authenticate(credential)
         except LegacyError as error:
             log.info("issueToken refused: %s", error.failure.value)
             return error_response(error)
@@ -62,22 +58,10 @@ def issue_token_handler(authenticator: Authenticator, token_issuer: TokenIssuer)
 def add_token_routes(
     app: web.Application, authenticator: Authenticator, token_issuer: TokenIssuer
 ) -> None:
+    """Register ``POST /sts/v1.0/issueToken`` (any case) and its CORS preflight.
+    ``token_issuer`` must be the one ``authenticator`` verifies tokens with."""
+    if authenticator.issuer is not token_issuer:
+        raise ValueError("the token issuer must be the authenticator's own")
     resource = app.router.add_resource(ISSUE_TOKEN_PATH, name="legacy-issue-token")
     resource.add_route("POST", issue_token_handler(authenticator, token_issuer))
     resource.add_route("OPTIONS", preflight_handler("POST, OPTIONS"))
-
-
-def add_routes(
-    app: web.Application,
-    catalog_source: CatalogSource,
-    authenticator: Authenticator,
-    token_issuer: TokenIssuer,
-    *,
-    current_by_default: bool = False,
-) -> None:
-    """Register ``GET /languages`` and ``POST /sts/v1.0/issueToken`` (any case, with CORS
-    preflights). ``token_issuer`` must be the one ``authenticator`` verifies tokens with."""
-    if authenticator.issuer is not token_issuer:
-        raise ValueError("the token issuer must be the authenticator's own")
-    add_languages_routes(app, catalog_source, current_by_default=current_by_default)
-    add_token_routes(app, authenticator, token_issuer)

@@ -24,6 +24,7 @@ from typing import Protocol
 from aiohttp import web
 
 from shim.auth.authenticator import Authenticator, Grant
+from shim.catalog.catalog import CatalogSource
 from shim.legacy.conduct import (
     Abandon,
     AudioReceived,
@@ -53,11 +54,11 @@ from shim.legacy.conduct import (
 from shim.legacy.errors import Failure, HandshakeError, LegacyError
 from shim.legacy.request import AudioFormat, SessionRequest, parse_request
 from shim.legacy.tts import fragment
+from shim.mp3 import encode_mp3
 from shim.server import metrics
 from shim.server.backend_recorder import BackendRecorder
-from shim.server.languages_routes import CatalogSource, error_response
+from shim.server.http import error_response
 from shim.server.legacy_socket import ClientClose, HandshakeRejected, LegacySocket
-from shim.server.mp3 import encode_mp3
 from shim.server.telemetry import BackendHealth, SessionTelemetry
 from shim.speech.bridge import Backend, SessionOptions, SpeechRuntime, SpeechSession
 from shim.speech.events import BridgeEvent

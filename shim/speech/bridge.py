@@ -115,10 +115,6 @@ class Backend:
     endpoint: str | None = None
     properties: Mapping[str, str] = field(default_factory=dict)
 
-    @property
-    def kind(self) -> str:
-        return "endpoint" if self.endpoint else "host" if self.host else "azure"
-
 
 @dataclass(frozen=True)
 class SessionOptions:

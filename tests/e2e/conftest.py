@@ -1,4 +1,5 @@
-"""End-to-end fixtures: contract checks of every message the server sends."""
+"""End-to-end fixtures: contract checks of every message the server sends; the drop-in server
+with the real offline engines."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.contracts import ContractSuite
+from tests.support.contracts import ContractSuite
+from tests.support.processes import RunningProcess, shim_command, start_process
 
 
 @pytest.fixture
@@ -16,3 +18,17 @@ def contract() -> Iterator[ContractSuite]:
     suite = ContractSuite()
     yield suite
     assert suite.problems == [], "\n".join(suite.problems)
+
+
+@pytest.fixture(scope="module")
+def local_shim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProcess]:
+    """The drop-in server with ``--engine local`` (skips when the engines are not installed)."""
+    from shim.emulator.engines.local import unavailable_reason
+
+    why = unavailable_reason()
+    if why is not None:
+        pytest.skip(f"local engines not installed: {why}")
+    log = tmp_path_factory.mktemp("local") / "shim.log"
+    running = start_process(shim_command("serve", "--port", "0", "--engine", "local"), log)
+    yield running
+    assert running.stop() == 0

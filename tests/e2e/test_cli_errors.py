@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import shim_command
+from tests.support.processes import shim_command
 
 pytestmark = pytest.mark.e2e
 

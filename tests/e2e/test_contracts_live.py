@@ -12,9 +12,10 @@ import pytest
 from shim.harness.checks import schemas
 from shim.harness.session.client import run_session
 from shim.harness.session.request import Credential, build_headers, build_url
-from tests.conftest import AUDIO, Shim
-from tests.e2e.contracts import ContractSuite
-from tests.e2e.test_emulator_translation import INSPECT, THREE
+from tests.support.contracts import ContractSuite
+from tests.support.paths import AUDIO
+from tests.support.processes import Shim
+from tests.support.scenarios import INSPECT, THREE
 
 pytestmark = pytest.mark.e2e
 

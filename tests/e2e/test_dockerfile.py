@@ -17,7 +17,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import ROOT, start_process
+from tests.support.paths import ROOT
+from tests.support.processes import start_process
 
 pytestmark = pytest.mark.e2e
 

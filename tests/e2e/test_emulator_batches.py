@@ -21,8 +21,9 @@ from typing import Any
 import azure.cognitiveservices.speech as speechsdk
 import pytest
 
-from tests.conftest import ROOT, read_pcm, shim_command
-from tests.sdk_harness import translation_config
+from tests.support.paths import ROOT, read_pcm
+from tests.support.processes import shim_command
+from tests.support.sdk_harness import translation_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

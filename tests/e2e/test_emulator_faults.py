@@ -7,9 +7,10 @@ import re
 
 import pytest
 
-from tests.conftest import Emulator, read_pcm
-from tests.e2e.test_emulator_translation import INSPECT, THREE
-from tests.sdk_harness import named, translate_continuous
+from tests.support.paths import read_pcm
+from tests.support.processes import Emulator
+from tests.support.scenarios import INSPECT, THREE
+from tests.support.sdk_harness import named, translate_continuous
 
 pytestmark = pytest.mark.e2e
 
@@ -128,7 +129,7 @@ def test_close_1007_is_not_retried(emulator: Emulator) -> None:
 def test_per_connection_fault_from_the_query_overrides_nothing_else(emulator: Emulator) -> None:
     import azure.cognitiveservices.speech as speechsdk
 
-    from tests.sdk_harness import run_continuous, translation_config
+    from tests.support.sdk_harness import run_continuous, translation_config
 
     key = emulator.scenario(THREE)
     config = translation_config(emulator.url, key, "en-US", ["de"])
@@ -191,7 +192,7 @@ def test_update_language_event_adds_a_target_mid_session(emulator: Emulator) -> 
 
     import azure.cognitiveservices.speech as speechsdk
 
-    from tests.sdk_harness import run_continuous, translation_config
+    from tests.support.sdk_harness import run_continuous, translation_config
 
     key = emulator.scenario(THREE)
     config = translation_config(emulator.url, key, "en-US", ["de"])

@@ -7,21 +7,12 @@ import threading
 import azure.cognitiveservices.speech as speechsdk
 import pytest
 
-from tests.conftest import Emulator, read_pcm
-from tests.sdk_harness import FAST, named, run_continuous, translation_config
+from tests.support.paths import read_pcm
+from tests.support.processes import Emulator
+from tests.support.scenarios import WEATHER
+from tests.support.sdk_harness import FAST, named, run_continuous, translation_config
 
 pytestmark = pytest.mark.e2e
-
-WEATHER = {
-    "utterances": [
-        {
-            "offset_ms": 100,
-            "duration_ms": 1290,
-            "text": "What's the weather like?",
-            "translations": {"de": "Wie ist das Wetter?"},
-        }
-    ]
-}
 
 
 def _push(pcm: bytes, close: bool = True) -> speechsdk.audio.PushAudioInputStream:

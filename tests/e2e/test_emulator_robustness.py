@@ -13,9 +13,10 @@ import aiohttp
 import pytest
 
 from shim.emulator import usp
-from tests.conftest import Emulator, read_pcm, shim_command, start_process
-from tests.e2e.test_emulator_translation import INSPECT, THREE
-from tests.sdk_harness import named, translate_continuous
+from tests.support.paths import read_pcm
+from tests.support.processes import Emulator, shim_command, start_process
+from tests.support.scenarios import INSPECT, THREE
+from tests.support.sdk_harness import named, translate_continuous
 
 pytestmark = pytest.mark.e2e
 

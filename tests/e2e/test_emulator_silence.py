@@ -6,9 +6,10 @@ from __future__ import annotations
 import azure.cognitiveservices.speech as speechsdk
 import pytest
 
-from tests.conftest import Emulator, read_pcm
-from tests.e2e.test_emulator_translation import INSPECT
-from tests.sdk_harness import FAST, named, translate_continuous
+from tests.support.paths import read_pcm
+from tests.support.processes import Emulator
+from tests.support.scenarios import INSPECT
+from tests.support.sdk_harness import FAST, named, translate_continuous
 
 pytestmark = pytest.mark.e2e
 

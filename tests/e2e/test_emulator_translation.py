@@ -11,43 +11,13 @@ import wave
 
 import pytest
 
-from tests.conftest import ROOT, Emulator, read_pcm
-from tests.sdk_harness import Event, named, translate_continuous
+from tests.support.paths import ROOT, read_pcm
+from tests.support.processes import Emulator
+from tests.support.scenarios import INSPECT, THREE
+from tests.support.sdk_harness import Event, named, translate_continuous
 
 pytestmark = pytest.mark.e2e
 
-INSPECT = "en-US_custom-speech-inspect.wav"
-THREE = {
-    "utterances": [
-        {
-            "offset_ms": 100,
-            "duration_ms": 7900,
-            "text": "Custom Speech provides tools to inspect the recognition quality of a model.",
-            "translations": {
-                "de": "Custom Speech bietet Werkzeuge zur Prüfung der Qualität.",
-                "es": "Custom Speech ofrece herramientas para inspeccionar la calidad.",
-            },
-        },
-        {
-            "offset_ms": 8850,
-            "duration_ms": 6000,
-            "text": "From the Custom Speech portal, you can play back uploaded audio.",
-            "translations": {
-                "de": "Im Custom Speech-Portal können Sie Audio wiedergeben.",
-                "es": "Desde el portal puede reproducir el audio.",
-            },
-        },
-        {
-            "offset_ms": 15000,
-            "duration_ms": 8900,
-            "text": "This tool allows you to quickly inspect quality.",
-            "translations": {
-                "de": "Mit diesem Tool prüfen Sie schnell die Qualität.",
-                "es": "Esta herramienta le permite inspeccionar la calidad.",
-            },
-        },
-    ]
-}
 TICKS_PER_MS = 10_000
 
 
@@ -58,7 +28,7 @@ def _in_sdk_process(
         [
             sys.executable,
             "-m",
-            "tests.e2e.sdk_translate_script",
+            "tests.support.sdk_translate_script",
             emulator.url,
             key,
             INSPECT,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import legacy_fake
+from tests.support import legacy_fake
 
 pytestmark = pytest.mark.e2e
 

@@ -21,8 +21,9 @@ import pytest
 
 from shim.harness.recordings.messages import utterances
 from shim.harness.recordings.recording import Recording, read_recording
-from tests.conftest import AUDIO, ROOT, RunningProcess, shim_command, start_process
-from tests.e2e.contracts import ContractSuite
+from tests.support.contracts import ContractSuite
+from tests.support.paths import AUDIO, ROOT
+from tests.support.processes import RunningProcess, shim_command, start_process
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

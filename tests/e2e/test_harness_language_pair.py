@@ -21,8 +21,9 @@ import pytest
 
 from shim.harness.session.languages import PairUnavailable, choose_pair
 from shim.harness.session.request import Credential
-from tests.conftest import ROOT, RunningProcess, shim_command, start_process
-from tests.e2e import legacy_fake
+from tests.support import legacy_fake
+from tests.support.paths import ROOT
+from tests.support.processes import RunningProcess, shim_command, start_process
 
 pytestmark = pytest.mark.e2e
 

@@ -12,8 +12,8 @@ from websockets.frames import Opcode
 from shim.harness.session.client import TextResult, run_session
 from shim.harness.session.profiles import PROFILES
 from shim.harness.session.request import Credential, build_headers, build_url
-from tests.e2e import legacy_fake
-from tests.e2e.frame_server import FrameServer, Peer
+from tests.support import legacy_fake
+from tests.support.frame_server import FrameServer, Peer
 
 pytestmark = pytest.mark.e2e
 

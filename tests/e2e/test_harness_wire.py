@@ -23,7 +23,7 @@ from shim.harness.session.wire import (
     connect,
     make_ssl_context,
 )
-from tests.e2e.frame_server import FrameServer, Peer
+from tests.support.frame_server import FrameServer, Peer
 
 pytestmark = pytest.mark.e2e
 

@@ -23,9 +23,9 @@ from typing import Any, NoReturn
 
 import pytest
 
-from tests.conftest import ROOT, Emulator, read_pcm
-from tests.e2e.test_emulator_once_plain_tts import WEATHER
-from tests.e2e.test_emulator_translation import INSPECT, THREE
+from tests.support.paths import ROOT, read_pcm
+from tests.support.processes import Emulator
+from tests.support.scenarios import INSPECT, THREE, WEATHER
 
 pytestmark = [pytest.mark.e2e]
 

@@ -17,11 +17,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from shim.auth import Authenticator, ClientKeys, Credential, TokenIssuer
+from shim.auth import Authenticator, ClientKeys, TokenIssuer
 from shim.catalog import Catalog
 from shim.catalog.live import LiveCatalog
+from shim.legacy.request import Credential
 from shim.logs import AccessLogger
-from shim.server.token_routes import add_routes
+from shim.server.languages_routes import add_languages_routes
+from shim.server.token_routes import add_token_routes
 
 pytestmark = pytest.mark.e2e
 
@@ -47,7 +49,8 @@ async def client(
     authenticator: Authenticator, issuer: TokenIssuer
 ) -> AsyncIterator[aiohttp.ClientSession]:
     app = web.Application()
-    add_routes(app, Catalog.bundled(), authenticator, issuer)
+    add_languages_routes(app, Catalog.bundled())
+    add_token_routes(app, authenticator, issuer)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server(access_log_class=AccessLogger)
     async with server, aiohttp.ClientSession(base_url=str(server.make_url(""))) as session:
@@ -254,11 +257,11 @@ async def test_au4_access_log_masks_credentials_in_the_query(
     assert CLIENT_KEY not in caplog.text and token not in caplog.text
 
 
-async def test_add_routes_refuses_a_token_issuer_the_authenticator_does_not_verify_with(
+async def test_token_routes_refuse_a_token_issuer_the_authenticator_does_not_verify_with(
     authenticator: Authenticator,
 ) -> None:
     with pytest.raises(ValueError):
-        add_routes(web.Application(), Catalog.bundled(), authenticator, TokenIssuer("other"))
+        add_token_routes(web.Application(), authenticator, TokenIssuer("other"))
 
 
 # ---------------------------------------------------------------------- live refresh

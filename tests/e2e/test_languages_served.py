@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import RunningProcess, shim_command, start_process
+from tests.support.processes import RunningProcess, shim_command, start_process
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -25,8 +25,9 @@ import pytest
 from bench.quality import ENGLISH, GERMAN, PORTUGUESE, SPANISH, looks_like, transcript, wer
 from shim.emulator.engines.local import unavailable_reason
 from shim.emulator.engines.mt import TextTranslator
-from tests.conftest import RunningProcess, read_pcm, shim_command, start_process
-from tests.sdk_harness import Event, named, translate_continuous
+from tests.support.paths import read_pcm
+from tests.support.processes import RunningProcess, shim_command, start_process
+from tests.support.sdk_harness import Event, named, translate_continuous
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

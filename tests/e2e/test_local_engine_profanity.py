@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import RunningProcess, read_pcm
-from tests.e2e.legacy_ws import header46, run_messages
-from tests.e2e.test_shim_local_engine import local_shim
+from tests.support.legacy_ws import header46, run_messages
+from tests.support.paths import read_pcm
+from tests.support.processes import RunningProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-__all__ = ["local_shim"]  # the module-scoped fixture, shared
 
 
 @pytest.mark.parametrize("target", ["es", "fr"])

@@ -25,10 +25,11 @@ import pytest
 from shim.harness.cli import tools
 from shim.harness.recordings.messages import utterances
 from shim.harness.recordings.recording import read_recording
-from tests.conftest import AUDIO, ROOT, Shim
-from tests.e2e import chromium
-from tests.e2e.contracts import ContractSuite
-from tests.e2e.test_emulator_translation import INSPECT, THREE
+from tests.support import chromium
+from tests.support.contracts import ContractSuite
+from tests.support.paths import AUDIO, ROOT
+from tests.support.processes import Shim
+from tests.support.scenarios import INSPECT, THREE
 
 pytestmark = pytest.mark.e2e
 

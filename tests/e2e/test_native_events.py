@@ -14,9 +14,10 @@ from shim.speech import native_events
 from shim.speech.bridge import SpeechRuntime
 from shim.speech.event_path import PathName, choose_event_path
 from shim.speech.events import BridgeEvent, Recognized, Recognizing, Stopped
-from tests.conftest import Emulator, read_pcm
-from tests.e2e.bridge_sessions import run_bridge_session
-from tests.sdk_harness import translation_config
+from tests.support.bridge_sessions import run_bridge_session
+from tests.support.paths import read_pcm
+from tests.support.processes import Emulator
+from tests.support.sdk_harness import translation_config
 
 pytestmark = pytest.mark.e2e
 

@@ -24,8 +24,9 @@ from shim.speech.events import (
     SynthesisAudio,
     SynthesisCompleted,
 )
-from tests.conftest import Emulator, read_pcm
-from tests.e2e.bridge_sessions import comparable, run_bridge_session, shown
+from tests.support.bridge_sessions import comparable, run_bridge_session, shown
+from tests.support.paths import read_pcm
+from tests.support.processes import Emulator
 
 pytestmark = pytest.mark.e2e
 

@@ -8,18 +8,11 @@ import aiohttp
 import pytest
 
 from shim.harness.session.request import Credential, build_headers, build_url
-from tests.conftest import (
-    AUDIO,
-    Emulator,
-    RunningProcess,
-    Shim,
-    read_pcm,
-    shim_command,
-    start_process,
-)
-from tests.e2e.legacy_ws import header46, run_messages
-from tests.e2e.sessions import checked_session
-from tests.e2e.test_emulator_translation import INSPECT, THREE
+from tests.support.legacy_ws import header46, run_messages
+from tests.support.paths import AUDIO, read_pcm
+from tests.support.processes import Emulator, RunningProcess, Shim, shim_command, start_process
+from tests.support.scenarios import INSPECT, THREE
+from tests.support.sessions import checked_session
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,8 @@ import aiohttp
 import jsonschema
 import pytest
 
-from tests.conftest import ROOT, Shim
+from tests.support.paths import ROOT
+from tests.support.processes import Shim
 
 pytestmark = pytest.mark.e2e
 
@@ -124,7 +125,7 @@ async def test_healthz_reports_backend_and_sessions(shim: Shim) -> None:
 def test_serve_refuses_open_access_on_a_public_interface(tmp_path: Path) -> None:
     import subprocess
 
-    from tests.conftest import shim_command
+    from tests.support.processes import shim_command
 
     result = subprocess.run(
         shim_command("serve", "--host", "0.0.0.0", "--port", "0"),

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import trustme
 
-from tests.conftest import Emulator, Shim, read_pcm, shim_args, start_process
-from tests.e2e.legacy_ws import header46, run_messages
-from tests.e2e.test_emulator_translation import INSPECT, THREE
+from tests.support.legacy_ws import header46, run_messages
+from tests.support.paths import read_pcm
+from tests.support.processes import Emulator, Shim, shim_args, start_process
+from tests.support.scenarios import INSPECT, THREE
 
 pytestmark = pytest.mark.e2e
 

@@ -7,8 +7,9 @@ import json
 import aiohttp
 import pytest
 
-from tests.conftest import AUDIO, RunningProcess, shim_command, start_process
-from tests.e2e.legacy_ws import header46, run_messages
+from tests.support.legacy_ws import header46, run_messages
+from tests.support.paths import AUDIO
+from tests.support.processes import RunningProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -38,19 +39,6 @@ SPANISH = {
     "país",
     "usted",
 }
-
-
-@pytest.fixture(scope="module")
-def local_shim(tmp_path_factory: pytest.TempPathFactory) -> RunningProcess:
-    from shim.emulator.engines.local import unavailable_reason
-
-    why = unavailable_reason()
-    if why is not None:
-        pytest.skip(f"local engines not installed: {why}")
-    log = tmp_path_factory.mktemp("local") / "shim.log"
-    running = start_process(shim_command("serve", "--port", "0", "--engine", "local"), log)
-    yield running
-    assert running.stop() == 0
 
 
 async def test_a_pair_the_local_engines_cannot_serve_is_refused_at_the_handshake(

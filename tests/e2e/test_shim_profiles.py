@@ -9,10 +9,11 @@ import pytest
 
 from shim.harness.session.client import run_session
 from shim.harness.session.request import Credential, build_url
-from tests.conftest import AUDIO, Shim
-from tests.e2e.contracts import ContractObserver
-from tests.e2e.sessions import checked_session
-from tests.e2e.test_emulator_translation import INSPECT, THREE
+from tests.support.contracts import ContractObserver
+from tests.support.paths import AUDIO
+from tests.support.processes import Shim
+from tests.support.scenarios import INSPECT, THREE
+from tests.support.sessions import checked_session
 
 pytestmark = pytest.mark.e2e
 

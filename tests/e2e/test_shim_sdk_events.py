@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Emulator, read_pcm, shim_args, start_process
-from tests.e2e.legacy_ws import header46, run_messages
+from tests.support.legacy_ws import header46, run_messages
+from tests.support.paths import read_pcm
+from tests.support.processes import Emulator, shim_args, start_process
 
 pytestmark = pytest.mark.e2e
 

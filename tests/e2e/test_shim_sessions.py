@@ -11,9 +11,10 @@ import pytest
 import soxr
 from pydub import AudioSegment
 
-from tests.conftest import Shim, read_pcm
-from tests.e2e.legacy_ws import header46, run_messages
-from tests.e2e.test_emulator_translation import INSPECT, THREE
+from tests.support.legacy_ws import header46, run_messages
+from tests.support.paths import read_pcm
+from tests.support.processes import Shim
+from tests.support.scenarios import INSPECT, THREE
 
 pytestmark = pytest.mark.e2e
 

@@ -21,8 +21,9 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import Emulator, RunningProcess, read_pcm, shim_command, start_process
-from tests.e2e.legacy_ws import header46
+from tests.support.legacy_ws import header46
+from tests.support.paths import read_pcm
+from tests.support.processes import Emulator, RunningProcess, shim_command, start_process
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -18,7 +18,6 @@ from shim.auth import (
     AuthMode,
     BackendCredentials,
     ClientKeys,
-    Credential,
     Grant,
     InvalidToken,
     KeyFileError,
@@ -26,6 +25,7 @@ from shim.auth import (
     fingerprint,
 )
 from shim.legacy.errors import Failure, HandshakeError, http_error
+from shim.legacy.request import Credential
 
 pytestmark = pytest.mark.unit
 

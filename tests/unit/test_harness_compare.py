@@ -13,7 +13,7 @@ from shim.harness.compare.sides import SideUtterance, read_side
 from shim.harness.compare.textdiff import diff, similarity
 from shim.harness.recordings.recording import Recording
 from shim.harness.reports.compare_report import html_report, html_words
-from tests.unit.legacy_sessions import audio, close, result, session, timing, tts, url, wav
+from tests.support.legacy_sessions import audio, close, result, session, timing, tts, url, wav
 
 pytestmark = pytest.mark.unit
 

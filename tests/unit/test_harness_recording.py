@@ -27,7 +27,7 @@ from shim.harness.recordings.replay import (
 )
 from shim.harness.session.profiles import Finish
 from shim.harness.session.request import Credential
-from tests.unit.legacy_sessions import audio, close, good_frames, session, tts, url, wav
+from tests.support.legacy_sessions import audio, close, good_frames, session, tts, url, wav
 
 pytestmark = pytest.mark.unit
 

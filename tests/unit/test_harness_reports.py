@@ -15,7 +15,7 @@ from shim.harness.checks.conformance import CASE_NAMES, CaseResult, select
 from shim.harness.checks.rules import Finding, RuleResult
 from shim.harness.reports.conformance_report import html_report, terminal_summary
 from shim.harness.reports.junit import junit_xml
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.unit
 

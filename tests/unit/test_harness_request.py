@@ -7,12 +7,13 @@ import urllib.parse
 import pytest
 
 from shim.harness.session.request import (
+    MASK,
     Credential,
     build_headers,
     build_url,
-    redact_url,
     requested_features,
 )
+from shim.redaction import redact_url
 
 pytestmark = pytest.mark.unit
 
@@ -105,6 +106,6 @@ def test_secrets_are_redacted_and_features_are_read_case_insensitively() -> None
         credential=Credential("key", "secret-key"),
         credential_form="query",
     )
-    assert "secret-key" not in redact_url(url)
-    assert "subscription-key=***" in redact_url(url)
+    assert "secret-key" not in redact_url(url, mask=MASK)
+    assert "subscription-key=***" in redact_url(url, mask=MASK)
     assert requested_features(url.replace("features", "FEATURES")) == {"partial", "texttospeech"}

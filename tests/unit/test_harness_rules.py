@@ -10,7 +10,7 @@ from websockets.frames import Opcode
 
 from shim.harness.checks.rules import RuleResult, check_recording
 from shim.harness.recordings.recording import Recording
-from tests.unit.legacy_sessions import (
+from tests.support.legacy_sessions import (
     audio,
     close,
     good_frames,

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from shim.config import ENVIRONMENT
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.unit
 

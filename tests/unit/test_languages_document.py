@@ -4,25 +4,20 @@ from __future__ import annotations
 
 import itertools
 import json
-from pathlib import Path
-from typing import Any
 
-import jsonschema
 import pytest
 
 from shim.catalog import Catalog
 from shim.legacy.errors import Failure, HandshakeError, http_error
 from shim.legacy.languages import (
-    LanguagesRequest,
     Scope,
-    build_languages_document,
     parse_accept_language,
     parse_languages_request,
 )
+from tests.support.languages_documents import document, request, validator
 
 pytestmark = pytest.mark.unit
 
-CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 SCOPES = ("speech", "text", "tts")
 COMBINATIONS = [
     combo for n in range(1, 4) for combo in itertools.combinations(SCOPES, n)
@@ -32,28 +27,6 @@ COMBINATIONS = [
 @pytest.fixture(scope="module")
 def catalog() -> Catalog:
     return Catalog.bundled()
-
-
-def validator(scope: str) -> jsonschema.Draft202012Validator:
-    schema = json.loads((CONTRACTS / f"languages-{scope}.schema.json").read_text("utf-8"))
-    jsonschema.Draft202012Validator.check_schema(schema)
-    return jsonschema.Draft202012Validator(schema)
-
-
-def request(
-    scope: str | None = None, accept_language: str | None = None, **extra: str
-) -> LanguagesRequest:
-    query = [("api-version", "1.0")]
-    if scope is not None:
-        query.append(("scope", scope))
-    query += list(extra.items())
-    return parse_languages_request(query, accept_language)
-
-
-def document(
-    catalog: Catalog, scope: str, current: bool = False, accept_language: str | None = None
-) -> dict[str, Any]:
-    return build_languages_document(catalog, request(scope, accept_language), current)
 
 
 # ---------------------------------------------------------------------- LG1, LG2

@@ -10,7 +10,9 @@ import pytest
 
 from shim.emulator.engines import models
 from shim.emulator.engines.asr import whisper_language
-from shim.emulator.engines.local import PrefixStabilizer, _AsrGate, unavailable_reason
+from shim.emulator.engines.local import unavailable_reason
+from shim.emulator.engines.local_session import DecodeGate
+from shim.emulator.engines.local_stream import PrefixStabilizer
 from shim.emulator.engines.mt import language_code, strip_markers
 from shim.emulator.vad import EnergyVad
 
@@ -46,7 +48,7 @@ def test_agreement_ignores_case_and_punctuation() -> None:
 
 
 async def test_gate_runs_finals_in_order_and_partials_only_when_idle() -> None:
-    gate = _AsrGate()
+    gate = DecodeGate()
     assert gate.try_acquire()
     assert not gate.try_acquire()
     order: list[int] = []
@@ -67,7 +69,7 @@ async def test_gate_runs_finals_in_order_and_partials_only_when_idle() -> None:
 
 
 async def test_gate_survives_a_cancelled_waiter() -> None:
-    gate = _AsrGate()
+    gate = DecodeGate()
     assert gate.try_acquire()
     waiter = asyncio.create_task(gate.acquire())
     await asyncio.sleep(0)

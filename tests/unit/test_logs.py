@@ -13,10 +13,10 @@ from shim.logs import (
     RedactionFilter,
     configure_logging,
     redact_text,
-    redact_url,
     register_secret,
 )
-from tests import logscan
+from shim.redaction import redact_url
+from tests.support import logscan
 
 pytestmark = pytest.mark.unit
 

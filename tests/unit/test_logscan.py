@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import logscan
+from tests.support import logscan
 
 pytestmark = pytest.mark.unit
 

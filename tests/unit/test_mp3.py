@@ -10,7 +10,7 @@ import pytest
 from pydub import AudioSegment
 
 from shim.legacy.tts import TtsSegment
-from shim.server.mp3 import Mp3EncodingError, encode_mp3
+from shim.mp3 import Mp3EncodingError, encode_mp3
 
 pytestmark = pytest.mark.unit
 

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import json
+from pathlib import Path
 
 import pytest
 
 from shim.emulator.engines.base import Hypothesis, Phrase, StreamParams
 from shim.emulator.engines.scripted import ScriptedEngine
-from shim.emulator.scenario import ScenarioError, parse_fault_spec, scenario_from_dict
+from shim.emulator.scenario import (
+    ScenarioError,
+    load_scenario,
+    parse_fault_spec,
+    save_scenario,
+    scenario_from_dict,
+)
 from shim.emulator.vad import EnergyVad
-from tests.conftest import read_pcm
+from tests.support.paths import read_pcm
 
 pytestmark = pytest.mark.unit
 
@@ -106,6 +115,48 @@ def test_bad_scenarios_are_one_line_errors_naming_the_field(
     with pytest.raises(ScenarioError) as error:
         scenario_from_dict(document, "s.json")
     assert where in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_saved_scenario_loads_back_the_same_with_audio_paths_relative_to_its_file(
+    tmp_path: Path,
+) -> None:
+    document = {
+        "description": "round trip",
+        "utterances": [
+            {
+                "offset_ms": 0,
+                "duration_ms": 900,
+                "text": "Hello.",
+                "translations": {"de": "Hallo."},
+            },
+            {"text": "Unheard.", "recognition_status": "NoMatch"},
+            {
+                "text": "Spoken.",
+                "translations": {"de": "Gesprochen."},
+                "audio": {"de": "s/0.de.wav"},
+            },
+        ],
+        "faults": [{"after_phrase": 1, "close_code": 1011, "once": True}],
+        "segmentation_silence_ms": 700,
+        "synthesis": {"engine": "tone", "chunk_ms": 200},
+    }
+    original = scenario_from_dict(document, "a.json", tmp_path)
+    path = tmp_path / "copy.json"
+    save_scenario(original, path)
+    assert json.loads(path.read_text("utf-8")) == document  # the file form, defaults left out
+    again = load_scenario(path)
+    assert again == scenario_from_dict(document, str(path), tmp_path)
+    assert again.utterances[2].audio == {"de": str(tmp_path / "s" / "0.de.wav")}
+
+
+def test_a_scenario_the_schema_refuses_is_not_written(tmp_path: Path) -> None:
+    bad = scenario_from_dict({"utterances": [{"text": "x"}]}).with_faults(
+        parse_fault_spec('{"at_turn_start": true, "close_code": 4429}')
+    )
+    bad = dataclasses.replace(bad, segmentation_silence_ms=5)  # below the schema's minimum
+    with pytest.raises(ScenarioError):
+        save_scenario(bad, tmp_path / "bad.json")
+    assert not (tmp_path / "bad.json").exists()
 
 
 def test_per_connection_fault_spec_accepts_an_object_or_a_list() -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from shim.catalog import Catalog
 from shim.catalog.served import served_catalog
-from tests.unit.test_languages_document import document, validator
+from tests.support.languages_documents import document, validator
 
 pytestmark = pytest.mark.unit
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from shim.audiotime import SAMPLE_RATE
 from shim.emulator.engines.models import ModelSource
 
-SAMPLE_RATE = 16_000
 WINDOW_FRAMES = 3000  # Whisper's 30 s encoder window, in 10 ms feature frames
 TOKENS_PER_SECOND = 15  # generous for any language: bounds a repetition loop
 QUICK_TOKENS_PER_SECOND = 8  # partials: tighter, as short windows repeat themselves more

@@ -11,19 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from shim.audiotime import BYTES_PER_SECOND
 from shim.emulator.scenario import Scenario
-
-TICKS_PER_SECOND = 10_000_000
-BYTES_PER_SECOND = 32_000
-
-
-def bytes_to_ticks(n: int) -> int:
-    return n * TICKS_PER_SECOND // BYTES_PER_SECOND
-
-
-def ticks_to_bytes(ticks: int) -> int:
-    n = ticks * BYTES_PER_SECOND // TICKS_PER_SECOND
-    return n - n % 2
 
 
 @dataclass(frozen=True)
@@ -58,7 +47,8 @@ class Phrase:
     status: str = "Success"
 
 
-SILENCE_ACK_BYTES = 32_000 * 5  # every engine acknowledges each 5 s stretch without speech
+# Every engine acknowledges each 5 s stretch without speech.
+SILENCE_ACK_BYTES = BYTES_PER_SECOND * 5
 
 
 @dataclass(frozen=True)

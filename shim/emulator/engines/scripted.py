@@ -21,6 +21,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from shim.audiotime import BYTES_PER_SECOND, bytes_to_ticks, ticks_to_bytes
 from shim.emulator import synthesis
 from shim.emulator.engines.base import (
     SILENCE_ACK_BYTES,
@@ -31,15 +32,13 @@ from shim.emulator.engines.base import (
     SpeechStarted,
     StreamParams,
     Synthesis,
-    bytes_to_ticks,
-    ticks_to_bytes,
 )
 from shim.emulator.scenario import Scenario, Utterance
 from shim.emulator.vad import EnergyVad, Segment
 
 MAX_SESSIONS = 4096
 NO_TEXT_STATUSES = {"NoMatch", "InitialSilenceTimeout", "BabbleTimeout", "Error"}
-PARTIAL_STEP_BYTES = 32_000 * 3 // 10  # untimed utterances reveal about a word per 300 ms
+PARTIAL_STEP_BYTES = BYTES_PER_SECOND * 3 // 10  # untimed utterances reveal about a word per 300 ms
 
 
 @dataclass

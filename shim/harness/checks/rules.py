@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from websockets.frames import Opcode
 
+from shim.audiotime import BYTES_PER_SECOND, TICKS_PER_SECOND
 from shim.harness.checks import audiocheck, schemas
 from shim.harness.recordings.messages import (
     FramingError,
@@ -360,7 +361,7 @@ def _timing(session: Session) -> list[Finding]:
             (offset, position, "audioTimeOffset/audioStreamPosition"),
             (duration, size, "audioTimeSize/audioSizeBytes"),
         ):
-            if ticks * 32_000 != count * 10_000_000:
+            if ticks * BYTES_PER_SECOND != count * TICKS_PER_SECOND:
                 findings.append(
                     Finding(
                         result.message.first,

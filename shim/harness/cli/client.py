@@ -33,8 +33,9 @@ from shim.harness.recordings.recorder import Recorder
 from shim.harness.session import synth
 from shim.harness.session.client import SessionOutcome, TextResult, TtsMessage, run_session
 from shim.harness.session.profiles import PROFILES
-from shim.harness.session.request import build_headers, build_url, redact_url
+from shim.harness.session.request import MASK, build_headers, build_url
 from shim.harness.session.wavfile import WavError
+from shim.redaction import redact_url
 
 
 def add_client_parser(
@@ -161,7 +162,7 @@ async def run_client(
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
     recorder = make_recorder(url, headers, audio) if make_recorder is not None else None
-    console.print(f"[dim]{args.profile} → {redact_url(url)}[/]")
+    console.print(f"[dim]{args.profile} → {redact_url(url, mask=MASK)}[/]")
     with SessionDisplay(console) as display:
 
         def on_tts(message: TtsMessage) -> None:

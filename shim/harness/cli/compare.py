@@ -40,12 +40,13 @@ from shim.harness.reports.compare_report import terminal_report, write_html
 from shim.harness.session import synth
 from shim.harness.session.client import run_session
 from shim.harness.session.request import (
+    MASK,
     Credential,
     build_headers,
     build_url,
-    redact_url,
 )
 from shim.harness.session.wavfile import WavError
+from shim.redaction import redact_url
 
 LIVE_SCHEMES = ("ws", "wss", "http", "https")
 
@@ -69,7 +70,7 @@ class SideSpec:
 
     @property
     def source(self) -> str:
-        return redact_url(self.text) if self.live else self.text
+        return redact_url(self.text, mask=MASK) if self.live else self.text
 
 
 def _spec(args: argparse.Namespace, label: str) -> SideSpec:

@@ -13,7 +13,8 @@ from shim.harness.reports.conformance_report import summary_line, terminal_summa
 from shim.harness.reports.junit import write_junit
 from shim.harness.session import synth
 from shim.harness.session.languages import PairUnavailable, choose_pair
-from shim.harness.session.request import redact_url
+from shim.harness.session.request import MASK
+from shim.redaction import redact_url
 
 
 def conformance(args: argparse.Namespace) -> int:
@@ -56,7 +57,7 @@ def conformance(args: argparse.Namespace) -> int:
         result_timeout=args.result_timeout,
         keep_client_audio=not args.no_client_audio,
     )
-    endpoint = redact_url(args.url)
+    endpoint = redact_url(args.url, mask=MASK)
     out: Path = args.out
     console.print(f"[dim]conformance → {endpoint}; reports in {out}/[/]")
 

@@ -13,7 +13,8 @@ from shim.harness.recordings.recorder import Recorder
 from shim.harness.recordings.recording import RecordingError, RecordingWriter, read_recording
 from shim.harness.recordings.replay import ReplayError, plan_replay
 from shim.harness.session.client import SessionOutcome, run_session
-from shim.harness.session.request import redact_url
+from shim.harness.session.request import MASK
+from shim.redaction import redact_url
 
 
 def replay(args: argparse.Namespace) -> int:
@@ -38,7 +39,7 @@ def replay(args: argparse.Namespace) -> int:
             context={"command": "replay", "replayed": str(args.recording), "speed": args.speed},
         )
     console = common.console()
-    console.print(f"[dim]replay {args.recording} → {redact_url(plan.url)}[/]")
+    console.print(f"[dim]replay {args.recording} → {redact_url(plan.url, mask=MASK)}[/]")
     with SessionDisplay(console) as display:
         outcome = asyncio.run(
             run_session(

@@ -8,7 +8,8 @@ from shim.harness.checks.rules import check_recording, failed
 from shim.harness.cli import common
 from shim.harness.recordings.recording import RecordingError, read_lines, read_recording
 from shim.harness.reports.tables import rules_table
-from shim.harness.session.request import redact_url
+from shim.harness.session.request import MASK
+from shim.redaction import redact_url
 
 
 def validate(args: argparse.Namespace) -> int:
@@ -26,7 +27,7 @@ def validate(args: argparse.Namespace) -> int:
         shown = (
             [r for r in results if r.status in ("fail", "warn")] if args.failures_only else results
         )
-        console.print(rules_table(shown, title=f"{path}  {redact_url(recording.url)}"))
+        console.print(rules_table(shown, title=f"{path}  {redact_url(recording.url, mask=MASK)}"))
         counts = {
             s: sum(1 for r in results if r.status == s) for s in ("pass", "fail", "warn", "n/a")
         }

@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from shim.audiotime import BYTES_PER_SECOND, TICKS_PER_SECOND
 from shim.harness.compare.align import align_by_text, align_by_time
 from shim.harness.compare.jsonpaths import IgnoreList, flatten
-from shim.harness.compare.sides import TICKS_PER_SECOND, Side, SideUtterance, read_side
+from shim.harness.compare.sides import Side, SideUtterance, read_side
 from shim.harness.compare.textdiff import TextDiff, diff
 from shim.harness.compare.textdiff import wer as word_error_rate
 
@@ -33,8 +34,8 @@ DEFAULT_IGNORES = (
 TOLERANT_UNITS = {
     "audioTimeOffset": TICKS_PER_SECOND,
     "audioTimeSize": TICKS_PER_SECOND,
-    "audioStreamPosition": 32_000,
-    "audioSizeBytes": 32_000,
+    "audioStreamPosition": BYTES_PER_SECOND,
+    "audioSizeBytes": BYTES_PER_SECOND,
     "duration": 1,
 }
 

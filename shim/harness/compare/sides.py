@@ -10,11 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from shim.audiotime import TICKS_PER_SECOND
 from shim.harness.checks import audiocheck
 from shim.harness.recordings.messages import utterances
 from shim.harness.recordings.recording import Recording
-
-TICKS_PER_SECOND = 10_000_000  # TimingInfo offsets and sizes are 100-ns ticks
 
 
 @dataclass

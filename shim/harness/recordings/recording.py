@@ -24,7 +24,8 @@ from typing import Any, Literal, TextIO
 
 from websockets.frames import Opcode
 
-from shim.harness.session.request import SECRET_HEADERS, redact_url
+from shim.harness.session.request import MASK, SECRET_HEADERS
+from shim.redaction import redact_url
 
 FORMAT = "translator-speech-shim/session-recording"
 VERSION = 1
@@ -292,7 +293,7 @@ def header_document(
         "audio_kept": {"client": keep_client_audio, "server": keep_server_audio},
         "request": {
             "method": "GET",
-            "url": redact_url(url),
+            "url": redact_url(url, mask=MASK),
             "headers": redact_headers(request_headers),
         },
         "response": response,

@@ -22,10 +22,10 @@ from websockets.frames import Opcode
 
 from shim.harness.session.profiles import PROFILES, Ending, Finish, Profile, Step
 from shim.harness.session.request import (
+    MASK,
     Credential,
     build_headers,
     build_url,
-    redact_url,
     requested_features,
 )
 from shim.harness.session.wire import (
@@ -39,6 +39,7 @@ from shim.harness.session.wire import (
     MessageAssembler,
     connect,
 )
+from shim.redaction import redact_url
 
 __all__ = [
     "Credential",
@@ -280,7 +281,7 @@ async def run_session(
     """
     chosen = PROFILES[profile] if isinstance(profile, str) else profile
     steps = chosen.schedule(audio_wav_bytes, speed=speed)
-    outcome = SessionOutcome(chosen.name, redact_url(url))
+    outcome = SessionOutcome(chosen.name, redact_url(url, mask=MASK))
     started = time.monotonic()
     try:
         connection = await connect(

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 
 from websockets.frames import Frame, Opcode
 
+from shim.audiotime import BYTES_PER_SECOND
 from shim.harness.session import wavfile
-
-BYTES_PER_SECOND = 32_000  # 16 kHz mono 16-bit
 
 BROWSER_RATE = 44_100
 BROWSER_CHANNELS = 2

@@ -21,9 +21,9 @@ CredentialKind = Literal["key", "token"]
 PATH = "/speech/translate"
 SECRET_PARAMETERS = frozenset({"subscription-key", "access_token"})
 SECRET_HEADERS = frozenset({"ocp-apim-subscription-key", "authorization"})
-
-CLIENT_INFO_NAMES = ("X-ClientTraceId", "X-CorrelationId", "X-ClientVersion", "X-OsPlatform")
-"""Headers the service also took as query parameters (HS8)."""
+MASK = "***"
+"""What the harness shows and records instead of a credential
+(``shim.redaction.redact_url(url, mask=MASK)`` for URLs)."""
 
 
 @dataclass(frozen=True)
@@ -126,17 +126,6 @@ def build_headers(
         headers.extend(_pairs(client_info))
     headers.extend(_pairs(extra_headers))
     return headers
-
-
-def redact_url(url: str) -> str:
-    """``url`` with credential values replaced, for printing and logs (AU4)."""
-    parts = urllib.parse.urlsplit(url)
-    query = [
-        (name, "***" if name.lower() in SECRET_PARAMETERS else value)
-        for name, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    ]
-    encoded = urllib.parse.urlencode(query, safe="/,*", quote_via=urllib.parse.quote)
-    return urllib.parse.urlunsplit(parts._replace(query=encoded))
 
 
 def requested_features(url: str) -> frozenset[str]:

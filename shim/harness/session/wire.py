@@ -425,10 +425,6 @@ class MessageAssembler:
     _opcode: Opcode | None = None
     _parts: list[bytes] = field(default_factory=list)
 
-    @property
-    def in_progress(self) -> bool:
-        return self._opcode is not None
-
     def feed(self, frame: Frame) -> Message | None:
         """Take the next frame; return the message it completes. Control frames are
         ignored; a protocol violation raises ValueError."""

@@ -6,7 +6,8 @@ What is scanned:
   has no :class:`~shim.logs.RedactionFilter`: a leak is caught where the code logs it, not
   hidden by the last line of defence;
 * the log files (standard error) of the server processes tests start with
-  ``tests.conftest.start_process``: after each test the new lines, and once more at the end.
+  ``tests.support.processes.start_process``: after each test the new lines, and once more at
+  the end.
 
 A line leaks when it holds
 * a known test secret: keys the in-process servers checked (every key goes through
@@ -38,7 +39,8 @@ import pytest
 
 import shim.auth.authenticator
 import shim.auth.keys
-from shim.logs import REDACTED, SECRET_NAMES, extra_fields
+from shim.logs import extra_fields
+from shim.redaction import REDACTED, SECRET_NAMES
 
 _lock = threading.Lock()
 _secrets: set[str] = set()

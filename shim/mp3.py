@@ -1,8 +1,10 @@
-"""MP3 encoding of TTS segments for ``format=audio/mp3`` (TS4).
+"""MP3 encoding: the drop-in server's ``format=audio/mp3`` TTS segments (TS4) and the local
+Speech service's MP3 output formats.
 
 LAME through ``lameenc`` (a 200 kB wheel that bundles the encoder): no ffmpeg, whose Debian
 package and its ~190 dependencies were most of the container image. Blocking: call it from a
-bounded executor, never on the event loop.
+bounded executor, never on the event loop. A neutral module (it imports nothing from
+``shim``), so the local Speech service does not reach into the server for it.
 """
 
 from __future__ import annotations

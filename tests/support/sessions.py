@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shim.harness.session.client import SessionOutcome, run_session
-from tests.e2e.contracts import ContractObserver
+from tests.support.contracts import ContractObserver
 
 
 async def checked_session(

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 from websockets.frames import Opcode
 
-from tests.e2e.contracts import ContractObserver
+from tests.support.contracts import ContractObserver
 
 THREE_QUERY = {"api-version": "1.0", "from": "en-US", "to": "de"}
 

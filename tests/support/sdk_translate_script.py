@@ -11,8 +11,8 @@ import dataclasses
 import json
 import sys
 
-from tests.conftest import read_pcm
-from tests.sdk_harness import translate_continuous
+from tests.support.paths import read_pcm
+from tests.support.sdk_harness import translate_continuous
 
 
 def main() -> None:

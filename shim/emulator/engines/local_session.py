@@ -1,0 +1,167 @@
+"""The local engine's per-session audio and its decodes, shared by the session's streams.
+
+A session (one ``X-ConnectionId``) outlives its connections: the SDK reconnects and replays
+unacknowledged audio, so the audio, the voice-activity segments and the decodes already made
+are kept here, and a new stream of the same session picks them up without decoding again.
+One Whisper decode runs at a time engine-wide (:class:`DecodeGate`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from shim.audiotime import BYTES_PER_SECOND
+from shim.emulator.engines.asr import Transcript
+from shim.emulator.engines.mt import Route
+from shim.emulator.vad import FRAME_BYTES, EnergyVad
+
+PRE_ROLL = BYTES_PER_SECOND // 5  # audio before the first voiced frame handed to Whisper
+POST_ROLL = BYTES_PER_SECOND * 3 // 10  # and after the last one (soft word endings)
+MAX_SEGMENT = BYTES_PER_SECOND * 25  # split longer speech: Whisper's window is 30 s
+SPLIT_SEARCH = BYTES_PER_SECOND * 3  # ...at the quietest frame of its last 3 s
+MAX_DECODES_KEPT = 4  # per session: a final may want the very audio a partial decoded
+MAX_SEGMENTS_KEPT = 64
+
+
+class DecodeGate:
+    """One Whisper decode at a time: finals queue in order, partials only take an idle gate.
+
+    CTranslate2 would serialise concurrent calls on the model anyway, but a call waiting in it
+    holds a worker thread that translation and synthesis need.
+    """
+
+    def __init__(self) -> None:
+        self._busy = False
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def idle(self) -> bool:
+        return not self._busy and not self._waiters
+
+    def try_acquire(self) -> bool:
+        if not self.idle:
+            return False
+        self._busy = True
+        return True
+
+    async def acquire(self) -> None:
+        if self.try_acquire():
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # it was handed to us just as we were cancelled
+            elif waiter in self._waiters:
+                self._waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # hand over: stays busy
+                return
+        self._busy = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    kind: str  # "identity", "whisper" (speech->English) or "text"
+    route: Route | None = None
+
+
+@dataclass(frozen=True)
+class DecodeKey:
+    start: int
+    end: int
+    language: str
+    translate: bool
+    prompt: str | None
+    quick: bool = False  # a short encoder window: partials only
+    prefix: str | None = None  # forced start of the text: partials only
+
+
+@dataclass
+class SpeechSegment:
+    start: int
+    end: int
+    transcript: Transcript | None = None
+
+
+@dataclass(eq=False)
+class SessionAudio:
+    vad: EnergyVad
+    origin: int  # absolute byte offset of audio[0]
+    analysed: int  # absolute bytes of the session's audio seen
+    audio: bytearray = field(default_factory=bytearray)
+    segments: list[SpeechSegment] = field(default_factory=list)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    decodes: OrderedDict[DecodeKey, Transcript] = field(default_factory=OrderedDict)
+    running: dict[DecodeKey, asyncio.Future[Transcript | None]] = field(default_factory=dict)
+
+    def append(self, fresh: bytes) -> None:
+        self.audio += fresh
+        closed = self.vad.feed(fresh)
+        self.analysed += len(fresh)
+        open_start = self.vad.open_segment_start
+        if open_start is not None and self.vad.position - open_start > MAX_SEGMENT:
+            piece = self.vad.split(self._quietest_frame(self.vad.position - SPLIT_SEARCH))
+            closed += [piece] if piece else []
+        self.segments += [SpeechSegment(s.start, s.end) for s in closed]
+
+    def _quietest_frame(self, start: int) -> int:
+        start -= (start - self.origin) % FRAME_BYTES
+        pcm = self.pcm(start, self.vad.position)
+        frames = len(pcm) // FRAME_BYTES
+        if frames < 2:
+            return self.vad.position
+        samples = np.frombuffer(pcm[: frames * FRAME_BYTES], dtype="<i2").astype(np.float32)
+        energy = np.mean(samples.reshape(frames, -1) ** 2, axis=1)
+        return start + int(np.argmin(energy[1:]) + 1) * FRAME_BYTES
+
+    def pcm(self, start: int, end: int) -> bytes:
+        start = max(start, self.origin)
+        end = min(end, self.origin + len(self.audio))
+        return bytes(self.audio[start - self.origin : end - self.origin]) if end > start else b""
+
+    def window(self, start: int, end: int) -> tuple[int, int]:
+        """The audio Whisper gets for speech from ``start`` to ``end``: a little either side."""
+        return max(start - PRE_ROLL, 0), min(end + POST_ROLL, self.analysed)
+
+    def prompt_before(self, start: int) -> str | None:
+        """The previous final's text: Whisper conditions on it as on its own earlier window."""
+        previous = [s for s in self.segments if s.end <= start]
+        if previous and previous[-1].transcript and previous[-1].transcript.text:
+            return previous[-1].transcript.text[-200:]
+        return None
+
+    def settle(self, key: DecodeKey, future: asyncio.Future[Transcript | None]) -> None:
+        """A decode ended: keep its result (a final may want the very same audio)."""
+        if self.running.get(key) is future:
+            del self.running[key]
+        if not future.cancelled() and future.exception() is None:
+            transcript = future.result()
+            if transcript is not None:
+                self.decodes[key] = transcript
+                while len(self.decodes) > MAX_DECODES_KEPT:
+                    self.decodes.popitem(last=False)
+
+    def trim(self) -> None:
+        """Drop audio nothing will decode again (finals are cached, replays need no audio)."""
+        keep = self.analysed
+        if self.vad.open_segment_start is not None:
+            keep = min(keep, self.vad.open_segment_start)
+        undecoded = [s.start for s in self.segments if s.transcript is None]
+        keep = min([keep, *undecoded]) - PRE_ROLL
+        if keep > self.origin:
+            del self.audio[: keep - self.origin]
+            self.origin = keep
+        if len(self.segments) > MAX_SEGMENTS_KEPT:
+            del self.segments[:-MAX_SEGMENTS_KEPT]
