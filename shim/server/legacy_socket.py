@@ -217,6 +217,12 @@ class LegacySocket:
             self._pending_pong = payload  # answered when the client reads again
 
     @property
+    def backed_up(self) -> bool:
+        """Bytes from earlier writes still wait in the transport: the client reads slowly."""
+        transport = self._request.transport
+        return transport is not None and transport.get_write_buffer_size() > 0
+
+    @property
     def writable(self) -> bool:
         transport = self._request.transport
         return not self._close_sent and transport is not None and not transport.is_closing()

@@ -69,6 +69,9 @@ log = logging.getLogger("shim.session")
 # A write to the client that makes no progress for this long means it stopped reading: the
 # session is abandoned (it cannot even be sent a Close).
 WRITE_TIMEOUT_SECONDS = 30.0
+# aiohttp waits for the transport to drain only above 64 KiB buffered; a smaller message into
+# an empty transport never waits, so it needs no timer (arming one per result costs CPU).
+UNBLOCKED_WRITE_BYTES = 60_000
 
 
 class PairCheck(Protocol):
@@ -249,9 +252,11 @@ class TranslateSession:
                 return
 
     def _reschedule(self) -> None:
-        """Arm the timer for the core's next deadline (a Tick is only sent when it is due)."""
+        """Arm the timer for the core's next deadline. A deadline that moved later keeps the
+        armed timer (its early Tick changes nothing and re-arms): audio arriving ten times a
+        second pushes the idle deadline on each time, and re-arming costs more than a Tick."""
         deadline = self._conduct.next_deadline()
-        if deadline == self._timer_at:
+        if deadline is not None and self._timer_at is not None and deadline >= self._timer_at:
             return
         self._cancel_timer()
         if deadline is not None:
@@ -281,8 +286,11 @@ class TranslateSession:
                 self._finished.set()
                 return
             try:
-                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
-                async with asyncio.timeout(WRITE_TIMEOUT_SECONDS):
+                if socket.backed_up or command.size > UNBLOCKED_WRITE_BYTES:
+                    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                    async with asyncio.timeout(WRITE_TIMEOUT_SECONDS):
+                        sent = await self._send(command)
+                else:  # an empty transport takes a small message without waiting
                     sent = await self._send(command)
             except TimeoutError:
                 self._handle(ClientNotReading())

@@ -27,6 +27,7 @@ import atexit
 import collections
 import contextlib
 import logging
+import queue
 import threading
 import time
 import weakref
@@ -43,6 +44,40 @@ from shim.speech.events import BridgeEvent
 log = logging.getLogger("shim.speech")
 
 
+class AudioWriters:
+    """Threads that hand queued audio to the SDK (``PushAudioInputStream.write`` can block for
+    tens of milliseconds under load). A session queues its pump when its outbox turns
+    non-empty: ``SimpleQueue.put`` is one C call, where an executor's ``submit`` builds a
+    future and takes two locks — every session pays it ten times a second."""
+
+    def __init__(self, count: int) -> None:
+        self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._closed = False
+        self._threads = [
+            threading.Thread(target=self._run, name=f"sdk-audio-{i}", daemon=True)
+            for i in range(count)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, pump: Callable[[], None]) -> None:
+        if self._closed:
+            raise RuntimeError("the audio writers are shut down")
+        self._queue.put(pump)
+
+    def _run(self) -> None:
+        while (pump := self._queue.get()) is not None:
+            try:
+                pump()
+            except Exception:
+                log.exception("writing audio to the SDK failed")
+
+    def shutdown(self) -> None:
+        self._closed = True
+        for _ in self._threads:
+            self._queue.put(None)
+
+
 class SpeechRuntime:
     """The SDK's process-wide resources: thread pools and the live recognizers.
 
@@ -52,7 +87,7 @@ class SpeechRuntime:
 
     def __init__(self, *, lifecycle_threads: int = 8, audio_threads: int = 4) -> None:
         self.lifecycle = ThreadPoolExecutor(lifecycle_threads, thread_name_prefix="sdk-lifecycle")
-        self.audio = ThreadPoolExecutor(audio_threads, thread_name_prefix="sdk-audio")
+        self.audio = AudioWriters(audio_threads)
         self._live: weakref.WeakSet[SpeechSession] = weakref.WeakSet()
         self._lock = threading.Lock()
         self.closed = False
@@ -88,7 +123,7 @@ class SpeechRuntime:
         # Teardowns already under way (abandoned sessions) finish before the pools go: an
         # exit while they run could abort the process (§10). Each is bounded by the stop timeout.
         await loop.run_in_executor(None, self.lifecycle.shutdown, True)
-        self.audio.shutdown(wait=False, cancel_futures=True)
+        self.audio.shutdown()
         _runtimes.discard(self)
 
 
