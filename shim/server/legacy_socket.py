@@ -25,6 +25,7 @@ import base64
 import collections
 import contextlib
 import hashlib
+import logging
 from collections.abc import Callable
 
 from aiohttp import web
@@ -40,11 +41,14 @@ from shim.wsframes import (
     parse_close,
 )
 
+log = logging.getLogger("shim.server")
+
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
 CLOSE_WAIT_SECONDS = 2.0  # after our Close: how long the client may take to answer it
 QUEUE_HIGH_BYTES = 1 << 20
 QUEUE_LOW_BYTES = 256 << 10
 PONG_WRITE_LIMIT = 64 << 10
+DIRECT_WRITE_BYTES = 16 << 10  # a frame this small goes straight into an empty transport
 
 
 class HandshakeRejected(Exception):
@@ -100,14 +104,20 @@ class _ParserAdapter:
 
 
 class LegacySocket:
+    """One legacy WebSocket. Received data is pushed to the session as it is parsed, on the
+    loop (:meth:`start`): no task wakes up per frame. While the session holds it
+    (:meth:`hold`), it waits in a bounded queue."""
+
     def __init__(self, request: web.Request, response: web.StreamResponse) -> None:
         self._request = request
         self._response = response
         self._parser = FrameParser()
+        self._consumer: Callable[[Received], None] | None = None
+        self._held = True  # nothing is delivered before start()
+        self._delivering = False
         self._queue: collections.deque[Received] = collections.deque()
         self._queued_bytes = 0
         self._reading_paused = False
-        self._arrived = asyncio.Event()
         self._pending_pong: bytes | None = None
         self._discarding = False  # the session wants no more data, only the client's Close
         self._close_sent = False
@@ -140,6 +150,32 @@ class LegacySocket:
         return self._response
 
     # ---- receiving (called by aiohttp's protocol on the loop) -----------------------------
+    def start(self, consumer: Callable[[Received], None]) -> None:
+        """Deliver every piece of client data, Close and protocol error to ``consumer``."""
+        self._consumer = consumer
+        self.release()
+
+    def hold(self) -> None:
+        """Stop delivering: data waits (up to the queue's bound, then in TCP buffers)."""
+        self._held = True
+
+    def release(self) -> None:
+        """Deliver what waited, then whatever arrives."""
+        self._held = False
+        if self._delivering:
+            return  # the delivery loop below picks up where it is
+        self._delivering = True
+        try:
+            while self._queue and not self._held and self._consumer is not None:
+                item = self._queue.popleft()
+                if isinstance(item, DataChunk):
+                    self._queued_bytes -= len(item.data)
+                self._consume(item)
+        finally:
+            self._delivering = False
+        if self._reading_paused and self._queued_bytes < QUEUE_LOW_BYTES:
+            self._resume_transport()
+
     def _received(self, data: bytes) -> None:
         if self._parser.failed:
             return  # after a protocol error: discard everything until the connection closes
@@ -160,50 +196,49 @@ class LegacySocket:
             # A Pong needs no answer.
 
     def _put(self, item: Received, size: int) -> None:
+        if not self._held and not self._queue and not self._delivering and self._consumer:
+            self._delivering = True
+            try:
+                self._consume(item)
+            finally:
+                self._delivering = False
+            return
         self._queue.append(item)
         self._queued_bytes += size
-        self._arrived.set()
         if self._queued_bytes > QUEUE_HIGH_BYTES and not self._reading_paused:
             transport = self._request.transport
             if transport is not None and not transport.is_closing():
                 transport.pause_reading()
                 self._reading_paused = True
 
+    def _consume(self, item: Received) -> None:
+        assert self._consumer is not None
+        try:
+            self._consumer(item)
+        except Exception:  # a bug in the session must not reach aiohttp's protocol
+            log.exception("legacy socket: the session failed to handle client data")
+            self.abort()
+
+    def _resume_transport(self) -> None:
+        self._reading_paused = False
+        transport = self._request.transport
+        if transport is not None and not transport.is_closing():
+            transport.resume_reading()
+
     def _eof(self) -> None:
         self._peer_closed.set()
         if not self.gone.is_set():
             self.gone.set()
             self.on_gone()
-        self._arrived.set()
-
-    async def receive(self) -> Received | None:
-        """The next piece of client data, its Close, a protocol error; None once it is gone."""
-        while not self._queue:
-            if self.gone.is_set():
-                return None
-            self._arrived.clear()
-            await self._arrived.wait()
-        item = self._queue.popleft()
-        if isinstance(item, DataChunk):
-            self._queued_bytes -= len(item.data)
-            if self._reading_paused and self._queued_bytes < QUEUE_LOW_BYTES:
-                self._reading_paused = False
-                transport = self._request.transport
-                if transport is not None and not transport.is_closing():
-                    transport.resume_reading()
-        return item
 
     def discard_input(self) -> None:
         """Drop client data from now on (the session is closing); keep reading for its Close
         and for EOF."""
         self._discarding = True
-        self._queue.clear()
+        self._queue = collections.deque(i for i in self._queue if not isinstance(i, DataChunk))
         self._queued_bytes = 0
         if self._reading_paused:
-            self._reading_paused = False
-            transport = self._request.transport
-            if transport is not None and not transport.is_closing():
-                transport.resume_reading()
+            self._resume_transport()
 
     # ---- sending ---------------------------------------------------------------------------
     def _pong(self, payload: bytes) -> None:
@@ -228,12 +263,17 @@ class LegacySocket:
         return not self._close_sent and transport is not None and not transport.is_closing()
 
     async def _send(self, data: bytes) -> bool:
-        # StreamResponse.write() adds no framing to a 101 response and waits for the transport
-        # to drain when its buffer is large (flow control): our writer for whole frames.
         if not self.writable:
             return False
+        transport = self._request.transport
+        assert transport is not None
         try:
-            await self._response.write(data)
+            if not transport.get_write_buffer_size() and len(data) <= DIRECT_WRITE_BYTES:
+                transport.write(data)  # nothing waiting: no flow control needed, no overhead
+            else:
+                # StreamResponse.write() adds no framing to a 101 response and waits for the
+                # transport to drain when its buffer is large (flow control).
+                await self._response.write(data)
         except (ConnectionResetError, RuntimeError):
             return False
         if self._pending_pong is not None:

@@ -2,8 +2,8 @@
 
 The handshake is validated before the upgrade (400/401/429/503 with a JSON body). After it,
 every decision belongs to the sans-I/O core, :class:`shim.legacy.conduct.SessionConduct`;
-this module only executes its commands. Two small tasks feed it events, the reader (client
-frames) and the writer (which reports each result it has written, and a client that stops
+this module only executes its commands. The socket pushes client frames to it as it parses
+them; one small task, the writer, reports each result it has written (and a client that stops
 reading); a timer fires at the core's next deadline; the Speech SDK bridge delivers backend
 events on the loop. Commands run in the order the core gave them: audio to the bridge at once,
 results and the final Close through one ordered outbox.
@@ -58,11 +58,11 @@ from shim.mp3 import encode_mp3
 from shim.server import metrics
 from shim.server.backend_recorder import BackendRecorder
 from shim.server.http import error_response
-from shim.server.legacy_socket import ClientClose, HandshakeRejected, LegacySocket
+from shim.server.legacy_socket import ClientClose, HandshakeRejected, LegacySocket, Received
 from shim.server.telemetry import BackendHealth, SessionTelemetry
 from shim.speech.bridge import Backend, SessionOptions, SpeechRuntime, SpeechSession
 from shim.speech.events import BridgeEvent
-from shim.wsframes import DataChunk, FrameError, Opcode
+from shim.wsframes import DataChunk, Opcode
 
 log = logging.getLogger("shim.session")
 
@@ -124,8 +124,6 @@ class TranslateSession:
         self._speech: SpeechSession | None = None
         self._outbox: collections.deque[_Outgoing] = collections.deque()
         self._outbox_ready = asyncio.Event()
-        self._may_read = asyncio.Event()
-        self._may_read.set()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._finished = asyncio.Event()
@@ -171,9 +169,9 @@ class TranslateSession:
             if speech is not None:
                 speech.end_audio()
         elif isinstance(command, PauseReading):
-            self._may_read.clear()
+            self._socket.hold()
         elif isinstance(command, ResumeReading):
-            self._may_read.set()
+            self._socket.release()
         elif isinstance(command, Abandon):
             log.info("session %s: %s", self.request_id, command.reason)
             self._abandoned = True
@@ -219,7 +217,7 @@ class TranslateSession:
                 log.exception("session %s: the speech backend could not start", self.request_id)
                 self._handle(BackendStartFailed())
             else:
-                tasks.append(asyncio.create_task(self._read()))
+                self._socket.start(self._client_data)
             await self._finished.wait()
             self._on_closed()
         finally:
@@ -232,24 +230,17 @@ class TranslateSession:
                 await self._loop.run_in_executor(self._service.executor, self._recorder.save)
         return self._conduct.ending
 
-    async def _read(self) -> None:
-        """Client frames → events, while the core wants them (else TCP holds them back)."""
-        socket = self._socket
-        while True:
-            await self._may_read.wait()
-            item = await socket.receive()
-            if item is None:
-                return  # gone: on_gone already told the core
-            if isinstance(item, DataChunk):
-                if item.opcode == Opcode.TEXT:
-                    self._handle(TextReceived())
-                else:
-                    self._handle(AudioReceived(item.data, item.message_start))
-            elif isinstance(item, ClientClose):
-                self._handle(ClientClosed(item.code))
-            elif isinstance(item, FrameError):
-                self._handle(ProtocolViolation(str(item)))
-                return
+    def _client_data(self, item: Received) -> None:
+        """Client frames → events, as the socket parses them (it holds them while paused)."""
+        if isinstance(item, DataChunk):
+            if item.opcode == Opcode.TEXT:
+                self._handle(TextReceived())
+            else:
+                self._handle(AudioReceived(item.data, item.message_start))
+        elif isinstance(item, ClientClose):
+            self._handle(ClientClosed(item.code))
+        else:
+            self._handle(ProtocolViolation(str(item)))
 
     def _reschedule(self) -> None:
         """Arm the timer for the core's next deadline. A deadline that moved later keeps the
