@@ -43,7 +43,6 @@ from shim.legacy.conduct import (
     WriteAudio,
 )
 from shim.legacy.errors import Failure
-from shim.legacy.request import parse_request
 from shim.speech.events import (
     Canceled,
     Recognized,
@@ -52,33 +51,13 @@ from shim.speech.events import (
     SynthesisAudio,
     SynthesisCompleted,
 )
+from tests.support.legacy_requests import legacy_request, sdk_wav
+from tests.support.legacy_ws import header46
 
 pytestmark = pytest.mark.unit
 
 TICKS = 10_000_000
 T0 = 1_000.0  # any monotonic origin: the core never reads a clock
-
-
-class Resolver:
-    def normalize_from(self, value: str) -> str:
-        return value
-
-    def normalize_to(self, value: str) -> str:
-        return value.split("-")[0]
-
-    def resolve_voice(self, voice: str, target_language: str) -> str:
-        return voice or f"{target_language}-XX-DefaultNeural"
-
-
-def header46() -> bytes:
-    return (
-        b"RIFF"
-        + struct.pack("<I", 0)
-        + b"WAVEfmt "
-        + struct.pack("<IHHIIHHH", 18, 1, 1, 16000, 32000, 2, 16, 0)
-        + b"data"
-        + struct.pack("<I", 0)
-    )
 
 
 def loud(seconds: float) -> bytes:
@@ -91,19 +70,6 @@ def loud(seconds: float) -> bytes:
 
 def silent(seconds: float) -> bytes:
     return bytes(int(32000 * seconds))
-
-
-def sdk_wav(samples: int = 1600) -> bytes:
-    pcm = bytes(2 * samples)
-    return (
-        b"RIFF"
-        + struct.pack("<I", 36 + len(pcm))
-        + b"WAVEfmt "
-        + struct.pack("<IHHIIHH", 16, 1, 1, 16000, 32000, 2, 16)
-        + b"data"
-        + struct.pack("<I", len(pcm))
-        + pcm
-    )
 
 
 def final(text: str, start_s: float, end_s: float, translation: str = "") -> Recognized:
@@ -125,9 +91,7 @@ class Playbook:
     """One session's core and its clock; ``play`` feeds an event at a time, returns commands."""
 
     def __init__(self, features: str = "", limits: Limits | None = None) -> None:
-        query = [("api-version", "1.0"), ("from", "en-US"), ("to", "de"), ("features", features)]
-        request = parse_request(query, {"Ocp-Apim-Subscription-Key": "k"}, Resolver())
-        self.core = SessionConduct(request, limits or Limits(), T0)
+        self.core = SessionConduct(legacy_request(features), limits or Limits(), T0)
         self.now = T0
         self.log: list[Command] = []
         self.closed_at: float | None = None

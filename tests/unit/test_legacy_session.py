@@ -3,32 +3,18 @@
 from __future__ import annotations
 
 import json
-import struct
 
 import pytest
 
-from shim.legacy.request import parse_request
 from shim.legacy.session import LegacySession, TextOut, TtsOut
 from shim.legacy.tts import wav_header
+from tests.support.legacy_requests import legacy_request, sdk_wav
 
 pytestmark = pytest.mark.unit
 
 
-class Resolver:
-    def normalize_from(self, value: str) -> str:
-        return {"en": "en-US"}.get(value, value)
-
-    def normalize_to(self, value: str) -> str:
-        return value.split("-")[0]
-
-    def resolve_voice(self, voice: str, target_language: str) -> str:
-        return voice or f"{target_language}-XX-DefaultNeural"
-
-
 def session(features: str, to: str = "de") -> LegacySession:
-    query = [("api-version", "1.0"), ("from", "en-US"), ("to", to), ("features", features)]
-    request = parse_request(query, {"Ocp-Apim-Subscription-Key": "k"}, Resolver())
-    return LegacySession(request)
+    return LegacySession(legacy_request(features, to))
 
 
 def texts(out: list[object]) -> list[dict[str, object]]:
@@ -36,16 +22,7 @@ def texts(out: list[object]) -> list[dict[str, object]]:
 
 
 def sdk_chunk(samples: int) -> bytes:
-    pcm = bytes(2 * samples)
-    return (
-        b"RIFF"
-        + struct.pack("<I", 36 + len(pcm))
-        + b"WAVEfmt "
-        + struct.pack("<IHHIIHH", 16, 1, 1, 16000, 32000, 2, 16)
-        + b"data"
-        + struct.pack("<I", len(pcm))
-        + pcm
-    )
+    return sdk_wav(samples)
 
 
 def test_partials_only_with_the_partial_feature_RS5() -> None:
