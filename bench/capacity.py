@@ -12,8 +12,10 @@ N climbs the ladder until a run no longer keeps real time (a final or a TTS mess
 wrong, final p99 over 1 s, the clients unable to send on time, or a client error); the largest
 N that did is the side's capacity. At the ``--cpu-at`` sizes (30 and 50) each side's CPU per second
 of audio is measured in the same invocation, with the local service's own CPU beside it (its
-espeak-ng child processes included). Not a test: figures depend on the machine; compare
-ratios measured in one invocation.
+espeak-ng child processes included). A shared machine's speed drifts by ±10 % over minutes,
+so ``--cpu-rounds`` more rounds (default 2) run ``direct`` and ``shim-fast`` back to back at
+those sizes, in alternating order, and the report gives the median of the per-round ratios.
+Not a test: figures depend on the machine; compare ratios measured in one invocation.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import statistics
 import sys
 import time
 from collections.abc import Sequence
@@ -229,6 +232,72 @@ async def ladder(
     return runs
 
 
+async def cpu_rounds(
+    sides: Sequence[str], sizes: Sequence[int], rounds: int, loops: int, base: Path
+) -> list[dict[str, Any]]:
+    """Extra paired runs of the CPU comparison (text, partials): per round and N, ``direct``
+    and every other side back to back, the order alternating between rounds, so that a
+    ratio compares runs minutes apart, not a ladder apart."""
+    runs = []
+    for number in range(1, rounds + 1):
+        for sessions in sizes:
+            order = list(sides) if number % 2 else list(reversed(sides))
+            for side in order:
+                run = Run(side, sessions, False, loops)
+                others = await wait_for_quiet(QUIET_CORES, QUIET_WAIT)
+                print(f"cpu round {number}: {run.tag} (others {others:.2f} cores)", flush=True)
+                try:
+                    result = await run_once(run, base / f"{run.tag}-round{number}")
+                except RuntimeError as error:
+                    print(f"  failed: {str(error)[-300:]}", flush=True)
+                    continue
+                runs.append({**result, "round": number})
+    return runs
+
+
+def cpu_table(runs: Sequence[dict[str, Any]], sides: Sequence[str]) -> list[str]:
+    """The paired rounds as markdown: per N, each side's CPU per audio-second and its ratio
+    to ``direct`` in the same round; the median ratio over the rounds."""
+    others = [side for side in sides if side != "direct"]
+    lines = [
+        "CPU per audio-second in paired rounds (text with partials; one round = the sides"
+        " back to back at one N; *italics*: a run that did not keep real time):",
+        "",
+        "| N | round | direct | " + " | ".join(f"{side} (vs direct)" for side in others) + " |",
+        "|---|---|---" + "|---" * len(others) + "|",
+    ]
+    cells: dict[tuple[int, int], dict[str, dict[str, Any]]] = {}
+    for run in runs:
+        cells.setdefault((run["sessions"], run["round"]), {})[run["side"]] = run
+    ratios: dict[tuple[int, str], list[float]] = {}
+    for (sessions, number), by_side in sorted(cells.items()):
+        direct = by_side.get("direct")
+        base = direct["cpu"]["side_per_audio_second"] if direct else None
+
+        def shown(run: dict[str, Any] | None, text: str) -> str:
+            return text if run is None or run["kept_real_time"] else f"*{text}*"
+
+        row = f"| {sessions} | {number} | {shown(direct, _cell(base))}"
+        for side in others:
+            run = by_side.get(side)
+            per = run["cpu"]["side_per_audio_second"] if run else None
+            text = _cell(per)
+            if per and base:
+                text += f" ({per / base:.2f}×)"
+                if direct and run and direct["kept_real_time"] and run["kept_real_time"]:
+                    ratios.setdefault((sessions, side), []).append(per / base)
+            row += f" | {shown(run, text)}"
+        lines.append(row + " |")
+    lines.append("")
+    for (sessions, side), values in sorted(ratios.items()):
+        lines.append(
+            f"- N={sessions}, {side}: median {statistics.median(values):.2f}× direct"
+            f" ({min(values):.2f}–{max(values):.2f}) over {len(values)} rounds where both"
+            " sides kept real time"
+        )
+    return lines
+
+
 def summarize(runs: Sequence[dict[str, Any]], cpu_at: Sequence[int]) -> dict[str, Any]:
     table: dict[str, Any] = {}
     for run in runs:
@@ -290,6 +359,8 @@ def markdown(report: dict[str, Any]) -> str:
             service = (entry["cpu"].get(cpu_at[-1]) or {}).get("service_per_audio_second")
             row += f" | {_cell(service)} |"
             lines.append(row)
+    if report.get("cpu_rounds"):
+        lines += ["", *cpu_table(report["cpu_rounds"], report["cpu_sides"])]
     failures = [
         f"- {r['side']} N={r['sessions']}{' with TTS' if r['tts'] else ''}: {r['why_not']}"
         for r in report["runs"]
@@ -327,7 +398,17 @@ async def main_async(args: argparse.Namespace) -> int:
     for tts in [t == "on" for t in args.tts.split(",")]:
         for side in sides:
             runs += await ladder(side, tts, steps, args.loops, base, cpu_at[-1])
+    cpu_sides = [side for side in ("direct", "shim-fast") if side in sides]
+    rounds = await cpu_rounds(cpu_sides, cpu_at, args.cpu_rounds, args.loops, base)
+    # The ladders' own runs at the CPU sizes are round 0 of the comparison.
+    ladder_runs = [
+        {**r, "round": 0}
+        for r in runs
+        if not r["tts"] and r["side"] in cpu_sides and r["sessions"] in cpu_at and "cpu" in r
+    ]
     report = {
+        "cpu_rounds": ladder_runs + rounds if rounds else [],
+        "cpu_sides": cpu_sides,
         "generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": "python -m bench.capacity " + " ".join(sys.argv[1:]),
         "raw": str((base / "report.json").relative_to(ROOT)),
@@ -351,6 +432,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--cpu-at", default="30,50", help="N values of the CPU comparison (30,50)")
     parser.add_argument("--tts", default="off,on", help="off, on, or off,on (default)")
     parser.add_argument("--loops", type=int, default=2, help="passes over the recording (2)")
+    parser.add_argument(
+        "--cpu-rounds",
+        type=int,
+        default=2,
+        help="extra paired direct/shim-fast runs at each --cpu-at size (2; 0: none)",
+    )
     parser.add_argument("--out", type=Path, help="markdown file whose Capacity section to update")
     return parser.parse_args(argv)
 

@@ -79,6 +79,13 @@ def _unmask(payload: bytes | memoryview, mask: bytes, offset: int = 0) -> bytes:
     return value.to_bytes(len(payload), "little")
 
 
+def _header_length(second: int) -> int:
+    """A frame header's whole length, from its second byte (mask bit, length code)."""
+    length = second & 0x7F
+    extra = 2 if length == 126 else 8 if length == 127 else 0
+    return 2 + extra + (4 if second & 0x80 else 0)
+
+
 class FrameParser:
     """Feed bytes from a client; get data chunks and control frames back as they arrive."""
 
@@ -128,28 +135,28 @@ class FrameParser:
     # ---- header ------------------------------------------------------------------------------
     def _read_header(self, view: memoryview) -> memoryview:
         """Consume header bytes; set ``_in_payload`` once the header is complete."""
-        need = self._header_length()
-        while need is not None and len(self._header) < need and view:
-            take = min(need - len(self._header), len(view))
-            self._header += view[:take]
+        if not self._header and len(view) >= 2:
+            # The common case, a whole header at hand: no copying byte by byte.
+            need = _header_length(view[1])
+            if len(view) >= need:
+                self._check_first_two(view[0], view[1])
+                self._start_frame(bytes(view[:need]))
+                return view[need:]
+        header = self._header
+        need = 2 if len(header) < 2 else _header_length(header[1])
+        while len(header) < need and view:
+            take = min(need - len(header), len(view))
+            header += view[:take]
             view = view[take:]
-            if len(self._header) == 2:
-                self._check_first_two()
-            need = self._header_length()
-        if need is not None and len(self._header) >= need:
-            self._start_frame()
+            if len(header) == 2:
+                self._check_first_two(header[0], header[1])
+                need = _header_length(header[1])
+        if len(header) >= need:
+            self._header = bytearray()
+            self._start_frame(bytes(header))
         return view
 
-    def _header_length(self) -> int | None:
-        header = self._header
-        if len(header) < 2:
-            return 2
-        length = header[1] & 0x7F
-        extra = 2 if length == 126 else 8 if length == 127 else 0
-        return 2 + extra + (4 if header[1] & 0x80 else 0)
-
-    def _check_first_two(self) -> None:
-        first, second = self._header[0], self._header[1]
+    def _check_first_two(self, first: int, second: int) -> None:
         if first & 0x70:
             raise FrameError("reserved bits set (no extension was negotiated)")
         try:
@@ -165,9 +172,7 @@ class FrameParser:
         if opcode in (Opcode.TEXT, Opcode.BINARY) and self._message is not None:
             raise FrameError("new data message before the previous one finished")
 
-    def _start_frame(self) -> None:
-        header = bytes(self._header)
-        self._header = bytearray()
+    def _start_frame(self, header: bytes) -> None:
         first, second = header[0], header[1]
         length = second & 0x7F
         position = 2

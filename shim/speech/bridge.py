@@ -6,9 +6,13 @@ the loop with ``call_soon_threadsafe`` only when nothing is queued yet (one wake
 batch: at hundreds of sessions, one per event overflows asyncio's self-pipe, which is also
 the signal wake-up fd). Callbacks never block an SDK thread, and an exception in one is
 logged, not swallowed by the SDK. ``PushAudioInputStream.write`` can block for tens of
-milliseconds under load, so audio goes to the SDK from a small pool, in order per session,
-never from the loop. Lifecycle calls that can block (start, stop, destruction) run in a
-small dedicated executor, in the shutdown order of usp-speech-service.md §10.
+milliseconds while the SDK's Python layer holds the GIL for long stretches (the ``public``
+event path builds every result through ~117 ctypes calls), so with that path audio goes to
+the SDK from a small pool, in order per session, never from the loop. With the ``fast``
+path callbacks hold the GIL for microseconds and the loop writes directly: a pool thread's
+wake-up per 100 ms chunk cost about a tenth of the shim's CPU (docs/performance.md).
+Lifecycle calls that can block (start, stop, destruction) run in a small dedicated
+executor, in the shutdown order of usp-speech-service.md §10.
 
 Those executors and the registry of live recognizers belong to a :class:`SpeechRuntime`,
 which the app creates and closes through aiohttp's ``cleanup_ctx``; an ``atexit`` hook only
@@ -38,7 +42,7 @@ from typing import Any
 
 import azure.cognitiveservices.speech as speechsdk
 
-from shim.speech.event_path import EventPath, Subscription, default_event_path
+from shim.speech.event_path import EventPath, PathName, Subscription, default_event_path
 from shim.speech.events import BridgeEvent
 
 log = logging.getLogger("shim.speech")
@@ -223,6 +227,7 @@ class SpeechSession:
         self._stream: speechsdk.audio.PushAudioInputStream | None = None
         self._recognizer: speechsdk.translation.TranslationRecognizer | None = None
         self._events = events or default_event_path()
+        self._write_inline = self._events.name is PathName.FAST  # module docstring
         self._subscription: Subscription | None = None
         self._audio_closed = False
         self._closed = False
@@ -292,9 +297,17 @@ class SpeechSession:
         recognizer.start_continuous_recognition_async().get()
 
     def write(self, pcm: bytes) -> None:
-        """16 kHz mono 16-bit PCM, handed to the SDK from the audio pool, in order."""
-        if self._stream is not None and not self._audio_closed and pcm:
-            self._post(pcm)
+        """16 kHz mono 16-bit PCM, handed to the SDK in order (module docstring: how)."""
+        stream = self._stream
+        if stream is None or self._audio_closed or not pcm:
+            return
+        if self._write_inline and not self._pumping:  # nothing queued ahead of it
+            try:
+                stream.write(pcm)
+            except Exception:
+                log.exception("session %s: writing audio to the SDK failed", self._request_id)
+            return
+        self._post(pcm)
 
     def end_audio(self) -> None:
         """No more audio: the SDK sends its end-of-audio and the service finishes the turn."""
