@@ -8,13 +8,14 @@ itself): ``direct`` is N ``TranslationRecognizer`` clients in one process, confi
 shim configures its own; ``shim-fast``, ``shim-public`` and ``shim-workers2`` are N legacy
 clients (one process) through ``serve`` with ``--sdk-events fast``, ``--sdk-events public`` or
 ``--workers 2``. For every side, with and without text-to-speech (espeak-ng in the service),
-N climbs the ladder until a run no longer keeps real time (a final or a TTS message missing or
-wrong, final p99 over 1 s, the clients unable to send on time, or a client error); the largest
-N that did is the side's capacity. At the ``--cpu-at`` sizes (30 and 50) each side's CPU per second
-of audio is measured in the same invocation, with the local service's own CPU beside it (its
-espeak-ng child processes included). A shared machine's speed drifts by ±10 % over minutes,
-so ``--cpu-rounds`` more rounds (default 2) run ``direct`` and ``shim-fast`` back to back at
-those sizes, in alternating order, and the report gives the median of the per-round ratios.
+N climbs the ladder until a run no longer keeps real time (a final or a TTS message
+missing, wrong or extra, final p99 over 1 s, the clients unable to send on time, or a client
+error); the largest N that did is the side's capacity. At the ``--cpu-at`` sizes (30 and 50)
+each side's CPU per second of audio is measured in the same invocation, with the local
+service's own CPU beside it (its espeak-ng child processes included). A shared machine's
+speed drifts by ±10 % over minutes, so ``--cpu-rounds`` more rounds (default 2) run
+``direct`` and ``shim-fast`` back to back at those sizes, in alternating order, and the
+report gives the median of the per-round ratios.
 Not a test: figures depend on the machine; compare ratios measured in one invocation.
 """
 
@@ -189,9 +190,12 @@ def _kept(latency: dict[str, Any], tts_expected: int, tts_received: int | None) 
         latency["finals_missing"],
         latency["finals_wrong_text"],
         latency["utterances_not_reached"],
+        latency["finals_extra"],
     )
     if any(lost):
-        problems.append(f"finals missing {lost[0]}, wrong {lost[1]}, not reached {lost[2]}")
+        problems.append(
+            f"finals missing {lost[0]}, wrong {lost[1]}, not reached {lost[2]}, extra {lost[3]}"
+        )
     p99 = latency["latency_ms"]["p99"]
     if p99 is None or p99 > P99_LIMIT_MS:
         problems.append(f"final p99 {p99 if p99 is None else round(p99)} ms")

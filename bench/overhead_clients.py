@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import sys
@@ -78,15 +79,21 @@ async def sleep_until(when: float) -> None:
         await asyncio.sleep(delay)
 
 
+class _Stopped(Exception):
+    """A legacy client's connection ended while it was still sending."""
+
+
 async def pace(
     chunks: Sequence[bytes],
     due: Sequence[float],
     send: Callable[[bytes], Awaitable[None]],
     give_up: float,
+    sent: list[float] | None = None,
 ) -> list[float]:
     """Send each chunk at its due time (absolute, so lateness never accumulates) until the
-    ``give_up`` time; returns when each chunk went out."""
-    sent: list[float] = []
+    ``give_up`` time; returns when each chunk went out (also kept in ``sent`` as it goes, for
+    a sender that stops by raising)."""
+    sent = [] if sent is None else sent
     for chunk, when in zip(chunks, due, strict=True):
         await sleep_until(when)
         if time.monotonic() > give_up:
@@ -131,6 +138,7 @@ class LegacyClient:
         self._all_finals = asyncio.Event()
         self._ws: Any = None
         self._reader: asyncio.Task[None] | None = None
+        self._ws_gone = False  # a send failed: the connection is over
 
     async def connect(self) -> None:
         from shim.legacy.tts import wav_header
@@ -174,7 +182,19 @@ class LegacyClient:
             self.record.errors.append(f"unexpected message {result!r:.200}")
 
     async def stream(self, chunks: Sequence[bytes], due: Sequence[float], give_up: float) -> None:
-        self.record.sent = await pace(chunks, due, self._ws.send_bytes, give_up)
+        async def send(chunk: bytes) -> None:
+            if self._ws.closed or self._ws_gone:
+                raise _Stopped
+            try:
+                await self._ws.send_bytes(chunk)
+            except ConnectionError as error:  # the shim ended the session: stop sending
+                self.record.errors.append(f"sending failed: {error}")
+                self._ws_gone = True
+                raise _Stopped from error
+
+        self.record.sent = []
+        with contextlib.suppress(_Stopped):
+            await pace(chunks, due, send, give_up, self.record.sent)
 
     async def wait_finals(self, deadline: float) -> None:
         await _wait_finals(self._all_finals, deadline, self.record)

@@ -29,6 +29,7 @@ class SideLatencies:
     missing: int = 0  # the audio was sent, the final never came
     not_reached: int = 0  # streaming gave up before the utterance's end was sent
     wrong_text: int = 0
+    extra: int = 0  # finals beyond the script's utterances: duplicated results
     errors: list[str] = field(default_factory=list)
     send_lag_ms: list[float] = field(default_factory=list)
     partials: int = 0
@@ -54,6 +55,7 @@ def side_latencies(
         side.send_lag_ms += [(s - d) * MS for s, d in zip(sent, due, strict=False)]
         side.partials += record["partials"]
         side.errors += [f"session {session}: {e}" for e in record["errors"]]
+        side.extra += max(0, len(finals) - len(plan.utterances(session)))
         for utterance in plan.utterances(session):
             if utterance.crossing_chunk >= len(sent):
                 side.not_reached += 1
@@ -111,6 +113,7 @@ def side_report(side: SideLatencies) -> dict[str, Any]:
         "finals_missing": side.missing,
         "utterances_not_reached": side.not_reached,
         "finals_wrong_text": side.wrong_text,
+        "finals_extra": side.extra,
         "partials": side.partials,
         "errors": side.errors[:20],
         "error_count": len(side.errors),

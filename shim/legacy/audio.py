@@ -22,9 +22,10 @@ import numpy as np
 import numpy.typing as npt
 import soxr
 
+from shim.audiotime import SAMPLE_RATE
 from shim.legacy.errors import Failure, SessionError
 
-TARGET_RATE = 16_000
+TARGET_RATE = SAMPLE_RATE  # what the Speech SDK is fed (16 kHz mono 16-bit PCM)
 MAX_HEADER_BYTES = 64 * 1024  # RIFF header region before the data payload (AI2)
 
 _RIFF = b"RIFF"

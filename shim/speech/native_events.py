@@ -54,7 +54,6 @@ from shim.speech.events import (
 
 log = logging.getLogger("shim.speech")
 
-NAME = "fast"
 TEXT_BYTES = 2048  # what the SDK's Python layer reads of a result's text (RecognitionResult)
 
 _Handle = ctypes.c_void_p

@@ -27,7 +27,6 @@ from shim.speech.events import (
 
 log = logging.getLogger("shim.speech")
 
-NAME = "public"
 SIGNALS = ("recognizing", "recognized", "synthesizing", "canceled", "session_stopped")
 _SILENCE = (
     speechsdk.NoMatchReason.InitialSilenceTimeout,
