@@ -35,6 +35,7 @@ from typing import Any
 
 import psutil  # type: ignore[import-untyped]
 
+from bench.docsection import replace_section
 from bench.overhead_plan import CHUNK_SECONDS, ROOT, Plan, session_key
 from bench.overhead_stats import side_latencies, side_report
 from bench.processes import Child, ForeignLoad, start, start_service, wait_for_quiet
@@ -376,21 +377,6 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update_doc(path: Path, section: str) -> None:
-    """Replace the Capacity section (keeping its hand-written ``### Notes``), or add it."""
-    text = path.read_text() if path.exists() else "# Performance\n"
-    start = text.find(SECTION)
-    if start == -1:
-        text = text.rstrip() + "\n\n" + section
-    else:
-        following = text.find("\n## ", start + len(SECTION))
-        end = following + 1 if following != -1 else len(text)
-        notes = text.find("\n### Notes", start, end)
-        keep = text[notes:end] if notes != -1 else "\n"
-        text = text[:start] + section + keep + text[end:]
-    path.write_text(text)
-
-
 async def main_async(args: argparse.Namespace) -> int:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     base = RESULTS / f"capacity-{stamp}"
@@ -425,7 +411,7 @@ async def main_async(args: argparse.Namespace) -> int:
     (base / "report.json").write_text(json.dumps(report, indent=1))
     print(markdown(report))
     if args.out:
-        update_doc(args.out, markdown(report))
+        replace_section(args.out, SECTION, markdown(report))
     return 0
 
 

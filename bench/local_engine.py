@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import resource
 import statistics
 import subprocess
@@ -34,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.docsection import replace_section
 from bench.quality import AUDIO, SPANISH, looks_like, share, transcript, wer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -408,13 +408,7 @@ def render(r: dict[str, Any]) -> str:
 
 
 def update_doc(section: str) -> None:
-    text = DOC.read_text() if DOC.exists() else "# Performance\n\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOC.write_text(text.rstrip("\n") + "\n")
+    replace_section(DOC, SECTION, section)
 
 
 def main(argv: list[str] | None = None) -> int:

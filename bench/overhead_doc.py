@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench.docsection import replace_section
 from bench.overhead_plan import (
     CHUNK_BYTES,
     LOOP_MS,
@@ -18,7 +19,6 @@ from bench.overhead_plan import (
 )
 
 HEADING = "## Drop-in server overhead"
-NOTES = "### Notes"
 RECORDING_NOTE = f"{RECORDING}, {len(SEGMENTS)} timed utterances per pass"
 
 # A side "fell behind" when its clients could not send in real time, results lagged the
@@ -118,10 +118,10 @@ def _how_to_run(report: dict[str, Any]) -> str:
     return (
         "### How to run\n\n"
         "```sh\n"
-        ".venv/bin/python -m bench.shim_overhead --sessions 1,50,200 --out docs/performance.md\n"
+        ".venv/bin/python -m bench.shim_overhead --sessions 1,10,30 --out docs/performance.md\n"
         "```\n\n"
         f"This report came from `{report['command']}`. Each N is measured with the SDK's"
-        " default socket polling and, for `--fast-polling-sessions` (default 1,50), again with"
+        " default socket polling and, for `--fast-polling-sessions` (default 1,30), again with"
         " `SPEECH-USPRunPollingInterval=1` on both sides (`--sdk-property` for the shim)."
         " `--loops` passes over the recording per session (2), `--stream-factor` bounds an"
         " overloaded run (clients stop sending at that multiple of real time, 2),"
@@ -338,26 +338,5 @@ def _method() -> str:
 
 
 def update(path: Path, text: str) -> None:
-    """Replace this section of ``path`` (up to the next ``## `` heading), keep the rest."""
-    old = path.read_text() if path.exists() else "# Performance\n"
-    lines = old.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == HEADING), None)
-    if start is None:
-        body = old.rstrip("\n") + "\n\n" + text
-    else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-        )
-        text = _keep_notes("".join(lines[start:end]), text)
-        after = "".join(lines[end:])
-        body = "".join(lines[:start]) + text + ("\n" + after if after else "")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(body.rstrip("\n") + "\n")
-
-
-def _keep_notes(old_section: str, new_section: str) -> str:
-    """Carry the hand-written ``### Notes`` of the old section over to the new one."""
-    at = old_section.find(f"\n{NOTES}\n")
-    if at < 0 or f"\n{NOTES}\n" in new_section:
-        return new_section
-    return new_section.rstrip("\n") + "\n" + old_section[at:].rstrip("\n") + "\n"
+    """Replace this section of ``path``, keeping its hand-written notes."""
+    replace_section(path, HEADING, text)

@@ -1,6 +1,6 @@
 """What the drop-in server adds on top of the Speech SDK: latency, CPU, memory, threads.
 
-    .venv/bin/python -m bench.shim_overhead --sessions 1,50,200 --out docs/performance.md
+    .venv/bin/python -m bench.shim_overhead --sessions 1,10,30 --out docs/performance.md
 
 For each N and SDK polling setting, one run with five processes: the local Speech service,
 the shim in front of it, N legacy clients through the shim (one worker process), and N
@@ -376,11 +376,11 @@ async def run_all(configs: Sequence[RunConfig], base: Path) -> list[dict[str, An
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.shim_overhead", description=__doc__)
-    parser.add_argument("--sessions", default="1,50,200", help="comma list of N (1,50,200)")
+    parser.add_argument("--sessions", default="1,10,30", help="comma list of N (1,10,30)")
     parser.add_argument(
         "--fast-polling-sessions",
-        default="1,50",
-        help=f"N also measured with {POLLING_PROPERTY}=1 on both sides ('' for none; 1,50)",
+        default="1,30",
+        help=f"N also measured with {POLLING_PROPERTY}=1 on both sides ('' for none; 1,30)",
     )
     parser.add_argument("--loops", type=int, default=2, help="passes over the recording (2)")
     parser.add_argument(
