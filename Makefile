@@ -48,30 +48,29 @@ typecheck: $(STAMP)
 	    shim/speech/event_path.py shim/logsink.py shim/audiotime.py \
 	    shim/mp3.py shim/emulator/connection.py shim/redaction.py shim/espeak.py
 
-system-deps:
-	@missing=""; \
-	for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
+# Installs the Debian packages named in the shell variable `missing`: with apt-get as root,
+# otherwise it names them and fails. $(1): what they are for.
+define apt_install_missing
+if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "==> installing Debian packages:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	  else \
-	    echo "missing Debian packages:$$missing (run: sudo apt-get install$$missing)"; exit 1; \
+	    echo "missing Debian packages for $(1):$$missing (run: sudo apt-get install$$missing)"; exit 1; \
 	  fi; \
 	fi
+endef
+
+system-deps:
+	@missing=""; \
+	for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	$(call apt_install_missing,the server and the tests)
 
 node-deps:
 	@missing=""; \
-	command -v node >/dev/null 2>&1 || missing="nodejs"; \
+	command -v node >/dev/null 2>&1 || missing=" nodejs"; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing Debian packages: $$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-	  else \
-	    echo "missing Node.js for the JavaScript SDK tests (run: sudo apt-get install $$missing)"; exit 1; \
-	  fi; \
-	fi
+	$(call apt_install_missing,the JavaScript SDK tests)
 
 $(JS_STAMP): tests/js/package.json tests/js/package-lock.json
 	@$(MAKE) --no-print-directory node-deps
