@@ -125,7 +125,6 @@ class TranslateSession:
         self._outbox: collections.deque[_Outgoing] = collections.deque()
         self._outbox_ready = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
         self._finished = asyncio.Event()
         self._abandoned = False
         self._event_at: float | None = None  # the SDK callback time of the event being handled
@@ -247,20 +246,20 @@ class TranslateSession:
         armed timer (its early Tick changes nothing and re-arms): audio arriving ten times a
         second pushes the idle deadline on each time, and re-arming costs more than a Tick."""
         deadline = self._conduct.next_deadline()
-        if deadline is not None and self._timer_at is not None and deadline >= self._timer_at:
+        timer = self._timer
+        if deadline is not None and timer is not None and deadline >= timer.when():
             return
         self._cancel_timer()
         if deadline is not None:
-            self._timer_at = deadline
             self._timer = self._loop.call_at(deadline, self._on_timer)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        self._timer, self._timer_at = None, None
+        self._timer = None
 
     def _on_timer(self) -> None:
-        self._timer, self._timer_at = None, None
+        self._timer = None
         self._handle(Tick())
 
     async def _write(self) -> None:
@@ -305,6 +304,14 @@ class TranslateSession:
         )
 
 
+def _refusal(error: LegacyError, request_id: str) -> web.Response:
+    """A refused upgrade: the legacy JSON error under the session's request id, counted."""
+    response = error_response(error)
+    response.headers["X-RequestId"] = request_id
+    metrics.HANDSHAKE_REJECTIONS.labels(str(response.status)).inc()
+    return response
+
+
 async def translate(request: web.Request, service: TranslateService) -> web.StreamResponse:
     request_id = uuid.uuid4().hex
     try:
@@ -323,23 +330,18 @@ async def translate(request: web.Request, service: TranslateService) -> web.Stre
                 )
         slot = service.authenticator.open_session(grant)
     except LegacyError as error:
+        response = _refusal(error, request_id)
         log.info(
             "request refused: %s",
             error.message,
-            extra={"request_id": request_id, "status": error_response(error).status},
+            extra={"request_id": request_id, "status": response.status},
         )
-        response = error_response(error)
-        response.headers["X-RequestId"] = request_id
-        metrics.HANDSHAKE_REJECTIONS.labels(str(response.status)).inc()
         return response
     with slot:
         try:
             socket = await LegacySocket.accept(request, {"X-RequestId": request_id})
         except HandshakeRejected as rejected:
-            response = error_response(HandshakeError(Failure.BAD_PARAMETER, str(rejected)))
-            response.headers["X-RequestId"] = request_id
-            metrics.HANDSHAKE_REJECTIONS.labels(str(response.status)).inc()
-            return response
+            return _refusal(HandshakeError(Failure.BAD_PARAMETER, str(rejected)), request_id)
         session = TranslateSession(service, parsed, grant, socket, request_id, slot.release)
         service.sessions.add(session)
         service.started += 1

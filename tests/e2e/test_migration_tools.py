@@ -29,7 +29,7 @@ from tests.support import chromium
 from tests.support.contracts import ContractSuite
 from tests.support.paths import AUDIO, ROOT
 from tests.support.processes import Shim
-from tests.support.scenarios import INSPECT, THREE
+from tests.support.scenarios import INSPECT, THREE, WEATHER
 
 pytestmark = pytest.mark.e2e
 
@@ -39,16 +39,6 @@ CHANGED["utterances"][0]["text"] = CHANGED["utterances"][0]["text"].replace("ins
 CHANGED["utterances"][0]["translations"]["de"] = (
     "Custom Speech bietet Werkzeuge zur Kontrolle der Qualität."
 )
-WEATHER = {
-    "utterances": [
-        {
-            "offset_ms": 100,
-            "duration_ms": 1290,
-            "text": "What's the weather like?",
-            "translations": {"de": "Wie ist das Wetter?"},
-        }
-    ]
-}
 
 
 def tool(*args: str | Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
