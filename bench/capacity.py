@@ -260,6 +260,11 @@ async def cpu_rounds(
     return runs
 
 
+def _shown(run: dict[str, Any] | None, text: str) -> str:
+    """A figure, in italics when its run did not keep real time."""
+    return text if run is None or run["kept_real_time"] else f"*{text}*"
+
+
 def cpu_table(runs: Sequence[dict[str, Any]], sides: Sequence[str]) -> list[str]:
     """The paired rounds as markdown: per N, each side's CPU per audio-second and its ratio
     to ``direct`` in the same round; the median ratio over the rounds."""
@@ -278,11 +283,7 @@ def cpu_table(runs: Sequence[dict[str, Any]], sides: Sequence[str]) -> list[str]
     for (sessions, number), by_side in sorted(cells.items()):
         direct = by_side.get("direct")
         base = direct["cpu"]["side_per_audio_second"] if direct else None
-
-        def shown(run: dict[str, Any] | None, text: str) -> str:
-            return text if run is None or run["kept_real_time"] else f"*{text}*"
-
-        row = f"| {sessions} | {number} | {shown(direct, _cell(base))}"
+        row = f"| {sessions} | {number} | {_shown(direct, _cell(base))}"
         for side in others:
             run = by_side.get(side)
             per = run["cpu"]["side_per_audio_second"] if run else None
@@ -291,7 +292,7 @@ def cpu_table(runs: Sequence[dict[str, Any]], sides: Sequence[str]) -> list[str]
                 text += f" ({per / base:.2f}×)"
                 if direct and run and direct["kept_real_time"] and run["kept_real_time"]:
                     ratios.setdefault((sessions, side), []).append(per / base)
-            row += f" | {shown(run, text)}"
+            row += f" | {_shown(run, text)}"
         lines.append(row + " |")
     lines.append("")
     for (sessions, side), values in sorted(ratios.items()):
