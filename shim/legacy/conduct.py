@@ -325,8 +325,8 @@ class SessionConduct:
         if isinstance(event, ClientClosed):
             return self._begin_flush(Failure.COMPLETED, now)
         if isinstance(event, (ClientGone, ClientNotReading)):
-            gone = Failure.CLIENT_GONE if isinstance(event, ClientGone) else None
-            return self._abandon(gone or Failure.CLIENT_NOT_READING)
+            gone = isinstance(event, ClientGone)
+            return self._abandon(Failure.CLIENT_GONE if gone else Failure.CLIENT_NOT_READING)
         if isinstance(event, TextReceived):
             return self._close(Failure.TEXT_FRAME)
         if isinstance(event, ProtocolViolation):
