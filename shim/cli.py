@@ -59,6 +59,7 @@ def _serve(args: argparse.Namespace) -> int:
     from shim.config import settings_from
     from shim.server.app import GUARD, WORKER, create_app, drain, ssl_context
     from shim.server.edge import GuardedAppRunner
+    from shim.server.tls import ServerSite
 
     # ConfigError, ScenarioError and KeyFileError are ValueErrors; every message names the
     # flag or file at fault. Startup (the embedded service, the port) fails the same way.
@@ -81,6 +82,8 @@ def _serve(args: argparse.Namespace) -> int:
                 before_cleanup=lambda: drain(app, settings.drain_timeout),
                 runner_factory=functools.partial(GuardedAppRunner, guard=app[GUARD]),
                 reuse_port=app[WORKER] is not None and app[WORKER].reuse_port,
+                site_factory=ServerSite,
+                backlog=settings.backlog,
             )
         )
     except (ValueError, ListenError) as exc:

@@ -32,8 +32,10 @@ ENVIRONMENT = {
     "silence_timeout": "SHIM_SILENCE_TIMEOUT",
     "flush_timeout": "SHIM_FLUSH_TIMEOUT",
     "backend_timeout": "SHIM_BACKEND_TIMEOUT",
+    "liveness_timeout": "SHIM_LIVENESS_TIMEOUT",
     "header_timeout": "SHIM_HEADER_TIMEOUT",
     "max_connections": "SHIM_MAX_CONNECTIONS",
+    "backlog": "SHIM_BACKLOG",
     "workers": "SHIM_WORKERS",
     "drain_timeout": "SHIM_DRAIN_TIMEOUT",
     "max_session_minutes": "SHIM_MAX_SESSION_MINUTES",
@@ -73,10 +75,12 @@ class ServerSettings:
     silence_timeout: float = Limits.silence_timeout
     flush_timeout: float = Limits.flush_timeout
     backend_timeout: float = Limits.backend_timeout
+    liveness_timeout: float = Limits.liveness_timeout
     drain_timeout: float = 30.0
     max_session_minutes: float = Limits.max_session / 60
     header_timeout: float = 10.0
     max_connections: int | None = None  # None: from the open-files limit (see edge.py)
+    backlog: int | None = None  # None: the kernel's somaxconn (shim/runtime.py)
     workers: int = 1  # processes accepting on the port (server/workers.py)
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -160,6 +164,7 @@ class ServerSettings:
             "silence_timeout",
             "flush_timeout",
             "backend_timeout",
+            "liveness_timeout",
             "header_timeout",
             "max_session_minutes",
         ):
@@ -174,6 +179,8 @@ class ServerSettings:
             raise ConfigError("--workers must be at least 1 (or auto: one per CPU)")
         if self.max_connections is not None and self.max_connections < 1:
             raise ConfigError("--max-connections must be at least 1")
+        if self.backlog is not None and self.backlog < 1:
+            raise ConfigError("--backlog must be at least 1")
         if self.languages_from not in ("engine", "catalog"):
             raise ConfigError("--languages-from: choose engine or catalog")
         if self.sdk_events not in ("auto", "fast", "public"):
@@ -259,6 +266,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds a backend may stay silent while it owes results before close 1011 (10)",
     )
     limits.add_argument(
+        "--liveness-timeout",
+        type=float,
+        help="while a session does not read its client (backpressure): seconds within which a"
+        " client that is gone is noticed (20)",
+    )
+    limits.add_argument(
         "--drain-timeout", type=float, help="SIGTERM: seconds sessions may finish (30)"
     )
     limits.add_argument("--max-session-minutes", type=float, help="session cap, close 1000 (90)")
@@ -287,7 +300,14 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     edge.add_argument(
         "--max-connections",
         type=int,
-        help="open connections beyond this get HTTP 503 (default: from the open-files limit)",
+        help="legacy connections (WebSocket sessions) beyond this get HTTP 503"
+        " (default: from the open-files limit)",
+    )
+    edge.add_argument(
+        "--backlog",
+        type=int,
+        help="connections the kernel queues before they are accepted"
+        " (default: net.core.somaxconn) (env SHIM_BACKLOG)",
     )
     tls = parser.add_argument_group("TLS (serve wss:// and https:// directly)")
     tls.add_argument("--tls-cert", help="certificate chain, PEM (env SHIM_TLS_CERT)")
@@ -349,12 +369,14 @@ def settings_from(
         silence_timeout=number("silence_timeout", float, ServerSettings.silence_timeout),
         flush_timeout=number("flush_timeout", float, ServerSettings.flush_timeout),
         backend_timeout=number("backend_timeout", float, ServerSettings.backend_timeout),
+        liveness_timeout=number("liveness_timeout", float, ServerSettings.liveness_timeout),
         drain_timeout=number("drain_timeout", float, ServerSettings.drain_timeout),
         max_session_minutes=number(
             "max_session_minutes", float, ServerSettings.max_session_minutes
         ),
         header_timeout=number("header_timeout", float, ServerSettings.header_timeout),
         max_connections=number("max_connections", int, None),
+        backlog=number("backlog", int, None),
         workers=number("workers", _workers, 1),
         tls_cert=path("tls_cert"),
         tls_key=path("tls_key"),

@@ -17,6 +17,7 @@ from shim.logs import configure_logging as configure_logging  # the harness's en
 log = logging.getLogger("shim")
 ACCESS_LOG = logging.getLogger("shim.access")
 RunnerFactory = Callable[..., web.AppRunner]
+SiteFactory = Callable[..., web.TCPSite]
 
 
 class ListenError(OSError):
@@ -33,11 +34,17 @@ async def start_site(
     runner_factory: RunnerFactory = web.AppRunner,
     access_log: bool = True,
     reuse_port: bool = False,
+    site_factory: SiteFactory = web.TCPSite,
+    backlog: int | None = None,
 ) -> tuple[web.AppRunner, int]:
     """Start serving ``app``; port 0 picks a free one. Returns the runner and the bound port.
 
     ``runner_factory`` makes the runner, e.g. the drop-in server's guarded edge
-    (``shim/server/edge.py``); ``access_log`` writes a ``shim.access`` line per request."""
+    (``shim/server/edge.py``), and ``site_factory`` the listening site; ``access_log`` writes
+    a ``shim.access`` line per request. ``backlog``: the listening socket's queue of
+    connections not yet accepted (None: the kernel's ``somaxconn``, as nginx and gunicorn
+    default to about; aiohttp's own default, 128, overflows in a burst of arrivals and the
+    clients' SYN retries then cost them seconds)."""
     runner = runner_factory(
         app,
         handle_signals=False,
@@ -47,7 +54,14 @@ async def start_site(
     )
     await runner.setup()
     # reuse_port: worker processes share the port (SO_REUSEPORT; server/workers.py).
-    site = web.TCPSite(runner, host, port, ssl_context=ssl_context, reuse_port=reuse_port or None)
+    site = site_factory(
+        runner,
+        host,
+        port,
+        ssl_context=ssl_context,
+        reuse_port=reuse_port or None,
+        backlog=backlog if backlog is not None else somaxconn(),
+    )
     try:
         await site.start()
     except OSError as exc:
@@ -61,6 +75,16 @@ async def start_site(
     return runner, int(bound)
 
 
+def somaxconn() -> int:
+    """The kernel's cap on a listening socket's backlog (what ``listen`` is given beyond it is
+    cut to it); 4096 where it cannot be read."""
+    try:
+        with open("/proc/sys/net/core/somaxconn") as file:
+            return max(1, int(file.read().strip()))
+    except (OSError, ValueError):
+        return 4096
+
+
 async def serve_until_signal(
     app: web.Application,
     host: str,
@@ -72,6 +96,8 @@ async def serve_until_signal(
     shutdown_timeout: float = 5.0,
     runner_factory: RunnerFactory = web.AppRunner,
     reuse_port: bool = False,
+    site_factory: SiteFactory = web.TCPSite,
+    backlog: int | None = None,
 ) -> None:
     runner, bound = await start_site(
         app,
@@ -81,6 +107,8 @@ async def serve_until_signal(
         shutdown_timeout=shutdown_timeout,
         runner_factory=runner_factory,
         reuse_port=reuse_port,
+        site_factory=site_factory,
+        backlog=backlog,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

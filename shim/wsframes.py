@@ -46,6 +46,10 @@ class FrameError(ValueError):
     """The peer broke RFC 6455: the connection must be closed with 1002."""
 
 
+class InvalidPayload(FrameError):
+    """Text that is not UTF-8 where RFC 6455 requires it (a Close reason): close with 1007."""
+
+
 @dataclass(frozen=True)
 class DataChunk:
     """A piece of a data message's payload, as it arrived."""
@@ -213,6 +217,8 @@ class FrameParser:
         self._in_payload = False
         if self._opcode in CONTROL:
             self._control = bytearray()
+            if self._opcode == Opcode.CLOSE:
+                parse_close(data)  # an invalid Close fails the connection (RFC 6455 §7.4)
             out.append(Control(self._opcode, data))
             return
         end = self._fin
@@ -265,8 +271,25 @@ def close_payload(code: int, reason: str = "") -> bytes:
     return struct.pack(">H", code) + data.decode("utf-8", errors="ignore").encode("utf-8")
 
 
+def close_code_allowed(code: int) -> bool:
+    """Whether a peer may send ``code`` in its Close frame (RFC 6455 §7.4): the defined codes
+    but 1004 (reserved) and 1005, 1006, 1015 (never on the wire); 1012-1014 as registered with
+    IANA since; 3000-4999 for libraries and applications. 0-999, 1016-2999 and 5000+ never."""
+    return (1000 <= code <= 1014 and code not in (1004, 1005, 1006)) or 3000 <= code <= 4999
+
+
 def parse_close(payload: bytes) -> tuple[int, str]:
-    if len(payload) < 2:
+    """A Close frame's code and reason; raises :class:`FrameError` for a 1-byte payload or a
+    code a peer may not send, :class:`InvalidPayload` for a reason that is not UTF-8."""
+    if not payload:
         return CLOSE_NO_STATUS, ""
+    if len(payload) == 1:
+        raise FrameError("a Close payload of 1 byte (a code takes 2)")
     (code,) = struct.unpack_from(">H", payload)
-    return code, payload[2:].decode("utf-8", errors="replace")
+    if not close_code_allowed(code):
+        raise FrameError(f"close code {code} may not be sent by an endpoint")
+    try:
+        reason = payload[2:].decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidPayload("the Close reason is not valid UTF-8") from None
+    return code, reason

@@ -8,8 +8,11 @@ headers and samples split across 160-byte fragments. So the RIFF chunks are walk
 assumed to end at byte 44 (AI2), and a sample split across frames is carried over.
 
 Memory: a header is buffered only up to :data:`MAX_HEADER_BYTES`; audio is never buffered
-beyond one partial sample frame plus the resampler's state. The 16 kHz mono 16-bit case is
-a pass-through without numpy, because every session pays for it on every frame.
+beyond one partial sample frame plus the resampler's state. What one :meth:`feed` returns,
+and the float32 temporaries it makes, grow with what it is given: a caller that must bound
+them feeds pieces of at most :meth:`AudioNormalizer.input_for` bytes (a format may multiply
+up to :data:`MAX_EXPANSION` times). The 16 kHz mono 16-bit case is a pass-through without
+numpy, because every session pays for it on every frame.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from shim.legacy.errors import Failure, SessionError
 
 TARGET_RATE = SAMPLE_RATE  # what the Speech SDK is fed (16 kHz mono 16-bit PCM)
 MAX_HEADER_BYTES = 64 * 1024  # RIFF header region before the data payload (AI2)
+# The most a legal format multiplies on conversion: 1 kHz 8-bit mono → 16 kHz 16-bit (32x).
+MAX_EXPANSION = (TARGET_RATE * 2) // 1_000
 
 _RIFF = b"RIFF"
 _WAVE = b"WAVE"
@@ -150,6 +155,18 @@ class AudioNormalizer:
         """The input format in use, once known."""
         return self._converter.format if self._converter else None
 
+    def input_for(self, pcm_bytes: int) -> int:
+        """How many input bytes to feed at once for at most about ``pcm_bytes`` of PCM (one
+        sample frame at least). Outside audio data (a header may be next, declaring any
+        format) the worst legal expansion is assumed."""
+        converter = self._converter
+        if self._phase is not _Phase.DATA or converter is None:
+            return max(1, pcm_bytes // MAX_EXPANSION)
+        fmt = converter.format
+        block = fmt.block_align
+        frames = pcm_bytes * fmt.sample_rate // (TARGET_RATE * 2)
+        return max(1, frames) * block
+
     def start_message(self) -> None:
         """A new binary message begins: it may carry a fresh RIFF header."""
         phase = self._phase
@@ -164,7 +181,7 @@ class AudioNormalizer:
             self._field.clear()
         # Otherwise a header is still incomplete: it continues in this message (tolerated).
 
-    def feed(self, data: bytes) -> bytes:
+    def feed(self, data: bytes | memoryview) -> bytes:
         """Take one frame or fragment of the current message; return the PCM ready so far."""
         if self._phase is _Phase.FINISHED:
             raise RuntimeError("feed() after finish()")

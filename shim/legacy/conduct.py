@@ -25,13 +25,32 @@ What it decides:
   time to go through it.
 * **Read-ahead.** Audio goes to the backend at most ``AUDIO_AHEAD_SECONDS`` ahead of what it
   has answered; beyond that the core pauses reading the client (TCP backpressure), so a
-  whole-file client cannot park minutes of audio in the server. Reading also pauses while
-  more than ``OUTBOX_HIGH_BYTES`` of results wait for a client that reads slowly.
+  whole-file client cannot park minutes of audio in the server. Received audio is converted
+  in steps of at most ``CONVERT_STEP_BYTES`` of 16 kHz PCM and the read-ahead is checked
+  after each step, so a format that multiplies on conversion (1 kHz 8-bit: 32 times) never
+  gets further ahead than one step; what is left of a received piece waits, unconverted,
+  until there is room. Reading also pauses while more than ``OUTBOX_HIGH_BYTES`` of results
+  wait for a client that reads slowly.
+* **Half-close.** A client that ends its side of the connection (``ClientEnded``: TCP
+  end-of-stream, TLS close_notify) may still read: the Node ``websocket`` library sends its
+  Close, shuts its side down at once and reads for 5 s more. Its end of stream is no
+  disappearance: the flush goes on and every owed final is sent. An end of stream without a
+  Close frame ends the audio like a Close (the client can send nothing more) and the flush
+  goes on while writes succeed. Only a failed write, a reset or the write timeout mean the
+  client is gone (``ClientGone``, ``ClientNotReading``).
+* **Liveness while paused.** While reading is paused nothing the client sends is read, so a
+  client that died behind its unread audio would go unnoticed. The core asks the edge to
+  check the client (``CheckClient``: a Ping, whose write fails once the client's TCP answered
+  the previous one with a reset) every half ``liveness_timeout`` of paused time in which
+  nothing was written to it (a write is such a check itself): a gone client is noticed within
+  ``liveness_timeout``. A backend that answers, however slowly, does not put the check off.
 
 Memory: a session's core holds the audio normaliser's state (one sample frame and the
-resampler), the results held behind a final's pending TTS (bounded by what the backend may
-produce for the read-ahead window), and the start ticks of unanswered loud 100 ms blocks (at
-most ``AUDIO_AHEAD_SECONDS × 10``).
+resampler), at most one received piece of audio not yet converted (one socket read, 256 KiB,
+given by the edge), the results held behind a final's pending TTS (bounded by what the
+backend may produce for the read-ahead window), and the start ticks of unanswered loud 100 ms
+blocks (at most ``AUDIO_AHEAD_SECONDS × 10``). The backend is given at most
+``AUDIO_AHEAD_SECONDS`` plus one step of audio it has not answered, whatever the format.
 """
 
 from __future__ import annotations
@@ -65,6 +84,7 @@ from shim.speech.events import (
 )
 
 AUDIO_AHEAD_SECONDS = 60.0  # read-ahead of the backend: ~1.9 MB of 16 kHz PCM at most
+CONVERT_STEP_BYTES = 64 << 10  # 16 kHz PCM converted per step (2 s): the read-ahead's overshoot
 OUTBOX_HIGH_BYTES = 1 << 20  # results not yet written to a slow client: pause reading above
 OUTBOX_LOW_BYTES = 256 << 10  # ... and resume below
 SPEECH_BLOCKS_OWED = 10  # 1 s of loud audio unanswered: the backend owes a hypothesis
@@ -80,6 +100,7 @@ class Limits:
     flush_timeout: float = 30.0  # after the audio ended: results must be in (+ audio owed)
     tts_timeout: float = 15.0  # a final's text-to-speech must complete (or progress) within
     backend_timeout: float = 10.0  # the watchdog (module docstring)
+    liveness_timeout: float = 20.0  # reading paused: a gone client is noticed within this
 
 
 # ---- events: what happened ------------------------------------------------------------------
@@ -104,8 +125,14 @@ class ClientClosed:
 
 
 @dataclass(frozen=True)
+class ClientEnded:
+    """The client ended its side of the connection (end of stream): it sends nothing more,
+    but may still read."""
+
+
+@dataclass(frozen=True)
 class ClientGone:
-    """The client's TCP connection is gone: nobody is left to send anything to."""
+    """The connection failed (a write failed, a reset): nobody is left to send anything to."""
 
 
 @dataclass(frozen=True)
@@ -115,9 +142,10 @@ class ClientNotReading:
 
 @dataclass(frozen=True)
 class ProtocolViolation:
-    """The client broke RFC 6455."""
+    """The client broke RFC 6455 (1002), or sent text that is not UTF-8 where it must be (1007)."""
 
     message: str
+    invalid_data: bool = False
 
 
 @dataclass(frozen=True)
@@ -146,6 +174,7 @@ Event = (
     AudioReceived
     | TextReceived
     | ClientClosed
+    | ClientEnded
     | ClientGone
     | ClientNotReading
     | ProtocolViolation
@@ -205,6 +234,12 @@ class ResumeReading:
 
 
 @dataclass(frozen=True)
+class CheckClient:
+    """Reading is paused: find out whether the client is still there (the edge pings it; a
+    gone client makes a write fail, reported as :class:`ClientGone`)."""
+
+
+@dataclass(frozen=True)
 class CloseSession:
     """After every send before it: send Close(code, reason), then release the backend."""
 
@@ -233,6 +268,7 @@ Command = (
     | EndAudio
     | PauseReading
     | ResumeReading
+    | CheckClient
     | CloseSession
     | Abandon
     | Warn
@@ -297,6 +333,8 @@ class SessionConduct:
         self._tts_deadline: float | None = None
         self._tts_cut_short = False
         self._unsent = 0  # bytes of sends not yet delivered
+        self._input: bytes | memoryview = b""  # received audio not yet converted (one piece)
+        self._checked_at = now  # reading paused: the last write to the client, or check
 
     @property
     def finals_sent(self) -> int:
@@ -322,7 +360,7 @@ class SessionConduct:
             return self._audio_received(event, now)
         if isinstance(event, Tick):
             return self._tick(now)
-        if isinstance(event, ClientClosed):
+        if isinstance(event, (ClientClosed, ClientEnded)):
             return self._begin_flush(Failure.COMPLETED, now)
         if isinstance(event, (ClientGone, ClientNotReading)):
             gone = isinstance(event, ClientGone)
@@ -330,7 +368,8 @@ class SessionConduct:
         if isinstance(event, TextReceived):
             return self._close(Failure.TEXT_FRAME)
         if isinstance(event, ProtocolViolation):
-            return self._close(Failure.PROTOCOL_ERROR, event.message)
+            failure = Failure.INVALID_DATA if event.invalid_data else Failure.PROTOCOL_ERROR
+            return self._close(failure, event.message)
         if isinstance(event, ShutdownRequested):
             return self._close(Failure.SERVER_SHUTDOWN)
         if isinstance(event, BackendStartFailed):
@@ -353,31 +392,53 @@ class SessionConduct:
             deadlines.append(self._started + limits.max_session)
             if not self._pauses.any:
                 deadlines.append(self._idle_since + limits.idle_timeout)
+            else:
+                deadlines.append(self._checked_at + limits.liveness_timeout / 2)
         return min(deadlines)
 
     # ---- client audio ------------------------------------------------------------------------
     def _audio_received(self, event: AudioReceived, now: float) -> list[Command]:
         if self.state is not State.STREAMING:
             return []  # after a Close, or while flushing: nothing more goes to the backend
+        if self._input:  # the edge holds data while paused: a bug if it did not
+            raise RuntimeError("audio received while the last piece still waits")
         try:
             if event.message_start:
                 self._normalizer.start_message()
-            pcm = self._normalizer.feed(event.data)
         except SessionError as error:
             return self._close(error.failure, close_for_error(error).reason)
         self._idle_since = now
-        out: list[Command] = []
-        if pcm:
-            out += self._write(pcm)
-        return out + self._check_stall(now)
+        self._input = event.data
+        return self._convert(now) + self._check_stall(now)
 
-    def _write(self, pcm: bytes) -> list[Command]:
+    def _convert(self, now: float) -> list[Command]:
+        """Convert what waits, a step at a time, while the read-ahead has room."""
+        out: list[Command] = []
+        normalizer = self._normalizer
+        while self._input and not self._pauses.backend:
+            take = normalizer.input_for(CONVERT_STEP_BYTES)
+            data = self._input
+            if take >= len(data):
+                piece, self._input = data, b""  # the common case: a piece goes whole
+            else:
+                view = memoryview(data)
+                piece, self._input = view[:take], view[take:]
+            try:
+                pcm = normalizer.feed(piece)
+            except SessionError as error:
+                self._input = b""
+                return out + self._close(error.failure, close_for_error(error).reason)
+            if pcm:
+                out += self._write(pcm, now)
+        return out
+
+    def _write(self, pcm: bytes, now: float) -> list[Command]:
         audio = self._audio
         audio.voiced.extend(voiced_blocks(pcm, audio.written))
         audio.written += bytes_to_ticks(len(pcm))
         out: list[Command] = [WriteAudio(pcm)]
         if audio.owed() >= AUDIO_AHEAD_SECONDS * TICKS_PER_SECOND and not self._pauses.backend:
-            out += self._pause(backend=True)
+            out += self._pause(now, backend=True)
         return out
 
     # ---- backend results ---------------------------------------------------------------------
@@ -413,7 +474,10 @@ class SessionConduct:
         elif self._tts_deadline is None or isinstance(event, SynthesisAudio):
             self._tts_deadline = now + self.limits.tts_timeout  # a synthesis began or progressed
         if self._pauses.backend and self._audio.owed() < AUDIO_AHEAD_SECONDS * TICKS_PER_SECOND / 2:
-            commands += self._resume(backend=True, now=now)
+            self._pauses.backend = False
+            commands += self._convert(now)  # what waits goes first; it may fill the room again
+            if not self._pauses.backend:
+                commands += self._resume(now=now)
         if self.state is State.STREAMING and self._long_silence():
             commands += self._begin_flush(Failure.LONG_SILENCE, now)
         return commands
@@ -484,6 +548,9 @@ class SessionConduct:
             return out + self._begin_flush(Failure.SESSION_CAP, now)
         if not self._pauses.any and now >= self._idle_since + limits.idle_timeout:
             return out + self._begin_flush(Failure.IDLE_TIMEOUT, now)
+        if self._pauses.any and now >= self._checked_at + limits.liveness_timeout / 2:
+            self._checked_at = now
+            out.append(CheckClient())
         return out + self._check_stall(now)
 
     # ---- flow control ------------------------------------------------------------------------
@@ -498,20 +565,28 @@ class SessionConduct:
             self._unsent += command.size
             commands.append(command)
         if self._unsent > OUTBOX_HIGH_BYTES and not self._pauses.client:
-            commands += self._pause(client=True)
+            commands += self._pause(None, client=True)
         return commands
 
     def _delivered(self, size: int, now: float) -> list[Command]:
         self._unsent = max(0, self._unsent - size)
+        self._checked_at = now  # a write reaches the client's TCP: as good as a check
         if self._pauses.client and self._unsent < OUTBOX_LOW_BYTES:
             return self._resume(client=True, now=now)
         return []
 
-    def _pause(self, *, backend: bool = False, client: bool = False) -> list[Command]:
+    def _pause(
+        self, now: float | None, *, backend: bool = False, client: bool = False
+    ) -> list[Command]:
+        """``now``: when the pause begins (None: a send caused it; the last check stands)."""
         was = self._pauses.any
         self._pauses.backend |= backend
         self._pauses.client |= client
-        return [] if was or self.state is not State.STREAMING else [PauseReading()]
+        if was or self.state is not State.STREAMING:
+            return []
+        if now is not None:
+            self._checked_at = now
+        return [PauseReading()]
 
     def _resume(self, *, backend: bool = False, client: bool = False, now: float) -> list[Command]:
         if backend:
@@ -530,6 +605,7 @@ class SessionConduct:
         self.state = State.FLUSHING
         self._flush = why
         self._flush_started = now
+        self._input = b""  # audio past the end (session cap, long silence): unheard
         # The backend gets flush_timeout, plus the audio it still has to go through: a burst
         # client's last minute of audio takes a real-time service a minute.
         owed_seconds = self._audio.owed() / TICKS_PER_SECOND

@@ -17,12 +17,14 @@ MAX_CLOSE_REASON_BYTES = 123
 
 
 class CloseCode(enum.IntEnum):
-    """WebSocket close codes: the four the legacy service documented, and RFC 6455's 1002."""
+    """WebSocket close codes: the four the legacy service documented, and RFC 6455's 1002
+    and 1007."""
 
     NORMAL = 1000  # only when every result the session owed was sent
     GOING_AWAY = 1001  # endpoint (temporarily) unavailable: the client may retry
     PROTOCOL_ERROR = 1002  # the client broke RFC 6455 (not in the legacy list: RFC 6455 §7.4.1)
     UNSUPPORTED_DATA = 1003  # invalid message type, audio without a proper header
+    INVALID_DATA = 1007  # text that must be UTF-8 is not: a Close reason (RFC 6455 §7.4.1)
     INTERNAL_ERROR = 1011
 
 
@@ -43,6 +45,7 @@ class Failure(enum.Enum):
     BAD_AUDIO_HEADER = "bad_audio_header"
     UNSUPPORTED_AUDIO_FORMAT = "unsupported_audio_format"
     PROTOCOL_ERROR = "protocol_error"
+    INVALID_DATA = "invalid_data"  # a Close reason that is not UTF-8
     BACKEND_ERROR = "backend_error"
     BACKEND_THROTTLED = "backend_throttled"
     BACKEND_AUTH = "backend_auth"
@@ -86,6 +89,7 @@ _CLOSE: dict[Failure, CloseMapping] = {
     Failure.BAD_AUDIO_HEADER: CloseMapping(CloseCode.UNSUPPORTED_DATA),
     Failure.UNSUPPORTED_AUDIO_FORMAT: CloseMapping(CloseCode.UNSUPPORTED_DATA),
     Failure.PROTOCOL_ERROR: CloseMapping(CloseCode.PROTOCOL_ERROR),
+    Failure.INVALID_DATA: CloseMapping(CloseCode.INVALID_DATA),
     Failure.BACKEND_ERROR: CloseMapping(CloseCode.INTERNAL_ERROR),
     Failure.BACKEND_AUTH: CloseMapping(CloseCode.INTERNAL_ERROR),
     Failure.BACKEND_STALLED: CloseMapping(CloseCode.INTERNAL_ERROR),
@@ -105,6 +109,7 @@ _DEFAULT_REASONS: dict[Failure, str] = {
     Failure.SESSION_CAP: "session time limit reached",
     Failure.TEXT_FRAME: "text messages are not accepted: send audio as binary",
     Failure.PROTOCOL_ERROR: "WebSocket protocol error",
+    Failure.INVALID_DATA: "invalid UTF-8 in a WebSocket frame",
     Failure.BACKEND_STALLED: "Speech backend stopped responding; results were lost",
     Failure.RESULTS_INCOMPLETE: "Speech backend did not deliver every result in time",
     Failure.SERVER_SHUTDOWN: "server shutting down",

@@ -142,6 +142,12 @@ def create_app(settings: ServerSettings) -> web.Application:
             },
         )
     )
+    guard = ConnectionGuard(
+        EdgeLimits(
+            header_timeout=settings.header_timeout,
+            max_connections=settings.max_connections or default_max_connections(),
+        )
+    )
     service = TranslateService(
         catalog=catalog,
         authenticator=authenticator,
@@ -156,13 +162,9 @@ def create_app(settings: ServerSettings) -> web.Application:
             max_session=settings.max_session_minutes * 60,
             flush_timeout=settings.flush_timeout,
             backend_timeout=settings.backend_timeout,
+            liveness_timeout=settings.liveness_timeout,
         ),
-    )
-    guard = ConnectionGuard(
-        EdgeLimits(
-            header_timeout=settings.header_timeout,
-            max_connections=settings.max_connections or default_max_connections(),
-        )
+        guard=guard,
     )
     app[SERVICE] = service
     app[GUARD] = guard

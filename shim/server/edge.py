@@ -1,5 +1,5 @@
-"""The hardened HTTP edge: a header timeout, a connection cap, and legacy-shaped answers to
-requests that aiohttp cannot parse.
+"""The hardened HTTP edge: a header timeout, a connection cap, half-open connections, TCP
+keepalive, and legacy-shaped answers to requests that aiohttp cannot parse.
 
 aiohttp has no public setting for a request-header timeout or a connection cap, and its
 answer to an unparseable request is a plain-text 400 whose log line (logger
@@ -13,10 +13,22 @@ aiohttp.
   ``header_timeout`` seconds after it opened is closed (slowloris, half-open sockets). Idle
   keep-alive connections are closed by aiohttp's own ``keepalive_timeout``, which the runner
   sets to the same value.
-* **Connection cap**: beyond ``max_connections`` open connections, a new one is answered
-  ``503`` with the legacy JSON body and closed at once. The default leaves room under the
-  process's open-files limit for the Speech SDK's own socket per session (and, with the
-  embedded local Speech service, its end of it): ``(RLIMIT_NOFILE - 64) // 3``.
+* **Connection cap**: ``max_connections`` legacy connections (WebSocket sessions, counted
+  from their handshake: the translate endpoint refuses the next with ``503`` and the legacy
+  JSON body). Probes and the other endpoints keep ``OTHER_CONNECTIONS`` more for themselves,
+  so ``/readyz`` still answers at the cap and says why; beyond both, a new connection is
+  answered ``503`` at once, and closed only once its request was read (or after
+  ``REFUSED_LINGER`` seconds), so the client gets the answer, not a reset. The default leaves
+  room under the process's open-files limit for the Speech SDK's own socket per session
+  (and, with the embedded local Speech service, its end of it):
+  ``(RLIMIT_NOFILE - 64 - OTHER_CONNECTIONS) // 3``.
+* **Half-open connections**: a client that ends its side of the connection (TCP FIN) after the
+  upgrade may still read; the legacy socket (``on_end_of_stream``) decides whether the
+  connection stays open for writing. aiohttp's protocol would close it.
+* **TCP keepalive** on every accepted connection (probes after ``KEEPALIVE_IDLE`` seconds,
+  every ``KEEPALIVE_INTERVAL``, ``KEEPALIVE_COUNT`` of them), and a TCP user timeout of
+  ``USER_TIMEOUT`` seconds for sent data the client never acknowledges: a client whose host
+  vanished makes the connection fail instead of holding it for the kernel's 15 minutes.
 * **Bad requests**: oversized request lines or headers and other parse errors get the
   legacy ``400`` JSON body with an ``X-RequestId``, and one INFO log line naming the error
   class only (never the request line).
@@ -27,7 +39,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +55,12 @@ log = logging.getLogger("shim.server")
 
 _RESERVED_FILES = 64  # log files, the listening sockets, the SDK's own files
 _FILES_PER_CONNECTION = 3  # client socket + SDK socket (+ the embedded service's end)
+OTHER_CONNECTIONS = 64  # beyond the legacy cap: probes, /languages, issueToken, handshakes
+REFUSED_LINGER = 2.0  # a refused connection is closed once its request is read, or after this
+KEEPALIVE_IDLE = 10  # seconds of silence before TCP keepalive probes start
+KEEPALIVE_INTERVAL = 5
+KEEPALIVE_COUNT = 3
+USER_TIMEOUT = 30  # seconds sent data may stay unacknowledged (the write timeout's length)
 
 
 def default_max_connections() -> int:
@@ -55,7 +75,7 @@ def default_max_connections() -> int:
             pass
     if soft == resource.RLIM_INFINITY:
         soft = 1 << 16
-    return max(16, (soft - _RESERVED_FILES) // _FILES_PER_CONNECTION)
+    return max(16, (soft - _RESERVED_FILES - OTHER_CONNECTIONS) // _FILES_PER_CONNECTION)
 
 
 @dataclass(frozen=True)
@@ -65,17 +85,28 @@ class EdgeLimits:
 
 
 class ConnectionGuard:
-    """Counts open connections; shared by every connection of one server."""
+    """Counts open connections, and legacy ones; shared by every connection of one server."""
 
     def __init__(self, limits: EdgeLimits) -> None:
         self.limits = limits
-        self.open = 0
-        self.refused = 0  # at the cap
+        self.open = 0  # TCP connections
+        self.legacy = 0  # legacy connections, from their handshake to their end
+        self.refused = 0  # at either cap
         self.timed_out = 0  # headers too slow
 
     @property
     def at_capacity(self) -> bool:
-        return self.open >= self.limits.max_connections
+        """No room for another legacy connection (what ``/readyz`` reports)."""
+        return self.legacy >= self.limits.max_connections
+
+    @property
+    def full(self) -> bool:
+        """No room for any connection: the legacy cap and the others' reserve are used up."""
+        return self.open >= self.limits.max_connections + OTHER_CONNECTIONS
+
+    def refuse(self) -> None:
+        self.refused += 1
+        metrics.CONNECTIONS_REFUSED.labels("connection_cap").inc()
 
 
 def _json_response(failure: Failure, message: str) -> web.Response:
@@ -86,6 +117,20 @@ def _json_response(failure: Failure, message: str) -> web.Response:
     response.headers["X-RequestId"] = uuid.uuid4().hex
     response.force_close()
     return response
+
+
+def _keepalive(transport: asyncio.BaseTransport) -> None:
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, KEEPALIVE_IDLE)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, KEEPALIVE_INTERVAL)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, KEEPALIVE_COUNT)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, USER_TIMEOUT * 1000)
+    except (OSError, AttributeError):  # not Linux, or the connection is already gone
+        pass
 
 
 def _raw_busy_response() -> bytes:
@@ -105,21 +150,24 @@ def _raw_busy_response() -> bytes:
 
 
 class GuardedRequestHandler(web_protocol.RequestHandler):
-    """aiohttp's protocol, with the guard's header timeout, cap and bad-request answer."""
+    """aiohttp's protocol, with the guard's header timeout, cap, bad-request answer, TCP
+    keepalive and half-open connections."""
 
     guard: ConnectionGuard
+    # Set by whoever took the connection over after an upgrade: called when the client ends
+    # its side; True keeps the connection open for writing (shim/server/legacy_socket.py).
+    on_end_of_stream: Callable[[], bool] | None = None
     _header_timer: asyncio.TimerHandle | None = None
     _counted = False
+    _refused: bytes | None = None  # the refused request's bytes so far (its head's end ends it)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
+        _keepalive(transport)
         guard = self.guard
-        if guard.at_capacity:
-            guard.refused += 1
-            metrics.CONNECTIONS_REFUSED.labels("connection_cap").inc()
-            assert isinstance(transport, asyncio.Transport)
-            transport.write(_raw_busy_response())
-            self.force_close()
+        if guard.full:
+            guard.refuse()
+            self._refuse(transport)
             return
         guard.open += 1
         metrics.CONNECTIONS_OPEN.inc()
@@ -128,7 +176,28 @@ class GuardedRequestHandler(web_protocol.RequestHandler):
             guard.limits.header_timeout, self._headers_too_slow
         )
 
+    def _refuse(self, transport: asyncio.BaseTransport) -> None:
+        """Answer 503 now; close once the request is read (or after the linger): closing a
+        socket with unread bytes would reset the connection, and the client might lose the
+        answer."""
+        assert isinstance(transport, asyncio.Transport)
+        transport.write(_raw_busy_response())
+        self._refused = b""
+        self._header_timer = asyncio.get_running_loop().call_later(REFUSED_LINGER, self.force_close)
+
+    def eof_received(self) -> bool:
+        if self._refused is not None:
+            return False  # the refused client is done: the transport closes
+        hook = self.on_end_of_stream
+        return hook() if hook is not None else False
+
     def data_received(self, data: bytes) -> None:
+        if self._refused is not None:
+            window = self._refused + data
+            if b"\r\n\r\n" in window:
+                self.force_close()
+            self._refused = window[-3:]
+            return
         super().data_received(data)
         # A parsed request (or a parse error) counts: its headers are complete.
         if self._header_timer is not None and self._request_count:
@@ -206,6 +275,7 @@ def describe(guard: ConnectionGuard) -> dict[str, Any]:
     """The guard's counters, for /healthz."""
     return {
         "connections": guard.open,
+        "legacy_connections": guard.legacy,
         "max_connections": guard.limits.max_connections,
         "refused_at_cap": guard.refused,
         "header_timeouts": guard.timed_out,

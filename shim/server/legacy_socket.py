@@ -7,7 +7,12 @@ arrives (fragments of a never-finished message included), and a TTS message goes
 message in several frames. No subprotocol and no extension are negotiated (HS1).
 
 Closing follows the legacy server's manners: when the client sends Close, the session may
-still send its pending results, and only then echoes the Close (ER1).
+still send its pending results, and only then echoes the Close (ER1). The client's end of
+stream (TCP FIN, TLS close_notify) is reported as :class:`ClientEnd`, in order after what came
+before it, and the connection stays open for writing: clients on the Node ``websocket``
+library end their side right after their Close and still read for 5 s. The edge keeps such a
+connection half-open (``shim/server/edge.py``, ``shim/server/tls.py``); only a lost connection
+(a reset, a failed write) sets :attr:`LegacySocket.gone`.
 
 Memory, per connection: the parser holds at most a frame header and a control payload;
 received data waits in a queue of at most ``QUEUE_HIGH_BYTES`` plus one socket read (256 KiB)
@@ -30,6 +35,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from shim.server.edge import GuardedRequestHandler
 from shim.wsframes import (
     DataChunk,
     FrameError,
@@ -86,7 +92,11 @@ class ClientClose:
         self.code = code
 
 
-Received = DataChunk | ClientClose | FrameError
+class ClientEnd:
+    """The client ended its side of the connection: nothing more comes, results still go."""
+
+
+Received = DataChunk | ClientClose | ClientEnd | FrameError
 
 
 class _ParserAdapter:
@@ -99,8 +109,8 @@ class _ParserAdapter:
         self._socket._received(data)
         return False, b""
 
-    def feed_eof(self) -> None:
-        self._socket._eof()
+    def feed_eof(self) -> None:  # aiohttp calls this when the connection is lost
+        self._socket._lost()
 
 
 class LegacySocket:
@@ -121,8 +131,9 @@ class LegacySocket:
         self._pending_pong: bytes | None = None
         self._discarding = False  # the session wants no more data, only the client's Close
         self._close_sent = False
-        self._peer_closed = asyncio.Event()
-        self.gone = asyncio.Event()  # EOF or connection lost: nothing more can be sent
+        self._peer_closed = asyncio.Event()  # its Close or its end of stream arrived
+        self._ended = False
+        self.gone = asyncio.Event()  # connection lost: nothing more can be sent
         self.on_gone: Callable[[], None] = lambda: None
 
     @classmethod
@@ -141,8 +152,11 @@ class LegacySocket:
         await response.prepare(request)
         await response.write(b"")  # aiohttp buffers headers until the first write: flush the 101
         socket = cls(request, response)
-        request.protocol.set_parser(_ParserAdapter(socket))  # type: ignore[arg-type]
-        request.protocol.keep_alive(False)
+        protocol = request.protocol
+        protocol.set_parser(_ParserAdapter(socket))  # type: ignore[arg-type]
+        protocol.keep_alive(False)
+        if isinstance(protocol, GuardedRequestHandler):
+            protocol.on_end_of_stream = socket._ended_stream
         return socket
 
     @property
@@ -225,7 +239,15 @@ class LegacySocket:
         if transport is not None and not transport.is_closing():
             transport.resume_reading()
 
-    def _eof(self) -> None:
+    def _ended_stream(self) -> bool:
+        """The client half-closed: report it after what it sent; keep the connection open."""
+        if not self._ended:
+            self._ended = True
+            self._peer_closed.set()
+            self._put(ClientEnd(), 0)
+        return not self._close_sent
+
+    def _lost(self) -> None:
         self._peer_closed.set()
         if not self.gone.is_set():
             self.gone.set()
@@ -241,6 +263,16 @@ class LegacySocket:
             self._resume_transport()
 
     # ---- sending ---------------------------------------------------------------------------
+    def ping(self) -> None:
+        """Ask the client for a sign of life. Its answer is not awaited (it would queue behind
+        unread audio): a client that is gone answers the Ping's bytes with a TCP reset, and the
+        next write fails, which loses the connection (:attr:`gone`)."""
+        transport = self._request.transport
+        if transport is None or transport.is_closing() or self._close_sent:
+            return
+        if transport.get_write_buffer_size() < PONG_WRITE_LIMIT:
+            transport.write(encode_frame(Opcode.PING, b""))
+
     def _pong(self, payload: bytes) -> None:
         transport = self._request.transport
         if transport is None or transport.is_closing() or self._close_sent:

@@ -69,6 +69,11 @@ class SessionTelemetry:
         self._cancel_code: str | None = None
         metrics.SESSIONS_OPEN.inc()
 
+    @property
+    def cancel_code(self) -> str | None:
+        """The SDK's CancellationErrorCode of a backend error, for the session-end log line."""
+        return self._cancel_code
+
     def audio_written(self, pcm: bytes, now: float) -> None:
         metrics.AUDIO_RECEIVED.inc(len(pcm) / BYTES_PER_SECOND)
         self._written += bytes_to_ticks(len(pcm))

@@ -23,13 +23,15 @@ from typing import Protocol
 
 from aiohttp import web
 
-from shim.auth.authenticator import Authenticator, Grant
+from shim.auth.authenticator import Authenticator, Grant, SessionSlot
 from shim.catalog.catalog import CatalogSource
 from shim.legacy.conduct import (
     Abandon,
     AudioReceived,
     BackendStartFailed,
+    CheckClient,
     ClientClosed,
+    ClientEnded,
     ClientGone,
     ClientNotReading,
     CloseSession,
@@ -57,12 +59,19 @@ from shim.legacy.tts import fragment
 from shim.mp3 import encode_mp3
 from shim.server import metrics
 from shim.server.backend_recorder import BackendRecorder
+from shim.server.edge import ConnectionGuard
 from shim.server.http import error_response
-from shim.server.legacy_socket import ClientClose, HandshakeRejected, LegacySocket, Received
+from shim.server.legacy_socket import (
+    ClientClose,
+    ClientEnd,
+    HandshakeRejected,
+    LegacySocket,
+    Received,
+)
 from shim.server.telemetry import BackendHealth, SessionTelemetry
 from shim.speech.bridge import Backend, SessionOptions, SpeechRuntime, SpeechSession
 from shim.speech.events import BridgeEvent
-from shim.wsframes import DataChunk, Opcode
+from shim.wsframes import DataChunk, InvalidPayload, Opcode
 
 log = logging.getLogger("shim.session")
 
@@ -92,6 +101,7 @@ class TranslateService:
     limits: Limits = field(default_factory=Limits)
     pair_check: PairCheck | None = None
     record_dir: Path | None = None  # serve --record-backend
+    guard: ConnectionGuard | None = None  # the legacy connection cap (shim/server/edge.py)
     sessions: set[TranslateSession] = field(default_factory=set)
     backend_health: BackendHealth = field(default_factory=BackendHealth)
     draining: bool = False
@@ -171,6 +181,8 @@ class TranslateSession:
             self._socket.hold()
         elif isinstance(command, ResumeReading):
             self._socket.release()
+        elif isinstance(command, CheckClient):
+            self._socket.ping()
         elif isinstance(command, Abandon):
             log.info("session %s: %s", self.request_id, command.reason)
             self._abandoned = True
@@ -238,8 +250,10 @@ class TranslateSession:
                 self._handle(AudioReceived(item.data, item.message_start))
         elif isinstance(item, ClientClose):
             self._handle(ClientClosed(item.code))
+        elif isinstance(item, ClientEnd):
+            self._handle(ClientEnded())
         else:
-            self._handle(ProtocolViolation(str(item)))
+            self._handle(ProtocolViolation(str(item), isinstance(item, InvalidPayload)))
 
     def _reschedule(self) -> None:
         """Arm the timer for the core's next deadline. A deadline that moved later keeps the
@@ -308,15 +322,21 @@ def _refusal(error: LegacyError, request_id: str) -> web.Response:
     """A refused upgrade: the legacy JSON error under the session's request id, counted."""
     response = error_response(error)
     response.headers["X-RequestId"] = request_id
+    if response.status == 503:
+        response.headers["Retry-After"] = "1"
     metrics.HANDSHAKE_REJECTIONS.labels(str(response.status)).inc()
     return response
 
 
 async def translate(request: web.Request, service: TranslateService) -> web.StreamResponse:
     request_id = uuid.uuid4().hex
+    guard = service.guard
     try:
         if service.draining:
             raise HandshakeError(Failure.SERVER_UNAVAILABLE, "server is shutting down; retry")
+        if guard is not None and guard.at_capacity:
+            guard.refuse()
+            raise HandshakeError(Failure.SERVER_UNAVAILABLE, "too many connections; retry later")
         parsed = parse_request(request.query.items(), request.headers, service.catalog.current())
         grant = service.authenticator.authenticate(parsed.credential)
         if service.pair_check is not None:
@@ -337,6 +357,23 @@ async def translate(request: web.Request, service: TranslateService) -> web.Stre
             extra={"request_id": request_id, "status": response.status},
         )
         return response
+    if guard is not None:
+        guard.legacy += 1
+    try:
+        return await _serve(request, service, parsed, grant, slot, request_id)
+    finally:
+        if guard is not None:
+            guard.legacy -= 1
+
+
+async def _serve(
+    request: web.Request,
+    service: TranslateService,
+    parsed: SessionRequest,
+    grant: Grant,
+    slot: SessionSlot,
+    request_id: str,
+) -> web.StreamResponse:
     with slot:
         try:
             socket = await LegacySocket.accept(request, {"X-RequestId": request_id})
@@ -375,6 +412,7 @@ async def translate(request: web.Request, service: TranslateService) -> web.Stre
                     "close_code": ending.code if ending else None,
                     "close_reason": ending.reason if ending else None,
                     "finals": session.finals,
+                    "backend_error_code": session.telemetry.cancel_code,
                     "duration_s": round(loop.time() - started, 3),
                 },
             )

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import socket
+import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +47,7 @@ async def legacy_session(
     *,
     pace: float = 0.0,  # seconds between chunks (0: all at once)
     close_after_send: bool = True,
-    drop_after_send: bool = False,  # Close, then drop the TCP connection mid-flush
+    drop_after_send: bool = False,  # Close, then reset the TCP connection mid-flush
     timeout: float = 90.0,
 ) -> Ended:
     """One legacy session, as a client that sends ``chunks`` and then closes (or vanishes)."""
@@ -72,6 +74,12 @@ async def legacy_session(
                 await ws._writer.send_frame(b"\x03\xe8", aiohttp.WSMsgType.CLOSE)
                 await asyncio.sleep(0.5)
                 transport = ws._response.connection.transport  # type: ignore[union-attr]
+                # A reset, as from a client killed with data unread: a plain FIN would be a
+                # half-close, which the server keeps writing to (test_shim_half_close.py).
+                linger = struct.pack("ii", 1, 0)
+                transport.get_extra_info("socket").setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, linger
+                )
                 transport.abort()
             elif close_after_send:
                 await ws._writer.send_frame(b"\x03\xe8", aiohttp.WSMsgType.CLOSE)

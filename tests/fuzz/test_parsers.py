@@ -23,7 +23,7 @@ from shim.emulator.scenario import ScenarioError, load_scenario, parse_fault_spe
 from shim.legacy.audio import AudioNormalizer
 from shim.legacy.errors import HandshakeError, SessionError
 from shim.legacy.request import parse_request
-from shim.wsframes import FrameError, FrameParser
+from shim.wsframes import FrameError, FrameParser, Opcode, encode_frame, parse_close
 
 pytestmark = pytest.mark.unit
 
@@ -114,6 +114,32 @@ def test_frame_parser_raises_only_frame_error(data: bytes, cut: int) -> None:
     with contextlib.suppress(FrameError):
         for start in range(0, len(data), cut):
             parser.feed(data[start : start + cut])
+
+
+_close_payloads = st.one_of(
+    st.binary(max_size=125),
+    st.builds(
+        lambda code, reason: struct.pack(">H", code) + reason,
+        st.one_of(st.integers(0, 65535), st.sampled_from([999, 1004, 1005, 1006, 1015, 2999])),
+        st.one_of(st.binary(max_size=40), st.text(max_size=30).map(str.encode)),
+    ),
+)
+
+
+@FUZZ
+@given(payload=_close_payloads, cut=st.integers(1, 20))
+def test_close_frames_raise_only_frame_error_and_what_passes_is_valid(
+    payload: bytes, cut: int
+) -> None:
+    """Every Close payload either fails (1002 or 1007) or has an allowed code and UTF-8."""
+    data = encode_frame(Opcode.CLOSE, payload, mask=True)
+    parser = FrameParser()
+    with contextlib.suppress(FrameError):
+        for start in range(0, len(data), cut):
+            for frame in parser.feed(data[start : start + cut]):
+                code, reason = parse_close(frame.payload)  # accepted by the parser: valid
+                assert code == 1005 or 1000 <= code <= 4999
+                assert reason.encode("utf-8") == payload[2:]
 
 
 def _usp_text(path: str, request_id: str, body: str) -> str:

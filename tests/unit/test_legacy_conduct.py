@@ -16,11 +16,14 @@ from hypothesis import strategies as st
 
 from shim.legacy.conduct import (
     AUDIO_AHEAD_SECONDS,
+    CONVERT_STEP_BYTES,
     OUTBOX_HIGH_BYTES,
     Abandon,
     AudioReceived,
     BackendStartFailed,
+    CheckClient,
     ClientClosed,
+    ClientEnded,
     ClientGone,
     ClientNotReading,
     CloseSession,
@@ -87,14 +90,22 @@ def hypothesis(text: str, start_s: float, end_s: float) -> Recognizing:
     return Recognizing(text, text.upper(), start, end - start)
 
 
+SOCKET_READ = 256 << 10  # what one socket read hands the core at most
+
+
 class Playbook:
-    """One session's core and its clock; ``play`` feeds an event at a time, returns commands."""
+    """One session's core and its clock; ``play`` feeds an event at a time, returns commands.
+
+    ``send`` is the client's side through the edge: events wait while the core has reading
+    paused and are delivered, in order, once it resumes (as the legacy socket holds them)."""
 
     def __init__(self, features: str = "", limits: Limits | None = None) -> None:
         self.core = SessionConduct(legacy_request(features), limits or Limits(), T0)
         self.now = T0
         self.log: list[Command] = []
         self.closed_at: float | None = None
+        self.paused = False
+        self.waiting: list[Event] = []  # sent by the client, not yet read
 
     def play(self, event: Event, at: float | None = None) -> list[Command]:
         if at is not None:
@@ -102,9 +113,29 @@ class Playbook:
             self.now = at
         out = self.core.handle(event, self.now)
         self.log += out
+        for command in out:
+            if isinstance(command, (PauseReading, ResumeReading)):
+                self.paused = isinstance(command, PauseReading)
         if any(isinstance(c, (CloseSession, Abandon)) for c in out):
             self.closed_at = self.now
+        if not self.paused and self.waiting:
+            out += self.play(self.waiting.pop(0))
         return out
+
+    def send(self, *events: Event, at: float | None = None) -> None:
+        if at is not None:
+            self.now = max(self.now, at)
+        self.waiting += events
+        if not self.paused and self.waiting:
+            self.play(self.waiting.pop(0))
+
+    def send_audio(self, data: bytes, *, at: float | None = None, start: bool = False) -> None:
+        """One binary message, handed over a socket read at a time."""
+        pieces = [data[i : i + SOCKET_READ] for i in range(0, len(data), SOCKET_READ)]
+        self.send(
+            *(AudioReceived(p, message_start=start and i == 0) for i, p in enumerate(pieces)),
+            at=at,
+        )
 
     def stream(self, pcm: bytes, *, at: float | None = None, start: bool = False) -> None:
         self.play(AudioReceived((header46() if start else b"") + pcm, message_start=start), at)
@@ -279,8 +310,8 @@ def test_a_backend_hung_during_silence_is_noticed_once_the_read_ahead_is_full() 
 
 def test_a_burst_is_not_a_hang_while_the_backend_keeps_answering() -> None:
     book = started("partial")
-    book.stream(loud(30.0) + silent(100.0), at=T0 + 1.1)  # the C# quickstart's whole file
-    book.play(ClientClosed(1000), at=T0 + 1.2)
+    book.send_audio(loud(30.0) + silent(100.0), at=T0 + 1.1)  # the C# quickstart's whole file
+    book.send(ClientClosed(1000), at=T0 + 1.2)
     for step in range(1, 27):  # the backend works through it, an event every 5 s
         book.tick_until(1.2 + 5 * step)
         book.play(silence_ack(5 * step, 5 * step + 5), at=T0 + 1.2 + 5 * step)
@@ -539,3 +570,81 @@ def test_a_1000_close_means_every_final_was_sent_and_ticks_never_spin(
         assert book.core.next_deadline() is not None  # something will end it
     for command in book.log:
         assert not isinstance(command, WriteAudio) or command.pcm
+
+
+# ---- half-close: the client's end of stream is not its disappearance -----------------------
+def test_an_end_of_stream_after_the_close_keeps_the_flush_going_until_every_final_ER1() -> None:
+    book = started()
+    book.play(ClientClosed(1000), at=T0 + 1.1)
+    assert book.play(ClientEnded(), at=T0 + 1.1) == []  # the Node client's SHUT_WR
+    book.play(final("one", 0.0, 0.9), at=T0 + 3.0)
+    book.play(Stopped(), at=T0 + 3.1)
+    assert [f["recognition"] for f in book.finals()] == ["one"]
+    assert book.closes() == [CloseSession(1000, "")]
+
+
+def test_an_end_of_stream_without_a_close_ends_the_audio_and_still_flushes() -> None:
+    book = started()
+    out = book.play(ClientEnded(), at=T0 + 1.1)
+    assert EndAudio() in out and book.core.state is State.FLUSHING
+    book.play(final("one", 0.0, 0.9), at=T0 + 2.0)
+    book.play(Stopped(), at=T0 + 2.1)
+    assert [f["recognition"] for f in book.finals()] == ["one"]
+    assert book.closes() == [CloseSession(1000, "")]
+
+
+@pytest.mark.parametrize(("invalid_data", "code"), [(False, 1002), (True, 1007)])
+def test_an_invalid_close_frame_fails_the_session_never_1000(invalid_data: bool, code: int) -> None:
+    book = started()
+    book.play(final("one", 0.0, 0.9), at=T0 + 1.05)
+    book.play(ProtocolViolation("bad close", invalid_data), at=T0 + 1.1)
+    assert [c.code for c in book.closes()] == [code]
+    assert [f["recognition"] for f in book.finals()] == ["one"]  # what was sent stays sent
+
+
+# ---- audio that multiplies: converted a step at a time within the read-ahead ---------------
+def _riff_1khz_8bit(payload: bytes) -> bytes:
+    fmt = struct.pack("<HHIIHH", 1, 1, 1000, 1000, 1, 8)
+    return (
+        b"RIFF" + struct.pack("<I", 36 + len(payload)) + b"WAVEfmt "
+        + struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", len(payload)) + payload
+    )  # fmt: skip
+
+
+def test_a_1_khz_8_bit_whole_file_never_gets_more_than_the_read_ahead_ahead() -> None:
+    book = Playbook()
+    book.send_audio(_riff_1khz_8bit(bytes(range(256)) * 8192), at=T0 + 1, start=True)  # 2 MiB
+    written = sum(len(c.pcm) for c in book.log if isinstance(c, WriteAudio))
+    ahead = AUDIO_AHEAD_SECONDS * 32_000
+    assert ahead <= written <= ahead + CONVERT_STEP_BYTES
+    assert book.paused and book.waiting  # the rest stays in the client's TCP buffers
+    assert len(book.core._input) <= SOCKET_READ  # at most one read waits, unconverted
+    # The backend answers: room for more, converted before reading resumes.
+    book.play(silence_ack(0.0, 40.0), at=T0 + 5)
+    more = sum(len(c.pcm) for c in book.log if isinstance(c, WriteAudio)) - written
+    assert 0 < more <= 40 * 32_000 + CONVERT_STEP_BYTES
+
+
+# ---- a client behind paused reading is still checked ---------------------------------------
+def test_while_reading_is_paused_the_client_is_checked_every_half_liveness_timeout() -> None:
+    limits = Limits(liveness_timeout=10.0, idle_timeout=1_000, backend_timeout=1_000)
+    book = started(limits=limits)
+    book.stream(silent(AUDIO_AHEAD_SECONDS + 1), at=T0 + 2)
+    assert book.paused
+    book.play(hypothesis("slow", 0.0, 1.0), at=T0 + 4)  # backend answers do not put it off
+    book.tick_until(2 + 21)
+    checks = sum(isinstance(c, CheckClient) for c in book.log)
+    assert checks == 4  # at 7, 12, 17, 22 s: a gone client is noticed within 10 s
+
+
+def test_a_reading_session_is_not_checked() -> None:
+    book = started(limits=Limits(liveness_timeout=2.0))
+    book.realtime(loud(1.0), 10, from_s=1)
+    book.tick_until(11)
+    assert not any(isinstance(c, CheckClient) for c in book.log)
+
+
+def test_a_client_gone_while_paused_is_abandoned_at_once() -> None:
+    book = started()
+    book.stream(silent(AUDIO_AHEAD_SECONDS + 1), at=T0 + 2)
+    assert book.play(ClientGone(), at=T0 + 20) == [Abandon("client connection lost")]

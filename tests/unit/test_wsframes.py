@@ -14,6 +14,7 @@ from shim.wsframes import (
     DataChunk,
     FrameError,
     FrameParser,
+    InvalidPayload,
     Opcode,
     ParsedFrame,
     close_payload,
@@ -144,6 +145,34 @@ def test_close_payload_round_trips_and_truncates_long_reasons() -> None:
     assert len(close_payload(1000, "é" * 200)) <= 125
     assert parse_close(close_payload(1000, "é" * 200))[1] == "é" * 61
     assert parse_close(b"") == (1005, "")
+
+
+INVALID_CLOSE_CODES = [0, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000, 65535]
+
+
+@pytest.mark.parametrize("code", INVALID_CLOSE_CODES)
+def test_a_close_code_an_endpoint_may_not_send_is_a_protocol_error(code: int) -> None:
+    with pytest.raises(FrameError) as raised:
+        FrameParser().feed(masked(Opcode.CLOSE, struct.pack(">H", code) + b"bye"))
+    assert not isinstance(raised.value, InvalidPayload)  # 1002, not 1007
+
+
+@pytest.mark.parametrize("code", [1000, 1001, 1002, 1003, 1007, 1011, 1012, 1014, 3000, 4999])
+def test_close_codes_an_endpoint_may_send_are_accepted(code: int) -> None:
+    (frame,) = FrameParser().feed(masked(Opcode.CLOSE, struct.pack(">H", code)))
+    assert parse_close(frame.payload) == (code, "")
+
+
+def test_a_one_byte_close_payload_is_a_protocol_error() -> None:
+    with pytest.raises(FrameError) as raised:
+        FrameParser().feed(masked(Opcode.CLOSE, b"\x03"))
+    assert not isinstance(raised.value, InvalidPayload)
+
+
+@pytest.mark.parametrize("reason", [b"\xff", b"\xc3", b"ok\xed\xa0\x80", b"\xf4\x90\x80\x80"])
+def test_a_close_reason_that_is_not_utf8_is_invalid_payload_1007(reason: bytes) -> None:
+    with pytest.raises(InvalidPayload):
+        FrameParser().feed(masked(Opcode.CLOSE, struct.pack(">H", 1000) + reason))
 
 
 @settings(max_examples=400, deadline=None)

@@ -13,7 +13,7 @@ import re
 import ssl as ssl_module
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -25,7 +25,7 @@ from shim.harness.recordings.recorder import Recorder
 from shim.harness.recordings.recording import RecordingWriter
 from shim.harness.session import wavfile
 from shim.harness.session.client import run_session
-from shim.harness.session.profiles import PROFILES
+from shim.harness.session.profiles import NPM_CLOSE, PROFILES, Profile
 from shim.harness.session.request import Credential, build_headers, build_url
 from shim.harness.session.wire import ConnectionClosed, HandshakeError, HandshakeRefused, connect
 
@@ -111,13 +111,25 @@ def _expectation(
 # -- profile sessions -------------------------------------------------------------------------
 
 
-def _profile_runner(profile: str) -> Runner:
+# The whole file in one message, then Close and the npm library's half-close: nothing the
+# server owes can have been sent before the Close, so every final arrives after it.
+HALF_CLOSE = replace(
+    PROFILES["whole-file"],
+    name="half-close",
+    clients="Node clients on the websocket npm library (Close, then SHUT_WR, reading 5 s)",
+    ending=NPM_CLOSE,
+)
+
+
+def _profile_runner(profile: str | Profile) -> Runner:
+    chosen = PROFILES[profile] if isinstance(profile, str) else profile
+
     async def run(settings: Settings, recorder: Recorder) -> RuleResult:
         outcome = await run_session(
             recorder.url,
             recorder.headers,
             settings.audio,
-            profile,
+            chosen,
             speed=settings.speed,
             observer=recorder,
             on_handshake=recorder.on_handshake,
@@ -128,8 +140,7 @@ def _profile_runner(profile: str) -> Runner:
         recorder.finish_session(outcome)
         return _expectation(
             "PR1",
-            f"the session ends as the {profile} client expects:"
-            f" {PROFILES[profile].ending.expectation}",
+            f"the session ends as the {chosen.name} client expects: {chosen.ending.expectation}",
             outcome.problems,
             "session",
         )
@@ -242,6 +253,14 @@ def _cases() -> list[Case]:
         for name, profile in PROFILES.items()
     ]
     cases += [
+        Case(
+            "half-close",
+            "profiles",
+            f"{HALF_CLOSE.clients}: every final after the Close, then 1000",
+            lambda s: _url(s),
+            True,
+            _profile_runner(HALF_CLOSE),
+        ),
         Case(
             "timing-info",
             "features",

@@ -313,9 +313,14 @@ async def run_session(
                 settle=settle,
                 limit=result_timeout,
             )
-        connection.send_close(chosen.ending.close_code, chosen.ending.close_reason)
+        ending = chosen.ending
+        connection.send_close(ending.close_code, ending.close_reason)
+        if ending.half_close:
+            connection.half_close()
         # After the client's close the server may still flush results (ER1): allow for it.
-        limit = result_timeout + timeout if chosen.ending.finish is Finish.CLOSE else timeout
+        limit = result_timeout + timeout if ending.finish is Finish.CLOSE else timeout
+        if ending.close_wait is not None:
+            limit = ending.close_wait
         if not await connection.wait_closed(limit):
             outcome.problems.append(f"the server did not complete the close within {limit:g} s")
         await receiver

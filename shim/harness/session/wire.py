@@ -191,6 +191,14 @@ class Connection:
         self._observe("out", Opcode.CLOSE, True, Close(code, reason).serialize())
         self._write_pending()
 
+    def half_close(self) -> None:
+        """End the client's side of TCP (shutdown(SHUT_WR)) and keep reading, as clients on
+        the `websocket` npm library do right after their Close. Over TLS asyncio cannot end
+        one side only: the connection then stays fully open (the server sees no end)."""
+        if self._writer.can_write_eof() and not self._writer.is_closing():
+            with contextlib.suppress(OSError):
+                self._writer.write_eof()
+
     async def close(self, code: int = 1000, reason: str = "", timeout: float = 10.0) -> None:
         """Close and wait until the server has closed the TCP connection (or ``timeout``)."""
         self.send_close(code, reason)
