@@ -652,5 +652,7 @@ class SessionConduct:
         self._tts_deadline = None
         gone = failure is Failure.CLIENT_GONE
         reason = "client connection lost" if gone else "client stopped reading results"
+        if gone and self._pauses.any:
+            reason += " while its reading was paused"  # found by a check (CheckClient)
         self.ending = Ending(failure, None, reason)
         return [Abandon(reason)]

@@ -30,7 +30,7 @@ from shim.server.edge import ConnectionGuard, EdgeLimits, default_max_connection
 from shim.server.embedded import EmbeddedBackend, run_embedded
 from shim.server.languages_routes import ServedLanguages, add_languages_routes
 from shim.server.token_routes import add_token_routes
-from shim.server.translate import TranslateService, translate
+from shim.server.translate import LIVE_SESSIONS, TranslateService, translate
 from shim.server.workers import WorkerContext
 from shim.speech.bridge import Backend, SpeechRuntime
 from shim.speech.event_path import use_event_path
@@ -190,6 +190,7 @@ def create_app(settings: ServerSettings) -> web.Application:
             "status": "draining" if service.draining else "ok",
             "backend": settings.backend_kind,
             "sessions": len(service.sessions),
+            "session_objects": len(LIVE_SESSIONS),  # more than sessions after a while: a leak
             "sessions_started": service.started,
             **describe(guard),
             **({"worker": worker.describe()} if worker else {}),

@@ -51,10 +51,14 @@ log = logging.getLogger("shim.server")
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
 CLOSE_WAIT_SECONDS = 2.0  # after our Close: how long the client may take to answer it
-QUEUE_HIGH_BYTES = 1 << 20
-QUEUE_LOW_BYTES = 256 << 10
+QUEUE_HIGH_BYTES = 256 << 10  # beyond this the transport stops reading (TCP backpressure)
+QUEUE_LOW_BYTES = 64 << 10
 PONG_WRITE_LIMIT = 64 << 10
 DIRECT_WRITE_BYTES = 16 << 10  # a frame this small goes straight into an empty transport
+
+
+def _nothing() -> None:
+    pass
 
 
 class HandshakeRejected(Exception):
@@ -252,6 +256,13 @@ class LegacySocket:
         if not self.gone.is_set():
             self.gone.set()
             self.on_gone()
+
+    def detach(self) -> None:
+        """The session is over: drop every reference to it (the session holds this socket, so
+        they would keep each other alive until the garbage collector's next full pass)."""
+        self._consumer = None
+        self.on_gone = _nothing
+        self._queue.clear()
 
     def discard_input(self) -> None:
         """Drop client data from now on (the session is closing); keep reading for its Close

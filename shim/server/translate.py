@@ -15,6 +15,7 @@ import asyncio
 import collections
 import logging
 import uuid
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -108,6 +109,10 @@ class TranslateService:
     started: int = 0
 
 
+# Every session object still in memory: /healthz reports the count, so a leak shows (a session
+# must be freed when it ends, with nothing keeping it alive).
+LIVE_SESSIONS: weakref.WeakSet[TranslateSession] = weakref.WeakSet()
+
 # What waits in a session's outbox, with when the SDK produced the result (None: a Close, or
 # a result not caused by a backend event).
 _Outgoing = tuple[SendResult | SendTts | CloseSession, float | None]
@@ -123,6 +128,7 @@ class TranslateSession:
         request_id: str,
         on_closed: Callable[[], None] = lambda: None,
     ) -> None:
+        LIVE_SESSIONS.add(self)
         self._on_closed = on_closed  # the client has its close: its session slot is free
         self._service = service
         self._request = request
@@ -236,9 +242,11 @@ class TranslateSession:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self._cancel_timer()
+            self._socket.detach()
             await self._speech.close(abandon=self._abandoned)
             if self._recorder is not None:
                 await self._loop.run_in_executor(self._service.executor, self._recorder.save)
+            self._speech = None  # an abandoned teardown goes on without holding this session
         return self._conduct.ending
 
     def _client_data(self, item: Received) -> None:

@@ -90,9 +90,12 @@ def _state_directory() -> Path:
 
 
 def _check_port_free(host: str, port: int) -> None:
-    """Refuse a port another server holds (SO_REUSEPORT would otherwise share it)."""
+    """Refuse a port another server holds (SO_REUSEPORT would otherwise share it). The probe
+    binds as the workers' listeners do, with SO_REUSEADDR: a connection of the last run still
+    in TIME-WAIT does not hold the port, a listening server does."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:
@@ -122,13 +125,19 @@ class Supervisor:
         self.settings = settings
         self.serve_args = list(serve_args)
         self.count = settings.workers
-        self.state = _state_directory()
+        self._state: Path | None = None  # made once the port is known to be free
         self.secret = settings.token_secret or secrets.token_urlsafe(32)
         register_secret(self.secret)
         self.workers = [_Worker(i) for i in range(self.count)]
         self.port = settings.port
         self.stopping = False
         self._exit_codes: list[int] = []
+
+    @property
+    def state(self) -> Path:
+        """The shared directory (exists while :meth:`run` runs; removed when it ends)."""
+        assert self._state is not None, "run() makes it"
+        return self._state
 
     # ---- lifecycle -----------------------------------------------------------------------
     async def run(self) -> int:
@@ -139,6 +148,7 @@ class Supervisor:
             self.port = holder.getsockname()[1]
         else:
             _check_port_free(settings.host, self.port)
+        self._state = _state_directory()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -75,6 +75,8 @@ class AudioWriters:
                 pump()
             except Exception:
                 log.exception("writing audio to the SDK failed")
+            # Not kept while the thread waits for the next: it holds its session alive.
+            pump = None
 
     def shutdown(self) -> None:
         self._closed = True

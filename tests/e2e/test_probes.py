@@ -83,3 +83,74 @@ async def test_readyz_names_every_reason_it_is_not_ready(
         assert response.status == 503
         assert await response.json() == {"status": "not ready", "reasons": reasons}
         assert (await client.get("/livez")).status == 200
+
+
+async def _held_session(url: str, key: str, opened: asyncio.Event, release: asyncio.Event) -> None:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(
+            url + "/speech/translate",
+            params={"api-version": "1.0", "from": "en-US", "to": "de"},
+            headers={"Ocp-Apim-Subscription-Key": key},
+        ) as ws,
+    ):
+        await ws.send_bytes(header46())
+        opened.set()
+        await release.wait()
+
+
+async def test_at_the_connection_cap_probes_are_answered_and_name_the_cap(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    running = start_process(shim_args(emulator, "--max-connections", "2"), tmp_path / "shim.log")
+    key = emulator.scenario(THREE)
+    release = asyncio.Event()
+    held = []
+    try:
+        assert await _get(f"{running.url}/readyz") == (200, {"status": "ready"})
+        for _ in range(2):
+            opened = asyncio.Event()
+            held.append(asyncio.create_task(_held_session(running.url, key, opened, release)))
+            await asyncio.wait_for(opened.wait(), 10)
+        # The cap counts legacy connections: the probe's own does not count, and it is served.
+        status, body = await _get(f"{running.url}/readyz")
+        assert (status, body) == (503, {"status": "not ready", "reasons": ["at connection cap"]})
+        assert (await _get(f"{running.url}/livez"))[0] == 200
+        query = "api-version=1.0&from=en-US&to=de"
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(
+                f"{running.url}/speech/translate?{query}",
+                headers={"Ocp-Apim-Subscription-Key": key, "Upgrade": "websocket",
+                         "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+                         "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="},
+            ) as refused,
+        ):  # fmt: skip
+            assert refused.status == 503 and refused.headers["Retry-After"] == "1"
+            assert "too many connections" in (await refused.json())["error"]["message"]
+    finally:
+        release.set()
+        await asyncio.gather(*held, return_exceptions=True)
+        assert running.stop() == 0
+
+
+async def test_connections_refused_beyond_every_cap_get_the_503_and_a_clean_close(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    from shim.server.edge import OTHER_CONNECTIONS
+
+    running = start_process(shim_args(emulator, "--max-connections", "1"), tmp_path / "shim.log")
+    host, port = running.url.split("//")[1].split(":")
+    idle = [await asyncio.open_connection(host, int(port)) for _ in range(1 + OTHER_CONNECTIONS)]
+    try:
+        request = f"GET /readyz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+        for _ in range(20):  # the reset came in about half the refusals
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(request)
+            answer = await asyncio.wait_for(reader.read(), 10)  # to EOF; a reset raises
+            assert answer.startswith(b"HTTP/1.1 503") and b"too many connections" in answer
+            writer.close()
+    finally:
+        for _, writer in idle:
+            writer.close()
+        assert running.stop() == 0

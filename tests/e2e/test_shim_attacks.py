@@ -16,12 +16,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import psutil
 import pytest
 
 from tests.support.legacy_ws import header46, run_messages
 from tests.support.paths import read_pcm
-from tests.support.processes import Emulator, RunningProcess, shim_args, start_process
+from tests.support.processes import Emulator, RunningProcess, Shim, shim_args, start_process
 from tests.support.scenarios import INSPECT, THREE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -236,3 +237,114 @@ async def test_an_oversized_url_with_a_key_gets_a_json_400_and_never_logs_the_ke
     log = server.log()
     assert SECRET not in log
     assert "Traceback" not in log
+
+
+# ---- audio that multiplies: 1 kHz 8-bit mono is 32 times the bytes at 16 kHz 16-bit ----------
+def _riff_1khz_8bit(size: int) -> bytes:
+    """A legal whole file of ``size`` bytes of 1 kHz 8-bit mono audio (35 minutes for 2 MiB)."""
+    payload = bytes((i * 37) & 0xFF for i in range(256)) * (size // 256)
+    fmt = struct.pack("<HHIIHH", 1, 1, 1000, 1000, 1, 8)
+    return (
+        b"RIFF" + struct.pack("<I", 36 + len(payload)) + b"WAVEfmt " + struct.pack("<I", 16)
+        + fmt + b"data" + struct.pack("<I", len(payload)) + payload
+    )  # fmt: skip
+
+
+MULTIPLYING = _riff_1khz_8bit(2 * MB)
+
+
+@pytest.fixture
+def quick_server(emulator: Emulator, tmp_path: Path) -> Iterator[RunningProcess]:
+    """Sessions end after 10 s of audio without speech: a 2 MiB file ends in well under 1 s."""
+    running = start_process(shim_args(emulator, "--silence-timeout", "10"), tmp_path / "shim.log")
+    yield running
+    assert running.stop() == 0
+
+
+async def _multiplying_session(url: str, key: str) -> int | None:
+    outcome = await run_messages(url, key, [MULTIPLYING], close_after_send=True, timeout=120)
+    return outcome.close_code
+
+
+async def _session_objects(url: str) -> int:
+    async with aiohttp.ClientSession() as http, http.get(url + "/healthz") as response:
+        document = await response.json()
+    return int(document["session_objects"])
+
+
+async def test_ten_clients_sending_2_mib_of_1_khz_8_bit_audio_grow_the_server_by_under_50_mb(
+    quick_server: RunningProcess, emulator: Emulator
+) -> None:
+    key = emulator.scenario({"utterances": [], "faults": []})
+    for _ in range(2):  # the SDK's first sessions load what every later one shares
+        await _multiplying_session(quick_server.url, key)
+    with RssProbe(quick_server.process.pid) as rss:
+        codes = await asyncio.gather(
+            *(_multiplying_session(quick_server.url, key) for _ in range(10))
+        )
+    assert codes == [1000] * 10
+    assert rss.growth_mb < 50, f"RSS grew by {rss.growth_mb:.0f} MB"
+
+
+async def test_200_sequential_1_khz_8_bit_sessions_leave_rss_near_its_plateau_and_no_session(
+    quick_server: RunningProcess, emulator: Emulator
+) -> None:
+    key = emulator.scenario({"utterances": [], "faults": []})
+    process = psutil.Process(quick_server.process.pid)
+    plateau = 0
+    for index in range(200):
+        assert await _multiplying_session(quick_server.url, key) == 1000
+        if index == 19:
+            plateau = process.memory_info().rss
+    deadline = time.monotonic() + 10  # the last session's teardown may still be running
+    while await _session_objects(quick_server.url) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert await _session_objects(quick_server.url) == 0
+    grown = (process.memory_info().rss - plateau) / MB
+    assert grown < 30, f"RSS {grown:.0f} MB above its plateau after 200 sessions"
+
+
+# ---- Close frames RFC 6455 forbids (§5.5.1, §7.4): 1002, or 1007 for a reason not UTF-8 ------
+BAD_CLOSES = [
+    *((f"code-{code}", struct.pack(">H", code) + b"bye", 1002)
+      for code in (0, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000, 65535)),
+    ("one-byte", b"\x03", 1002),
+    ("reason-not-utf8", struct.pack(">H", 1000) + b"ok \xff\xfe", 1007),
+]  # fmt: skip
+
+
+def _server_close_code(data: bytes) -> int | None:
+    """The code of the Close frame among the server's (unmasked) frames."""
+    position = 0
+    while position + 2 <= len(data):
+        opcode, length = data[position] & 0x0F, data[position + 1] & 0x7F
+        position += 2
+        if length == 126:
+            length, position = struct.unpack_from(">H", data, position)[0], position + 2
+        elif length == 127:
+            length, position = struct.unpack_from(">Q", data, position)[0], position + 8
+        payload = data[position : position + length]
+        position += length
+        if opcode == 0x8:
+            return int.from_bytes(payload[:2], "big")
+    return None
+
+
+async def _close_with(url: str, key: str, payload: bytes) -> int | None:
+    reader, writer = await _upgrade(url, key)
+    audio = header46() + bytes(32_000)
+    writer.write(_masked_header(0x2, len(audio)) + audio)  # zero mask: payload as it is
+    writer.write(_masked_header(0x8, len(payload)) + payload)
+    received = await asyncio.wait_for(reader.read(), 30)  # until the server closes
+    writer.close()
+    return _server_close_code(received)
+
+
+async def test_every_invalid_close_frame_is_answered_1002_or_1007_never_1000(
+    shim: Shim, emulator: Emulator
+) -> None:
+    key = emulator.scenario(THREE)
+    codes = await asyncio.gather(*(_close_with(shim.url, key, p) for _, p, _ in BAD_CLOSES))
+    assert dict(zip([n for n, _, _ in BAD_CLOSES], codes, strict=True)) == {
+        name: expected for name, _, expected in BAD_CLOSES
+    }

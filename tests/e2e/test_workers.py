@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from shim.config import ServerSettings
+from shim.server.workers import Supervisor
 from tests.support.legacy_ws import header46
 from tests.support.paths import read_pcm
 from tests.support.processes import Emulator, RunningProcess, shim_command, start_process
@@ -317,3 +320,35 @@ async def test_sigterm_drains_both_workers_and_the_supervisor_exits_zero(
     finally:
         hold.set()
         running.stop()
+
+
+async def test_a_restart_right_after_a_stop_comes_up_on_the_same_port(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    first = _start(emulator, tmp_path / "first", "--port", str(port))
+    try:
+        result = await session(first.url, {"Ocp-Apim-Subscription-Key": "client-a"})
+        assert result.finals == ["What's the weather like?"]  # and its connection in TIME-WAIT
+    finally:
+        assert first.stop() == 0
+    second = _start(emulator, tmp_path / "second", "--port", str(port))  # raises if not ready
+    try:
+        assert second.url.endswith(f":{port}")
+        assert (await health(second.url))["status"] == "ok"
+    finally:
+        assert second.stop() == 0
+
+
+async def test_a_refused_start_leaves_no_state_directory_behind() -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        supervisor = Supervisor(ServerSettings(port=holder.getsockname()[1], workers=2), [])
+        with pytest.raises(ValueError, match="cannot listen"):
+            await supervisor.run()
+    assert supervisor._state is None  # refused before its /dev/shm directory was made
