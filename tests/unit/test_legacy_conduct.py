@@ -647,4 +647,5 @@ def test_a_reading_session_is_not_checked() -> None:
 def test_a_client_gone_while_paused_is_abandoned_at_once() -> None:
     book = started()
     book.stream(silent(AUDIO_AHEAD_SECONDS + 1), at=T0 + 2)
-    assert book.play(ClientGone(), at=T0 + 20) == [Abandon("client connection lost")]
+    out = book.play(ClientGone(), at=T0 + 20)
+    assert out == [Abandon("client connection lost while its reading was paused")]
