@@ -58,6 +58,7 @@ class DataChunk:
     data: bytes
     message_start: bool  # the first bytes of a new message
     message_end: bool  # the last bytes of the message (its FIN frame is complete)
+    frame_end: bool = True  # the last bytes of a frame (captures keep the client's framing)
 
 
 @dataclass(frozen=True)
@@ -211,7 +212,7 @@ class FrameParser:
         if self._remaining == 0:
             self._finish_frame(data, out)
         else:
-            out.append(self._chunk(data, end=False))
+            out.append(self._chunk(data, end=False, frame_end=False))
 
     def _finish_frame(self, data: bytes, out: list[ParsedFrame]) -> None:
         self._in_payload = False
@@ -226,11 +227,11 @@ class FrameParser:
         if end:
             self._message = None
 
-    def _chunk(self, data: bytes, *, end: bool) -> DataChunk:
+    def _chunk(self, data: bytes, *, end: bool, frame_end: bool = True) -> DataChunk:
         assert self._message is not None
         start = not self._message_started
         self._message_started = True
-        return DataChunk(self._message, data, start, end)
+        return DataChunk(self._message, data, start, end, frame_end)
 
 
 def encode_frame(opcode: Opcode, payload: bytes, *, fin: bool = True, mask: bool = False) -> bytes:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal, Protocol
 
-from shim.auth.keys import BackendCredentials, ClientKeys, key_digest
+from shim.auth.keys import BackendCredentials, CaptureChoice, ClientKeys, key_digest
 from shim.auth.tokens import InvalidToken, TokenIssuer
 from shim.legacy.errors import Failure, HandshakeError
 from shim.legacy.request import Credential
@@ -58,6 +58,7 @@ class Grant:
     via: Literal["key", "token"]
     fingerprint: str | None  # first 8 hex of SHA-256 of the key, when known: loggable
     backend: BackendCredentials | None = None
+    capture: CaptureChoice = None  # the key's own capture choice (keys mode)
 
     @property
     def log_label(self) -> str:
@@ -186,7 +187,7 @@ class Authenticator:
         entry = self._keys.match(key)
         if entry is None:
             raise _invalid()
-        return Grant(subject, "key", fingerprint, entry.backend)
+        return Grant(subject, "key", fingerprint, entry.backend, capture=entry.capture)
 
     def _token(self, token: str) -> Grant:
         try:
@@ -206,7 +207,7 @@ class Authenticator:
         entry = self._by_subject.get(subject)
         if entry is None:  # the key was removed from the list: its tokens die with it
             raise _invalid()
-        return Grant(subject, "token", entry.fingerprint, entry.backend)
+        return Grant(subject, "token", entry.fingerprint, entry.backend, capture=entry.capture)
 
     def _passthrough(self, key: str) -> BackendCredentials:
         # No region: the server's backend is a host or endpoint, which needs none.

@@ -11,6 +11,10 @@ File format, one entry per line (blank lines and lines starting with ``#`` are s
     client-key                       any non-empty string without whitespace
     sha256:<64 hex digits>           the SHA-256 of the UTF-8 key
     client-key=azure-key@region      either form, mapped to its own Azure resource
+
+Any form may be followed, after whitespace, by the key's capture choice (``serve
+--capture-dir``): ``capture=always`` (opt in: every session of the key is captured) or
+``capture=never`` (opt out: none is); without one its sessions are sampled at the rate.
 """
 
 from __future__ import annotations
@@ -19,10 +23,13 @@ import hashlib
 import hmac
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 _MAPPED = re.compile(r"(?P<client>\S+?)=(?P<azure>[^\s=@]+)@(?P<region>[A-Za-z0-9-]+)")
+CaptureChoice = Literal["always", "never"] | None
+_CAPTURE_CHOICES: dict[str, CaptureChoice] = {"capture=always": "always", "capture=never": "never"}
 _DIGEST = re.compile(r"sha256:(?P<hex>[0-9a-f]{64})", re.IGNORECASE)
 
 
@@ -56,13 +63,14 @@ class BackendCredentials:
 class ClientKey:
     digest: bytes = field(repr=False)
     backend: BackendCredentials | None = None  # None: the server's default backend
+    capture: CaptureChoice = None  # the key's own capture choice (opt in or out)
 
     @property
     def fingerprint(self) -> str:
         return self.digest.hex()[:8]
 
     def __repr__(self) -> str:
-        return f"ClientKey({self.fingerprint}, backend={self.backend!r})"
+        return f"ClientKey({self.fingerprint}, backend={self.backend!r}, capture={self.capture})"
 
 
 @dataclass(frozen=True)
@@ -115,7 +123,17 @@ class ClientKeys:
         return len(self.entries)
 
 
-def _entry(line: str, where: str) -> ClientKey:
+def _entry(text: str, where: str) -> ClientKey:
+    line, *options = text.split()
+    capture: CaptureChoice = None
+    for option in options:
+        if option.lower() not in _CAPTURE_CHOICES:
+            raise KeyFileError(f"{where}: after the key only capture=always or capture=never")
+        capture = _CAPTURE_CHOICES[option.lower()]
+    return replace(_key_entry(line, where), capture=capture)
+
+
+def _key_entry(line: str, where: str) -> ClientKey:
     backend = None
     client = line
     mapped = _MAPPED.fullmatch(line)

@@ -107,6 +107,52 @@ BUILD_INFO = Gauge(
     multiprocess_mode="max",
 )
 
+# -- real traffic: captures (serve --capture-dir) and shadow sessions (--shadow-backend) --
+CAPTURE_SESSIONS = Counter(
+    f"{PREFIX}_capture_sessions", "Live sessions written whole to the capture directory."
+)
+CAPTURE_BYTES = Counter(f"{PREFIX}_capture_bytes_written", "Bytes written to capture files.")
+CAPTURE_DROPPED = Counter(
+    f"{PREFIX}_capture_dropped",
+    "Captures given up (the session itself went on), by reason: queue_full (the writer fell"
+    " behind), size_bound (the directory is full of captures still being written),"
+    " frame_too_large, error (the file could not be written).",
+    ["reason"],
+)
+CAPTURE_EVICTED = Counter(
+    f"{PREFIX}_capture_evicted",
+    "Capture files removed: age (older than the retention), size (oldest first, to stay"
+    " under the size bound).",
+    ["reason"],
+)
+SHADOW_SESSIONS = Counter(
+    f"{PREFIX}_shadow_sessions",
+    "Shadow sessions ended, by result: compared (its finals were compared with the"
+    " primary's), failed (the shadow backend failed or hung), behind (its audio buffer"
+    " overflowed), skipped (too many shadow sessions open).",
+    ["result"],
+)
+SHADOW_WER = Histogram(
+    f"{PREFIX}_shadow_wer",
+    "Word error rate of the shadow's finals against the primary's, per compared session,"
+    " for recognition and translation.",
+    ["text"],
+    buckets=(0.0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0),
+)
+SHADOW_LATENCY_DIFFERENCE = Histogram(
+    f"{PREFIX}_shadow_latency_difference_seconds",
+    "Per paired final: when the shadow's final came minus when the primary's did (negative:"
+    " the shadow was faster).",
+    buckets=(-5.0, -2.0, -1.0, -0.5, -0.25, -0.1, 0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0),
+)
+SHADOW_DISAGREEMENTS = Counter(
+    f"{PREFIX}_shadow_disagreements",
+    "Finals on which the shadow disagreed with the primary, by kind: text (recognition or"
+    " translation differ), missing (the shadow has no such final), extra (only the shadow"
+    " has it).",
+    ["kind"],
+)
+
 
 def _version(package: str) -> str:
     try:

@@ -10,23 +10,19 @@ the recording in memory too, so a caller can check it without reading the file b
 from __future__ import annotations
 
 import datetime
-import hashlib
 import time
 from typing import Any
 
 from websockets.frames import Opcode
 
 from shim.harness.recordings.recording import (
-    DATA_OPCODES,
-    HEAD_BYTES,
     Direction,
     FrameRecord,
-    MessageSummary,
+    MessageTracker,
     Recording,
     RecordingWriter,
-    frame_record,
     header_document,
-    text_frame_record,
+    tracked_frame_record,
 )
 from shim.harness.session.client import SessionOutcome
 from shim.harness.session.wire import Handshake, HeaderItems
@@ -34,41 +30,6 @@ from shim.harness.session.wire import Handshake, HeaderItems
 
 def _now_iso() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-class _MessageTracker:
-    """Which message the next continuation frame of one direction belongs to."""
-
-    def __init__(self) -> None:
-        self.opcode: Opcode | None = None
-        self.frames = 0
-        self.size = 0
-        self._hash = hashlib.sha256()
-
-    @property
-    def head_missing(self) -> int:
-        """How many bytes of the message's first HEAD_BYTES the next frame may carry."""
-        return max(HEAD_BYTES - self.size, 0)
-
-    def feed(self, opcode: Opcode, payload: bytes) -> tuple[Opcode | None, int]:
-        """(opcode of the message this frame is part of, head bytes it carries)."""
-        if opcode in (Opcode.TEXT, Opcode.BINARY):
-            self.opcode, self.frames, self.size = opcode, 0, 0
-            self._hash = hashlib.sha256()
-        head = self.head_missing
-        self.frames += 1
-        self.size += len(payload)
-        self._hash.update(payload)
-        return self.opcode, head
-
-    def finish(self) -> MessageSummary | None:
-        summary = (
-            MessageSummary(self.opcode, self.frames, self.size, self._hash.hexdigest())
-            if self.opcode is not None
-            else None
-        )
-        self.opcode = None
-        return summary
 
 
 class Recorder:
@@ -92,9 +53,9 @@ class Recorder:
         self._keep = {"out": keep_client_audio, "in": keep_server_audio}
         self._context = context
         self._origin = time.monotonic()
-        self._trackers: dict[Direction, _MessageTracker] = {
-            "out": _MessageTracker(),
-            "in": _MessageTracker(),
+        self._trackers: dict[Direction, MessageTracker] = {
+            "out": MessageTracker(),
+            "in": MessageTracker(),
         }
         self.header: dict[str, Any] | None = None
         self.frames: list[FrameRecord] = []
@@ -136,22 +97,10 @@ class Recorder:
         if self.header is None:
             self._write_header(None)
         n, t = len(self.frames) + 1, at - self._origin
-        tracker = self._trackers[direction]
-        if opcode in DATA_OPCODES:
-            message, head = tracker.feed(opcode, payload)
-            if message is Opcode.TEXT:
-                record = text_frame_record(n, t, direction, opcode, fin, payload)
-            else:
-                record = frame_record(
-                    n, t, direction, opcode, fin, payload,
-                    keep=self._keep[direction], head=head,
-                )  # fmt: skip
-            if fin:
-                summary = tracker.finish()
-                if summary is not None and summary.opcode is Opcode.BINARY:
-                    record.message = summary
-        else:
-            record = frame_record(n, t, direction, opcode, fin, payload, keep=True)
+        record = tracked_frame_record(
+            n, t, direction, opcode, fin, payload,
+            self._trackers[direction], keep=self._keep[direction],
+        )  # fmt: skip
         self.frames.append(record)
         if self._writer is not None:
             self._writer.write(record.to_json())

@@ -90,6 +90,42 @@ class MessageSummary:
         }
 
 
+class MessageTracker:
+    """Which message the next continuation frame of one direction belongs to (and the
+    summary the frame that completes a binary message carries)."""
+
+    def __init__(self) -> None:
+        self.opcode: Opcode | None = None
+        self.frames = 0
+        self.size = 0
+        self._hash = hashlib.sha256()
+
+    @property
+    def head_missing(self) -> int:
+        """How many bytes of the message's first HEAD_BYTES the next frame may carry."""
+        return max(HEAD_BYTES - self.size, 0)
+
+    def feed(self, opcode: Opcode, payload: bytes) -> tuple[Opcode | None, int]:
+        """(opcode of the message this frame is part of, head bytes it carries)."""
+        if opcode in (Opcode.TEXT, Opcode.BINARY):
+            self.opcode, self.frames, self.size = opcode, 0, 0
+            self._hash = hashlib.sha256()
+        head = self.head_missing
+        self.frames += 1
+        self.size += len(payload)
+        self._hash.update(payload)
+        return self.opcode, head
+
+    def finish(self) -> MessageSummary | None:
+        summary = (
+            MessageSummary(self.opcode, self.frames, self.size, self._hash.hexdigest())
+            if self.opcode is not None
+            else None
+        )
+        self.opcode = None
+        return summary
+
+
 @dataclass
 class FrameRecord:
     """One frame as it crossed the wire; ``t`` is seconds since the handshake request."""
@@ -231,6 +267,34 @@ def text_frame_record(
         return FrameRecord(
             n, t, direction, opcode, fin, len(payload), sha256(payload), data=payload
         )
+
+
+def tracked_frame_record(
+    n: int,
+    t: float,
+    direction: Direction,
+    opcode: Opcode,
+    fin: bool,
+    payload: bytes,
+    tracker: MessageTracker,
+    *,
+    keep: bool,
+) -> FrameRecord:
+    """The record of any frame of one direction, ``tracker`` following that direction's
+    messages: text as text, binary bytes when ``keep`` (else their part of the message's
+    head), the message summary on the frame that completes a binary message."""
+    if opcode not in DATA_OPCODES:
+        return frame_record(n, t, direction, opcode, fin, payload, keep=True)
+    message, head = tracker.feed(opcode, payload)
+    if message is Opcode.TEXT:
+        record = text_frame_record(n, t, direction, opcode, fin, payload)
+    else:
+        record = frame_record(n, t, direction, opcode, fin, payload, keep=keep, head=head)
+    if fin:
+        summary = tracker.finish()
+        if summary is not None and summary.opcode is Opcode.BINARY:
+            record.message = summary
+    return record
 
 
 @dataclass
