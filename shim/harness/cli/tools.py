@@ -1,4 +1,5 @@
-"""The migration commands: ``record``, ``replay``, ``validate``, ``conformance``, ``compare``.
+"""The migration commands: ``record``, ``replay``, ``replay-set``, ``validate``,
+``conformance``, ``compare``.
 
 Only argument parsing lives here; each command's work is in its own module of
 :mod:`shim.harness.cli`, imported when the command runs. Exit codes follow ``client``
@@ -32,6 +33,12 @@ def _replay(args: argparse.Namespace) -> int:
     from shim.harness.cli.replay import replay
 
     return replay(args)
+
+
+def _replay_set(args: argparse.Namespace) -> int:
+    from shim.harness.cli.replay_set import replay_set_command
+
+    return replay_set_command(args)
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -132,6 +139,54 @@ def _add_replay(commands: Subparsers) -> None:
     _add_tls(parser)
     _add_timeouts(parser)
     parser.set_defaults(run=_replay)
+
+
+def _add_replay_set(commands: Subparsers) -> None:
+    parser = commands.add_parser(
+        "replay-set",
+        help="replay every recording of a directory (a server's captures) against an endpoint"
+        " and report the set",
+        description="Replay each DIR/*.jsonl (a `serve --capture-dir` directory, or any"
+        " recordings) against --url, compare each replay with its recording (as `compare`"
+        " does) and write one report over the set: HTML, and JSON and JUnit on request. Exit 1"
+        " when a session breaks a threshold (a negative limit switches that check off).",
+    )
+    parser.add_argument("directory", type=Path, metavar="DIR")
+    parser.add_argument("--url", required=True, help="the candidate: ws, wss, http or https")
+    _add_credentials(parser, default=DEFAULT_KEY)
+    _add_pacing(parser)
+    parser.add_argument("--concurrency", type=int, default=4, help="replays at once (4)")
+    parser.add_argument(
+        "--html", type=Path, metavar="FILE", help="HTML report (replay-set-report.html)"
+    )
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the JSON report")
+    parser.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML")
+    parser.add_argument(
+        "--record-dir", type=Path, metavar="DIR", help="keep the replays' recordings"
+    )
+    parser.add_argument(
+        "--max-wer", type=float, default=0.0, metavar="PERCENT",
+        help="recognition WER per session, percent (0)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-translation-wer", type=float, default=None, metavar="PERCENT",
+        help="translation WER per session, percent (not checked)",
+    )  # fmt: skip
+    parser.add_argument("--max-missing", type=int, default=0, help="finals missing per session (0)")
+    parser.add_argument("--max-extra", type=int, default=0, help="extra finals per session (0)")
+    parser.add_argument(
+        "--max-latency-ms", type=float, default=None,
+        help="median of how much later the candidate's finals come (not checked)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--allow-close-changes", action="store_true", help="a different close code is no failure"
+    )
+    parser.add_argument(
+        "--tolerance-ms", type=float, default=250.0, help="timing jitter allowed (250)"
+    )
+    _add_tls(parser)
+    _add_timeouts(parser)
+    parser.set_defaults(run=_replay_set)
 
 
 def _add_validate(commands: Subparsers) -> None:
@@ -243,6 +298,7 @@ def add_tool_parsers(commands: Subparsers) -> None:
     """Register the migration commands on ``translator-speech-shim``'s subparsers."""
     _add_record(commands)
     _add_replay(commands)
+    _add_replay_set(commands)
     _add_validate(commands)
     _add_conformance(commands)
     _add_compare(commands)
