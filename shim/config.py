@@ -45,6 +45,13 @@ ENVIRONMENT = {
     "languages_from": "SHIM_LANGUAGES_FROM",
     "record_backend": "SHIM_RECORD_BACKEND",
     "sdk_events": "SHIM_SDK_EVENTS",
+    "capture_dir": "SHIM_CAPTURE_DIR",
+    "capture_rate": "SHIM_CAPTURE_RATE",
+    "capture_max_bytes": "SHIM_CAPTURE_MAX_BYTES",
+    "capture_retention_hours": "SHIM_CAPTURE_RETENTION_HOURS",
+    "shadow_backend": "SHIM_SHADOW_BACKEND",
+    "shadow_rate": "SHIM_SHADOW_RATE",
+    "shadow_key": "SHIM_SHADOW_KEY",
 }
 
 
@@ -89,6 +96,14 @@ class ServerSettings:
     sdk_properties: dict[str, str] = field(default_factory=dict)
     record_backend: Path | None = None  # write each session as a local-service scenario
     sdk_events: str = "auto"  # how SDK events are read: auto, fast (native) or public
+    # Real traffic (docs/migration-guide.md): captures, and shadow sessions on a 2nd backend.
+    capture_dir: Path | None = None
+    capture_rate: float = 0.1
+    capture_max_bytes: int = 1 << 30
+    capture_retention_hours: float = 72.0
+    shadow_backend: str | None = None  # ws(s)://host:port or a full endpoint URL
+    shadow_rate: float = 1.0
+    shadow_key: str | None = None
 
     @property
     def backend_kind(self) -> str:
@@ -115,12 +130,12 @@ class ServerSettings:
 
     def secrets(self) -> list[str]:
         """Every configured credential, for the log redaction (never logged, never shown)."""
-        values = [self.speech_key, self.token_secret]
+        values = [self.speech_key, self.token_secret, self.shadow_key]
         entries = (self.client_keys_env or "").replace(",", "\n").splitlines()
         if self.client_keys_file and self.client_keys_file.is_file():
             entries += self.client_keys_file.read_text(errors="replace").splitlines()
         for entry in entries:
-            client, _, backend = entry.strip().partition("=")
+            client, _, backend = (entry.split() or [""])[0].partition("=")
             values += [client, backend.rpartition("@")[0] or backend]
         return [v for v in values if v and not v.startswith(("#", "sha256:"))]
 
@@ -185,6 +200,19 @@ class ServerSettings:
             raise ConfigError("--languages-from: choose engine or catalog")
         if self.sdk_events not in ("auto", "fast", "public"):
             raise ConfigError("--sdk-events: choose auto, fast or public")
+        for name in ("capture_rate", "shadow_rate"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"--{name.replace('_', '-')}: choose 0 to 1")
+        if self.capture_max_bytes < 1 or not self.capture_retention_hours > 0:
+            raise ConfigError("--capture-max-bytes and --capture-retention-hours must be > 0")
+        if self.shadow_backend is not None and not self.shadow_backend.lower().startswith(
+            ("ws://", "wss://")
+        ):
+            raise ConfigError(
+                f"--shadow-backend {self.shadow_backend!r}: give the ws:// or wss:// URL of a"
+                " Speech service (a host, or a full endpoint); this server has no backend"
+                " pool whose entries it could name"
+            )
 
     def _validate_files(self) -> None:
         files = {
@@ -286,6 +314,37 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="embedded backend: /languages lists what its engines serve (engine, default)"
         " or the whole catalog (catalog) (env SHIM_LANGUAGES_FROM)",
     )
+    traffic = parser.add_argument_group("real traffic (docs/migration-guide.md)")
+    traffic.add_argument(
+        "--capture-dir",
+        metavar="DIR",
+        help="write a sampled share of live sessions as session recordings (off by default;"
+        " env SHIM_CAPTURE_DIR)",
+    )
+    traffic.add_argument(
+        "--capture-rate", help="share of sessions captured, 0 to 1 (0.1; env SHIM_CAPTURE_RATE)"
+    )
+    traffic.add_argument(
+        "--capture-max-bytes",
+        help="total size of the capture directory, e.g. 500M or 2G; the oldest captures go"
+        " first (1G; env SHIM_CAPTURE_MAX_BYTES)",
+    )
+    traffic.add_argument(
+        "--capture-retention-hours",
+        help="captures older than this are deleted (72; env SHIM_CAPTURE_RETENTION_HOURS)",
+    )
+    traffic.add_argument(
+        "--shadow-backend",
+        metavar="URL",
+        help="run a sampled share of sessions on this Speech service too (ws(s)://host:port or"
+        " an endpoint URL) and compare its finals with the primary's (env SHIM_SHADOW_BACKEND)",
+    )
+    traffic.add_argument(
+        "--shadow-rate", help="share of sessions shadowed, 0 to 1 (1; env SHIM_SHADOW_RATE)"
+    )
+    traffic.add_argument(
+        "--shadow-key", help="subscription key for the shadow backend (env SHIM_SHADOW_KEY)"
+    )
     edge = parser.add_argument_group("connections")
     edge.add_argument(
         "--workers",
@@ -319,6 +378,16 @@ def _workers(value: str) -> int:
     if value.strip().lower() == "auto":
         return os.cpu_count() or 1
     return int(value)
+
+
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def _size(value: str) -> int:
+    """``--capture-max-bytes``: bytes, or a number with K, M, G or T (binary units)."""
+    text = value.strip().upper().removesuffix("B").removesuffix("I")
+    unit = text[-1:] if text[-1:] in _SIZE_UNITS else ""
+    return int(float(text[: len(text) - len(unit)]) * _SIZE_UNITS[unit])
 
 
 def settings_from(
@@ -385,6 +454,15 @@ def settings_from(
         sdk_properties=properties,
         record_backend=path("record_backend"),
         sdk_events=text("sdk_events") or ServerSettings.sdk_events,
+        capture_dir=path("capture_dir"),
+        capture_rate=number("capture_rate", float, ServerSettings.capture_rate),
+        capture_max_bytes=number("capture_max_bytes", _size, ServerSettings.capture_max_bytes),
+        capture_retention_hours=number(
+            "capture_retention_hours", float, ServerSettings.capture_retention_hours
+        ),
+        shadow_backend=text("shadow_backend"),
+        shadow_rate=number("shadow_rate", float, ServerSettings.shadow_rate),
+        shadow_key=text("shadow_key"),
     )
     settings.validate()
     return settings

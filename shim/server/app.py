@@ -30,6 +30,7 @@ from shim.server.edge import ConnectionGuard, EdgeLimits, default_max_connection
 from shim.server.embedded import EmbeddedBackend, run_embedded
 from shim.server.languages_routes import ServedLanguages, add_languages_routes
 from shim.server.token_routes import add_token_routes
+from shim.server.traffic import Traffic, real_traffic
 from shim.server.translate import LIVE_SESSIONS, TranslateService, translate
 from shim.server.workers import WorkerContext
 from shim.speech.bridge import Backend, SpeechRuntime
@@ -166,6 +167,9 @@ def create_app(settings: ServerSettings) -> web.Application:
         ),
         guard=guard,
     )
+    captures, shadows = real_traffic(settings, LOCAL_PROPERTIES)
+    if captures is not None or shadows is not None:
+        service.traffic = Traffic(captures, shadows)
     app[SERVICE] = service
     app[GUARD] = guard
     app[WORKER] = worker
@@ -204,6 +208,10 @@ def create_app(settings: ServerSettings) -> web.Application:
     # they talk to is still up.
     app.cleanup_ctx.append(_embedded_backend)
     app.cleanup_ctx.append(_speech_runtime)
+    if service.traffic is not None:
+        app.cleanup_ctx.append(service.traffic.running)
+        if shadows is not None:
+            shadows.add_routes(app)
     if live is not None:
         app.cleanup_ctx.append(_live_catalog(live))
     app.on_cleanup.append(_stop_executor)

@@ -31,6 +31,7 @@ from typing import Any
 
 from websockets.frames import Opcode as RecordedOpcode
 
+from shim.auth.keys import CaptureChoice
 from shim.harness.recordings.recording import (
     Direction,
     MessageTracker,
@@ -40,6 +41,7 @@ from shim.harness.recordings.recording import (
 from shim.redaction import SECRET_NAMES
 from shim.server import metrics
 from shim.server.capture_store import RESCAN_BYTES, CaptureStore
+from shim.server.sampling import Sampler
 from shim.wsframes import Control, DataChunk, Opcode
 
 log = logging.getLogger("shim.capture")
@@ -332,3 +334,33 @@ class SessionCapture:
 
     def _queue(self, item: _Item) -> bool:
         return self._writer.put(item)
+
+
+class Captures:
+    """The server's capturing: which sessions (:class:`~shim.server.sampling.Sampler` and the
+    key's own choice), and the writer they go to."""
+
+    def __init__(self, writer: CaptureWriter, rate: float) -> None:
+        self.writer = writer
+        self._sampler = Sampler(rate)
+
+    def begin(
+        self,
+        choice: CaptureChoice,
+        request_id: str,
+        *,
+        url: str,
+        request_headers: Iterable[tuple[str, str]],
+        origin: float,
+    ) -> SessionCapture | None:
+        if not self._sampler.decide(choice):
+            return None
+        context = {"command": "serve --capture-dir", "request_id": request_id}
+        return SessionCapture(
+            self.writer,
+            request_id,
+            url=url,
+            request_headers=request_headers,
+            origin=origin,
+            context=context,
+        )

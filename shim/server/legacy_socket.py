@@ -31,11 +31,13 @@ import collections
 import contextlib
 import hashlib
 import logging
+import time
 from collections.abc import Callable
 
 from aiohttp import web
 
 from shim.server.edge import GuardedRequestHandler
+from shim.server.taps import FrameTap
 from shim.wsframes import (
     DataChunk,
     FrameError,
@@ -139,6 +141,7 @@ class LegacySocket:
         self._ended = False
         self.gone = asyncio.Event()  # connection lost: nothing more can be sent
         self.on_gone: Callable[[], None] = lambda: None
+        self.tap: FrameTap | None = None  # capture and shadow: every frame, both directions
 
     @classmethod
     async def accept(cls, request: web.Request, headers: dict[str, str]) -> LegacySocket:
@@ -202,6 +205,10 @@ class LegacySocket:
         except FrameError as error:
             self._put(error, 0)
             return
+        if self.tap is not None:
+            at = time.monotonic()
+            for frame in frames:
+                self.tap.received(frame, at)
         for frame in frames:
             if isinstance(frame, DataChunk):
                 if not self._discarding:
@@ -282,6 +289,7 @@ class LegacySocket:
         if transport is None or transport.is_closing() or self._close_sent:
             return
         if transport.get_write_buffer_size() < PONG_WRITE_LIMIT:
+            self._tapped(Opcode.PING, True, b"")
             transport.write(encode_frame(Opcode.PING, b""))
 
     def _pong(self, payload: bytes) -> None:
@@ -289,6 +297,7 @@ class LegacySocket:
         if transport is None or transport.is_closing() or self._close_sent:
             return
         if transport.get_write_buffer_size() < PONG_WRITE_LIMIT:
+            self._tapped(Opcode.PONG, True, payload)
             transport.write(encode_frame(Opcode.PONG, payload))
             self._pending_pong = None
         else:
@@ -323,12 +332,21 @@ class LegacySocket:
             self._pong(self._pending_pong)
         return True
 
+    def _tapped(self, opcode: Opcode, fin: bool, payload: bytes) -> None:
+        if self.tap is not None and self.writable:
+            self.tap.sent(opcode, fin, payload, time.monotonic())
+
     async def send_text(self, text: bytes) -> bool:
         """One text message (UTF-8) in one unfragmented frame (RS1)."""
+        self._tapped(Opcode.TEXT, True, text)
         return await self._send(encode_frame(Opcode.TEXT, text))
 
     async def send_fragmented_binary(self, fragments: list[bytes]) -> bool:
         """One binary message in several frames, written at once so nothing interleaves (TS2)."""
+        if self.tap is not None:
+            for index, piece in enumerate(fragments or [b""]):
+                opcode = Opcode.BINARY if index == 0 else Opcode.CONTINUATION
+                self._tapped(opcode, index == max(len(fragments), 1) - 1, piece)
         return await self._send(encode_message(Opcode.BINARY, fragments))
 
     async def close(self, code: int, reason: str = "") -> None:
@@ -337,6 +355,7 @@ class LegacySocket:
         if not self._close_sent:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(CLOSE_WAIT_SECONDS):
+                    self._tapped(Opcode.CLOSE, True, close_payload(code, reason))
                     await self._send(encode_frame(Opcode.CLOSE, close_payload(code, reason)))
             self._close_sent = True
         if not self._peer_closed.is_set():

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import time
 import uuid
 import weakref
 from collections.abc import Callable
@@ -70,6 +71,7 @@ from shim.server.legacy_socket import (
     Received,
 )
 from shim.server.telemetry import BackendHealth, SessionTelemetry
+from shim.server.traffic import SessionTraffic, Traffic
 from shim.speech.bridge import Backend, SessionOptions, SpeechRuntime, SpeechSession
 from shim.speech.events import BridgeEvent
 from shim.wsframes import DataChunk, InvalidPayload, Opcode
@@ -103,6 +105,7 @@ class TranslateService:
     pair_check: PairCheck | None = None
     record_dir: Path | None = None  # serve --record-backend
     guard: ConnectionGuard | None = None  # the legacy connection cap (shim/server/edge.py)
+    traffic: Traffic | None = None  # serve --capture-dir, --shadow-backend
     sessions: set[TranslateSession] = field(default_factory=set)
     backend_health: BackendHealth = field(default_factory=BackendHealth)
     draining: bool = False
@@ -127,8 +130,10 @@ class TranslateSession:
         socket: LegacySocket,
         request_id: str,
         on_closed: Callable[[], None] = lambda: None,
+        traffic: SessionTraffic | None = None,
     ) -> None:
         LIVE_SESSIONS.add(self)
+        self._traffic = traffic  # its capture and shadow, if it has either
         self._on_closed = on_closed  # the client has its close: its session slot is free
         self._service = service
         self._request = request
@@ -177,12 +182,16 @@ class TranslateSession:
             self.telemetry.audio_written(command.pcm, self._loop.time())
             if speech is not None:
                 speech.write(command.pcm)
+            if self._traffic is not None:
+                self._traffic.audio(command.pcm)
         elif isinstance(command, (SendResult, SendTts, CloseSession)):
             self._outbox.append((command, self._event_at))
             self._outbox_ready.set()
         elif isinstance(command, EndAudio):
             if speech is not None:
                 speech.end_audio()
+            if self._traffic is not None:
+                self._traffic.end_audio()
         elif isinstance(command, PauseReading):
             self._socket.hold()
         elif isinstance(command, ResumeReading):
@@ -339,6 +348,7 @@ def _refusal(error: LegacyError, request_id: str) -> web.Response:
 async def translate(request: web.Request, service: TranslateService) -> web.StreamResponse:
     request_id = uuid.uuid4().hex
     guard = service.guard
+    origin = time.monotonic()  # a capture's times count from the request
     try:
         if service.draining:
             raise HandshakeError(Failure.SERVER_UNAVAILABLE, "server is shutting down; retry")
@@ -368,7 +378,7 @@ async def translate(request: web.Request, service: TranslateService) -> web.Stre
     if guard is not None:
         guard.legacy += 1
     try:
-        return await _serve(request, service, parsed, grant, slot, request_id)
+        return await _serve(request, service, parsed, grant, slot, request_id, origin)
     finally:
         if guard is not None:
             guard.legacy -= 1
@@ -381,13 +391,21 @@ async def _serve(
     grant: Grant,
     slot: SessionSlot,
     request_id: str,
+    origin: float,
 ) -> web.StreamResponse:
     with slot:
         try:
             socket = await LegacySocket.accept(request, {"X-RequestId": request_id})
         except HandshakeRejected as rejected:
             return _refusal(HandshakeError(Failure.BAD_PARAMETER, str(rejected)), request_id)
-        session = TranslateSession(service, parsed, grant, socket, request_id, slot.release)
+        traffic = (
+            service.traffic.observe(request, parsed, grant, socket, request_id, origin)
+            if service.traffic is not None
+            else None
+        )
+        session = TranslateSession(
+            service, parsed, grant, socket, request_id, slot.release, traffic
+        )
         service.sessions.add(session)
         service.started += 1
         loop = asyncio.get_running_loop()
@@ -410,6 +428,8 @@ async def _serve(
             ending = await session.run()
         finally:
             service.sessions.discard(session)
+            if traffic is not None:
+                traffic.finish()
             session.telemetry.ended(ending, loop.time())
             log.info(
                 "session end",

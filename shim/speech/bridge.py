@@ -214,6 +214,7 @@ class SpeechSession:
         request_id: str = "",
         on_connected: Callable[[], None] | None = None,
         events: EventPath | None = None,  # None: the process's (event_path.use_event_path)
+        write_inline: bool | None = None,  # False: audio always through the pool (shadows)
     ) -> None:
         """``sink(event, at)`` gets each event on the loop, with the monotonic time its SDK
         callback ran; ``on_connected`` is called on an SDK thread whenever the SDK's
@@ -229,7 +230,9 @@ class SpeechSession:
         self._stream: speechsdk.audio.PushAudioInputStream | None = None
         self._recognizer: speechsdk.translation.TranslationRecognizer | None = None
         self._events = events or default_event_path()
-        self._write_inline = self._events.name is PathName.FAST  # module docstring
+        # module docstring; a shadow session never writes on the loop (it must not delay it)
+        fast = self._events.name is PathName.FAST
+        self._write_inline = fast if write_inline is None else write_inline and fast
         self._subscription: Subscription | None = None
         self._audio_closed = False
         self._closed = False
@@ -239,6 +242,7 @@ class SpeechSession:
         self._wake_scheduled = False
         # loop → SDK: audio waits here for the pool, so writes keep their order.
         self._outbox: collections.deque[bytes | None] = collections.deque()  # None: end
+        self._outbox_bytes = 0
         self._outbox_lock = threading.Lock()
         self._pumping = False
         self._pumped = threading.Event()
@@ -317,9 +321,15 @@ class SpeechSession:
             self._audio_closed = True
             self._post(None)
 
+    @property
+    def queued_bytes(self) -> int:
+        """Audio written but not yet handed to the SDK (a shadow's measure of falling behind)."""
+        return self._outbox_bytes
+
     def _post(self, item: bytes | None) -> None:
         with self._outbox_lock:
             self._outbox.append(item)
+            self._outbox_bytes += len(item or b"")
             if self._pumping:
                 return
             self._pumping = True
@@ -329,6 +339,7 @@ class SpeechSession:
         except RuntimeError:  # the runtime is closing: nothing will read this audio
             with self._outbox_lock:
                 self._outbox.clear()
+                self._outbox_bytes = 0
                 self._pumping = False
                 self._pumped.set()
 
@@ -339,6 +350,7 @@ class SpeechSession:
             with self._outbox_lock:
                 items = list(self._outbox)
                 self._outbox.clear()
+                self._outbox_bytes = 0
                 if not items:
                     self._pumping = False
                     self._pumped.set()
@@ -367,6 +379,7 @@ class SpeechSession:
         if abandon:
             with self._outbox_lock:
                 self._outbox.clear()  # unsent audio is nobody's any more
+                self._outbox_bytes = 0
         self.end_audio()
         try:
             done = self._loop.run_in_executor(

@@ -37,9 +37,21 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # the console script: every command
     "shim.__main__": frozenset({"shim.cli"}),
     "shim.cli": frozenset({"shim.config", "shim.server", "shim.emulator", "shim.harness"}),
-    # the drop-in server: the legacy core, the SDK bridge, the embedded local service, ...
+    # the drop-in server: the legacy core, the SDK bridge, the embedded local service, ...;
+    # captures are written in the harness's recording format and shadow sessions compared
+    # and reported by its comparison (one format, one comparison: docs/architecture.md)
     "shim.server": frozenset(
-        {"shim.config", "shim.auth", "shim.legacy", "shim.speech", "shim.emulator", "shim.catalog"}
+        {
+            "shim.config",
+            "shim.auth",
+            "shim.legacy",
+            "shim.speech",
+            "shim.emulator",
+            "shim.catalog",
+            "shim.harness.recordings",
+            "shim.harness.compare",
+            "shim.harness.reports",
+        }
     ),
     # every setting; the session limits' defaults are the legacy core's
     "shim.config": frozenset({"shim.legacy"}),
