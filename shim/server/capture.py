@@ -95,6 +95,8 @@ class CaptureWriter:
         self._thread: threading.Thread | None = None
         self._open: dict[str, _Open] = {}
         self._since_scan = 0
+        # Look at the directory again after this many bytes (a small bound is checked often).
+        self._rescan = min(RESCAN_BYTES, max(store.max_bytes // 16, 4096))
 
     def start(self) -> None:
         self.store.prepare()
@@ -141,7 +143,7 @@ class CaptureWriter:
         name = item.capture
         if item.kind == "header":
             assert item.document is not None
-            if not self._make_room(RESCAN_BYTES):
+            if not self._make_room(self._rescan):
                 _drop("size_bound")
                 return
             self._open[name] = _Open(self.store.create(name), item.origin)
@@ -195,7 +197,7 @@ class CaptureWriter:
     def _line(self, name: str, document: dict[str, Any]) -> None:
         data = (json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
         self._since_scan += len(data)
-        if self._since_scan >= RESCAN_BYTES and not self._make_room(0):
+        if self._since_scan >= self._rescan and not self._make_room(0):
             self._abandon(name, "size_bound")
             return
         capture = self._open[name]

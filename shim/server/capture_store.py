@@ -12,8 +12,8 @@ evicted for size; if they alone fill the bound there is no room, and the caller 
 capture. The total is read from the directory itself, so with ``--workers`` every worker
 (and every pod sharing a volume) enforces one bound over one directory without a shared
 counter; an advisory ``flock`` on ``.lock`` keeps two of them from evicting at once. A
-worker looks again after each :data:`RESCAN_BYTES` it writes, so the directory can exceed
-the bound by at most that much per writing process.
+worker looks again after each :data:`RESCAN_BYTES` it writes (a sixteenth of the bound when
+that is less), so the directory exceeds the bound by at most that much per writing process.
 """
 
 from __future__ import annotations
