@@ -197,7 +197,7 @@ class CaptureWriter:
     def _line(self, name: str, document: dict[str, Any]) -> None:
         data = (json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
         self._since_scan += len(data)
-        if self._since_scan >= self._rescan and not self._make_room(0):
+        if self._since_scan >= self._rescan and not self._make_room(len(data)):
             self._abandon(name, "size_bound")
             return
         capture = self._open[name]

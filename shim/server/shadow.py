@@ -20,14 +20,17 @@ import logging
 from dataclasses import dataclass
 
 from shim.audiotime import BYTES_PER_SECOND
+from shim.legacy.conduct import AUDIO_AHEAD_SECONDS
 from shim.speech.bridge import Backend, SessionOptions, SpeechRuntime, SpeechSession
 from shim.speech.events import BridgeEvent, Canceled, Recognized, Stopped
 from shim.wsframes import Control, DataChunk, Opcode
 
 log = logging.getLogger("shim.shadow")
 
-MAX_BEHIND_BYTES = 10 * BYTES_PER_SECOND
-"""Audio a shadow may owe its SDK session (10 s of 16 kHz PCM) before it is given up."""
+MAX_BEHIND_BYTES = round(AUDIO_AHEAD_SECONDS * BYTES_PER_SECOND)
+"""Audio a shadow may owe its SDK session before it is given up: as much as the primary's
+backend may be given ahead of its results (60 s of 16 kHz PCM, 1.9 MB), so a whole-file
+client's upload, which arrives before the shadow's SDK session has started, still fits."""
 MAX_FINALS = 2000
 """Finals kept per side of one shadowed session (a 90-minute session has a few hundred)."""
 
@@ -102,7 +105,7 @@ class ShadowSession:
 
     @property
     def active(self) -> bool:
-        return self.problem is None and not self.behind
+        return self.problem is None
 
     def start(self) -> None:
         self._start_task = self._loop.create_task(self._start())
@@ -142,6 +145,11 @@ class ShadowSession:
 
     def _fall_behind(self) -> None:
         self.behind = True
+        seconds = MAX_BEHIND_BYTES // BYTES_PER_SECOND
+        why = "was not connected" if not self._started else "fell behind"
+        self.problem = self.problem or (
+            f"the shadow backend {why}: more than {seconds} s of audio waited for it"
+        )
         self._waiting, self._waiting_bytes = [], 0
         self._ended.set()
 

@@ -86,9 +86,11 @@ class ShadowResult:
     comparison: Comparison
     problem: str | None  # why the shadow failed
 
+    behind: bool = False
+
     @property
     def status(self) -> str:
-        return "failed" if self.problem else "compared"
+        return "behind" if self.behind else "failed" if self.problem else "compared"
 
     def summary(self) -> SessionSummary:
         note = f"{self.pair}, started {self.started}"
@@ -172,15 +174,13 @@ class Shadows:
         shadow = pair.shadow
         try:
             await shadow.finish(self.timeout)
-            if shadow.behind:
-                metrics.SHADOW_SESSIONS.labels("behind").inc()
-                return
             result = ShadowResult(
                 shadow.request_id,
                 pair.started,
                 pair.pair,
                 shadow_comparison(pair.primary, shadow, self.target.label),
                 shadow.problem,
+                shadow.behind,
             )
             self.results.append(result)
             _count(result)

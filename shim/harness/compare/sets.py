@@ -116,7 +116,7 @@ class SessionSummary:
 
     @property
     def passed(self) -> bool:
-        return not self.breaches
+        return not self.breaches and self.problem is None
 
 
 def _errors(pairs: Sequence[Pair], attribute: str) -> tuple[int, int]:
