@@ -46,7 +46,8 @@ typecheck: $(STAMP)
 	    shim/emulator/voices.py shim/emulator/resume.py shim/emulator/profanity.py \
 	    shim/logs.py shim/server/health.py shim/boundedjson.py shim/auth/shared.py \
 	    shim/speech/event_path.py shim/logsink.py shim/audiotime.py \
-	    shim/mp3.py shim/emulator/connection.py shim/redaction.py shim/espeak.py
+	    shim/mp3.py shim/emulator/connection.py shim/redaction.py shim/espeak.py \
+	    shim/server/sampling.py shim/server/taps.py shim/server/capture_store.py
 
 # Installs the Debian packages named in the shell variable `missing`: with apt-get as root,
 # otherwise it names them and fails. $(1): what they are for.

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import datetime
+import ipaddress
 import json
 import logging
 from collections.abc import Sequence
@@ -210,20 +211,34 @@ class Shadows:
         )
 
     def add_routes(self, app: web.Application) -> None:
+        """The views show what clients said: they answer loopback clients only (an operator
+        on the host, or through ``kubectl port-forward``), like a debug endpoint."""
         app.router.add_get("/shadow", self._html)
         app.router.add_get("/shadow.json", self._json)
         app.router.add_get("/shadow/{request_id}", self._one)
 
     async def _html(self, request: web.Request) -> web.Response:
+        _loopback_only(request)
         page = html_report(self.summary(), link=lambda s: f"/shadow/{s.name}")
         return web.Response(text=page, content_type="text/html")
 
     async def _json(self, request: web.Request) -> web.Response:
+        _loopback_only(request)
         return web.json_response(json_report(self.summary()))
 
     async def _one(self, request: web.Request) -> web.Response:
+        _loopback_only(request)
         wanted = request.match_info["request_id"]
         for result in self.results:
             if result.request_id == wanted:
                 return web.Response(text=compare_html(result.comparison), content_type="text/html")
         raise web.HTTPNotFound(text="no such shadowed session in this worker's store")
+
+
+def _loopback_only(request: web.Request) -> None:
+    try:
+        loopback = ipaddress.ip_address(request.remote or "").is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise web.HTTPForbidden(text="the shadow views answer loopback clients only")

@@ -8,6 +8,7 @@ ended. Everything here is cheap on the loop and can neither delay nor fail the s
 
 from __future__ import annotations
 
+import os
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Mapping
@@ -15,7 +16,7 @@ from collections.abc import AsyncIterator, Mapping
 from aiohttp import web
 
 from shim.auth.authenticator import Grant
-from shim.config import ServerSettings
+from shim.config import ConfigError, ServerSettings
 from shim.legacy.request import SessionRequest
 from shim.redaction import redact_url
 from shim.server.capture import Captures, CaptureWriter, SessionCapture
@@ -139,6 +140,14 @@ def real_traffic(
             max_bytes=settings.capture_max_bytes,
             retention_seconds=settings.capture_retention_hours * 3600,
         )
+        try:
+            store.prepare()
+        except OSError as exc:
+            raise ConfigError(
+                f"--capture-dir {settings.capture_dir}: cannot be created ({exc.strerror})"
+            ) from None
+        if not os.access(settings.capture_dir, os.W_OK | os.X_OK):
+            raise ConfigError(f"--capture-dir {settings.capture_dir}: not writable")
         captures = Captures(CaptureWriter(store), settings.capture_rate)
     shadows = None
     if settings.shadow_backend is not None:

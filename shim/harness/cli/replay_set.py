@@ -50,12 +50,12 @@ async def _replay_one(
     console: Console,
 ) -> SessionSummary:
     name = path.name
-    try:
-        recorded = read_recording(path)
-        plan = plan_replay(recorded, args.url, credential)
-    except (OSError, RecordingError, ReplayError) as exc:
-        return SessionSummary(name, None, problem=f"not replayable: {exc}")
-    async with slots:
+    async with slots:  # one recording in memory per slot: a directory may hold gigabytes
+        try:
+            recorded = read_recording(path)
+            plan = plan_replay(recorded, args.url, credential)
+        except (OSError, RecordingError, ReplayError) as exc:
+            return SessionSummary(name, None, problem=f"not replayable: {exc}")
         writer = RecordingWriter(args.record_dir / name) if args.record_dir else None
         recorder = Recorder(
             writer,
@@ -86,7 +86,7 @@ async def _replay_one(
         ignores=DEFAULT_IGNORES,
         tolerance_ms=args.tolerance_ms,
     )
-    return SessionSummary(name, comparison)
+    return SessionSummary(name, comparison).without_frames()
 
 
 def _thresholds(args: argparse.Namespace) -> Thresholds:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from shim.harness.compare.comparison import Comparison, Pair
 from shim.harness.compare.textdiff import wer
@@ -52,6 +52,14 @@ class SessionSummary:
     problem: str | None = None  # the session could not be replayed / the shadow failed
     note: str = ""  # what else the reader should know (a shadow's status)
     breaches: list[str] = field(default_factory=list)
+
+    def without_frames(self) -> SessionSummary:
+        """The summary without the sides' frames (their audio): what the set's report needs
+        is in the utterances, so a set of many sessions holds no audio."""
+        if self.comparison is not None:
+            for side in (self.comparison.a, self.comparison.b):
+                side.recording = replace(side.recording, frames=[])
+        return self
 
     @property
     def pairs(self) -> list[Pair]:
