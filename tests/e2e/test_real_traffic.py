@@ -13,6 +13,7 @@ import copy
 import html
 import json
 import os
+import shutil
 import socket
 import stat
 import subprocess
@@ -46,6 +47,7 @@ from tests.support.scenarios import INSPECT, THREE, WEATHER
 pytestmark = pytest.mark.e2e
 
 WEATHER_WAV = "en-US_whatstheweatherlike.wav"
+NODE_CLIENT = ROOT / "tests" / "js" / "legacy_half_close.js"
 CHANGED = copy.deepcopy(THREE)
 CHANGED["utterances"][0]["text"] = CHANGED["utterances"][0]["text"].replace("inspect", "check")
 # The weather question, scripted with another word than the recording says (the offline
@@ -90,6 +92,25 @@ async def _session(
     )  # fmt: skip
     assert outcome.ended_as_expected, outcome.problems
     return outcome
+
+
+def _node_session(url: str, key: str) -> list[dict[str, Any]]:
+    """The Node quickstart's way: the real `websocket` npm library, 1 s chunks of the file
+    every 100 ms, its Close, then reading on (``tests/js/legacy_half_close.js``)."""
+    node = shutil.which("node")
+    if node is None or not (ROOT / "tests/js/node_modules/websocket").is_dir():
+        pytest.skip("node or tests/js/node_modules missing (make test installs them)")
+    spec = {
+        "url": url, "key": key, "file": str(AUDIO / INSPECT), "chunk_bytes": 32_000,
+        "interval_ms": 100, "silence_bytes": 32_000, "read_ms": 3_000,
+    }  # fmt: skip
+    done = subprocess.run(
+        [node, str(NODE_CLIENT), json.dumps(spec)], capture_output=True, text=True, timeout=60,
+        env={"PATH": "/usr/bin:/bin"}, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    events = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    assert done.returncode == 0, done.stdout + done.stderr
+    return events
 
 
 def _captures(directory: Path) -> list[Path]:
@@ -156,15 +177,21 @@ def capturing(
 def captured(
     capturing: tuple[RunningProcess, Path], emulator: Emulator
 ) -> tuple[Path, str, dict[str, SessionOutcome]]:
-    """Two real-client sessions captured: the Node quickstart's burst, and fragmented frames."""
+    """Three real-client sessions captured: the Node quickstart on the `websocket` npm
+    library, and the harness's profiles of it (burst) and of node-cognitive-services
+    (fragmented frames)."""
     running, captures = capturing
     key = emulator.scenario(THREE)
     outcomes = {
         profile: asyncio.run(_session(running.url, key, profile=profile))
         for profile in ("burst", "fragmented")
     }
+    url = build_url(running.url.replace("http://", "ws://"), from_="en-US", to="de")
+    events = _node_session(url, key)
+    finals = [e["data"] for e in events if e["event"] == "text" and e["data"]["type"] == "final"]
+    assert [f["recognition"] for f in finals] == [u["text"] for u in THREE["utterances"]]
     deadline = time.monotonic() + 30
-    while len(_captures(captures)) < 2 and time.monotonic() < deadline:
+    while len(_captures(captures)) < 3 and time.monotonic() < deadline:
         time.sleep(0.1)  # the writer thread renames each file when its session has ended
     return captures, key, outcomes
 
@@ -174,7 +201,7 @@ def test_every_session_is_captured_whole_valid_and_without_a_secret_at_rate_1(
 ) -> None:
     captures, key, outcomes = captured
     files = _captures(captures)
-    assert len(files) == 2
+    assert len(files) == 3
     assert stat.S_IMODE(captures.stat().st_mode) == 0o700
     by_request = {outcome.request_id: profile for profile, outcome in outcomes.items()}
     for path in files:
@@ -182,11 +209,12 @@ def test_every_session_is_captured_whole_valid_and_without_a_secret_at_rate_1(
         assert key not in path.read_text()
         contract.recording_file(path)  # schema, contracts and the protocol rules
         recording = read_recording(path)
-        assert recording.response_header("X-RequestId") in by_request
+        by_request.pop(recording.response_header("X-RequestId"), None)
         assert _finals(recording) == [
             (u["text"], u["translations"]["de"]) for u in THREE["utterances"]
         ]
         assert recording.close is not None and recording.close["code"] == 1000
+    assert by_request == {}  # the harness's two sessions are among them, and the Node client's
     for other in captures.iterdir():  # nothing else in the directory holds it either
         assert key not in other.read_text(errors="replace")
 
@@ -205,14 +233,14 @@ def test_a_captured_node_quickstart_session_replays_frame_for_frame_with_no_diff
     assert done.returncode == 0, done.stdout + done.stderr
     assert key not in done.stdout + done.stderr
     report = json.loads((reports / "set.json").read_text())
-    assert report["passed"] and report["total"]["sessions"] == 2
-    assert report["total"]["disagreements"] == 0 and report["total"]["missing"] == 0
+    assert report["passed"] and report["total"]["sessions"] == 3
+    assert report["total"]["differences"] == 0 and report["total"]["disagreements"] == 0
     for captured_file in _captures(captures):
         replayed = read_recording(replays / captured_file.name)
         original = read_recording(captured_file)
         assert _client_frames(replayed) == _client_frames(original)  # frame for frame
-    compare = _tool("compare", _captures(captures)[0], replays / _captures(captures)[0].name)
-    assert compare.returncode == 0, compare.stdout  # and `compare` agrees: no difference
+        compare = _tool("compare", captured_file, replays / captured_file.name)
+        assert compare.returncode == 0, compare.stdout  # and `compare` agrees: no difference
 
 
 def test_replaying_the_set_on_a_server_saying_one_word_differently_finds_exactly_that(
@@ -228,7 +256,7 @@ def test_replaying_the_set_on_a_server_saying_one_word_differently_finds_exactly
     assert done.returncode == 1, done.stdout + done.stderr
     report = json.loads((tmp_path / "set.json").read_text())
     total = report["total"]
-    assert total["disagreements"] == 2 and total["missing"] == 0 and total["extra"] == 0
+    assert total["disagreements"] == 3 and total["missing"] == 0 and total["extra"] == 0
     assert total["close_changes"] == 0 and total["wer"]["recognition"] > 0
     for session in report["sessions"]:  # each session: exactly the changed utterance
         (disagreement,) = session["disagreements"]
@@ -239,7 +267,7 @@ def test_replaying_the_set_on_a_server_saying_one_word_differently_finds_exactly
             f"recognition WER {session['wer']['recognition']:.1%} (at most 0.0%)"
         ]
     junit = (tmp_path / "set.xml").read_text()
-    assert junit.count("<failure") == 2 and 'failures="2"' in junit
+    assert junit.count("<failure") == 3 and 'failures="3"' in junit
     assert (
         html.escape(CHANGED["utterances"][0]["text"], quote=False)
         in (tmp_path / "set.html").read_text()

@@ -118,6 +118,11 @@ class SessionSummary:
         return a, b
 
     @property
+    def differences(self) -> int:
+        """Field differences outside the comparison's ignored paths (as ``compare`` counts)."""
+        return len(self.comparison.differences) if self.comparison else 0
+
+    @property
     def disagreements(self) -> list[Disagreement]:
         found = (_disagreement(i, p) for i, p in enumerate(self.pairs))
         return [d for d in found if d is not None]
@@ -242,3 +247,7 @@ class SetSummary:
     @property
     def disagreements(self) -> int:
         return sum(len(s.disagreements) for s in self.sessions)
+
+    @property
+    def differences(self) -> int:
+        return sum(s.differences for s in self.sessions)

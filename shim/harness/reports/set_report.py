@@ -98,6 +98,7 @@ def session_json(session: SessionSummary) -> dict[str, Any]:
         "wer": {"recognition": session.recognition_wer, "translation": session.translation_wer},
         "latency_difference_s": session.latency_difference,
         "close": {"a": close_a, "b": close_b},
+        "differences": session.differences,
         "breaches": list(session.breaches),
         "disagreements": [d.__dict__ for d in session.disagreements],
     }
@@ -121,6 +122,7 @@ def json_report(summary: SetSummary) -> dict[str, Any]:
             "latency_difference_s": s.latency_difference,
             "close_changes": s.close_changes,
             "disagreements": s.disagreements,
+            "differences": s.differences,
         },
         "sessions": [session_json(session) for session in s.sessions],
     }
