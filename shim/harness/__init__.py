@@ -15,10 +15,14 @@ Sub-packages, each importing only from the ones listed before it:
 - :mod:`~shim.harness.recordings`: session recordings (format, recorder, the messages they
   carry, replay plans);
 - :mod:`~shim.harness.checks`: judging sessions (contracts, protocol rules, conformance cases);
-- :mod:`~shim.harness.compare`: two sessions side by side (sides, alignment, word diffs);
+- :mod:`~shim.harness.compare`: two sessions side by side (sides, alignment, word diffs),
+  and sets of such comparisons;
 - :mod:`~shim.harness.reports`: what people read (HTML pages, terminal tables, JUnit XML);
-- :mod:`~shim.harness.cli`: the commands ``client``, ``record``, ``replay``, ``validate``,
-  ``conformance`` and ``compare``.
+- :mod:`~shim.harness.cli`: the commands ``client``, ``record``, ``replay``, ``replay-set``,
+  ``validate``, ``conformance`` and ``compare``.
+
+The server may use ``recordings``, ``compare`` and ``reports`` (its captures are recordings,
+its shadow sessions comparisons); nothing here ever imports the server.
 """
 
 LAYERS = ("session", "recordings", "checks", "compare", "reports", "cli")

@@ -117,3 +117,46 @@ def test_prometheus_scrapes_the_container_port() -> None:
     assert int(annotations["prometheus.io/port"]) in {
         p["containerPort"] for p in CONTAINER["ports"]
     }
+
+
+# -- the optional capture component (deploy/kubernetes/capture) --------------------------------
+
+CAPTURE = MANIFESTS / "capture"
+
+
+def _with_captures() -> dict[str, Any]:
+    """The Deployment with the component's patch applied (containers, env, mounts and volumes
+    merge by name, as a strategic merge patch does)."""
+    patch = _documents(CAPTURE / "deployment-patch.yaml")[0]
+    merged = copy.deepcopy(DEPLOYMENT)
+    pod, extra = merged["spec"]["template"]["spec"], patch["spec"]["template"]["spec"]
+    (container,) = [c for c in pod["containers"] if c["name"] == extra["containers"][0]["name"]]
+    for field in ("env", "volumeMounts"):
+        container[field] = container.get(field, []) + extra["containers"][0][field]
+    pod["volumes"] = pod.get("volumes", []) + extra["volumes"]
+    return merged
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_capture_component_validates_and_patches_the_deployment(version: str) -> None:
+    component = _documents(CAPTURE / "kustomization.yaml")[0]
+    assert component["kind"] == "Component"
+    listed = set(component["resources"]) | {p["path"] for p in component["patches"]}
+    assert listed == {p.name for p in CAPTURE.glob("*.yaml")} - {"kustomization.yaml"}
+    for name in component["resources"]:
+        for document in _documents(CAPTURE / name):
+            kubernetes_validate.validate(document, version, strict=True)
+    kubernetes_validate.validate(_with_captures(), version, strict=True)
+
+
+def test_captures_go_to_the_shared_volume_with_settings_the_server_reads() -> None:
+    container = _with_captures()["spec"]["template"]["spec"]["containers"][0]
+    settings = {e["name"]: e.get("value") for e in container["env"]}
+    assert set(settings) <= set(ENVIRONMENT.values()) | {"SHIM_CLIENT_KEYS"}
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "captures"]
+    assert Path(settings["SHIM_CAPTURE_DIR"]).parent == Path(mount["mountPath"])
+    (claim,) = _documents(CAPTURE / "persistentvolumeclaim.yaml")
+    volumes = _with_captures()["spec"]["template"]["spec"]["volumes"]
+    (volume,) = [v for v in volumes if v["name"] == "captures"]
+    assert volume["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    assert "ReadWriteMany" in claim["spec"]["accessModes"]
