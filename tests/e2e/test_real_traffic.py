@@ -381,6 +381,8 @@ async def test_a_failing_or_hanging_shadow_leaves_the_primary_sessions_untouched
         plain = [await _session(shim.url, key) for _ in range(2)]  # the same, no shadow
         report = await _shadow_report(running.url, 2)
         samples = await _metrics(running.url)
+        async with aiohttp.ClientSession() as http, http.get(running.url + "/shadow") as response:
+            page = await response.text()
     finally:
         assert running.stop() == 0
     expected = [(r.recognition, r.translation) for r in plain[0].finals]
@@ -393,6 +395,7 @@ async def test_a_failing_or_hanging_shadow_leaves_the_primary_sessions_untouched
     for session in report["sessions"]:
         assert session["problem"] and "shadow backend" in session["problem"]
         assert session["missing"] == 3 and not session["passed"]
+        assert html.escape(session["problem"], quote=False) in page  # the report says so
     given_up = sum(
         _metric(samples, "shadow_sessions_total", result=result) for result in ("failed", "behind")
     )
