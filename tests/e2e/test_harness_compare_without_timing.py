@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +21,8 @@ import pytest
 from shim.harness.recordings.messages import utterances
 from shim.harness.recordings.recording import Recording, read_recording
 from tests.support.contracts import ContractSuite
-from tests.support.paths import AUDIO, ROOT
-from tests.support.processes import RunningProcess, shim_command, start_process
+from tests.support.paths import AUDIO
+from tests.support.processes import RunningProcess, run_tool, shim_command, start_process
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -56,16 +55,7 @@ PROFILES = ("burst", "realtime")
 
 def tool(*args: str | Path) -> subprocess.CompletedProcess[str]:
     """``translator-speech-shim COMMAND …`` with no key in the environment either."""
-    env = {k: v for k, v in os.environ.items() if k != "TRANSLATOR_KEY"}
-    return subprocess.run(
-        [sys.executable, "-m", "shim.harness.cli.tools", *map(str, args)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env={**env, "COLUMNS": "200"},
-        stdin=subprocess.DEVNULL,
-    )
+    return run_tool(*args, environ={k: v for k, v in os.environ.items() if k != "TRANSLATOR_KEY"})
 
 
 @pytest.fixture(scope="module")

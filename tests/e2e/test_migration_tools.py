@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -27,8 +25,8 @@ from shim.harness.recordings.messages import utterances
 from shim.harness.recordings.recording import read_recording
 from tests.support import chromium
 from tests.support.contracts import ContractSuite
-from tests.support.paths import AUDIO, ROOT
-from tests.support.processes import Shim
+from tests.support.paths import AUDIO
+from tests.support.processes import Shim, run_tool
 from tests.support.scenarios import INSPECT, THREE, WEATHER
 
 pytestmark = pytest.mark.e2e
@@ -43,15 +41,7 @@ CHANGED["utterances"][0]["translations"]["de"] = (
 
 def tool(*args: str | Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     """``translator-speech-shim COMMAND …`` as a process (the tools' own entry point)."""
-    return subprocess.run(
-        [sys.executable, "-m", "shim.harness.cli.tools", *map(str, args)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "COLUMNS": "200"},
-        stdin=subprocess.DEVNULL,
-    )
+    return run_tool(*args, timeout=timeout)
 
 
 def table_rows(output: str) -> dict[str, tuple[str, str, str]]:

@@ -17,7 +17,6 @@ import shutil
 import socket
 import stat
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +37,7 @@ from tests.support.processes import (
     Emulator,
     RunningProcess,
     Shim,
+    run_tool,
     shim_args,
     shim_command,
     start_process,
@@ -61,18 +61,6 @@ CLIMATE = {
         }
     ]
 }
-
-
-def _tool(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "shim.harness.cli.tools", *map(str, args)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env={**os.environ, "COLUMNS": "200"},
-        stdin=subprocess.DEVNULL,
-    )
 
 
 async def _session(
@@ -225,7 +213,7 @@ def test_a_captured_node_quickstart_session_replays_frame_for_frame_with_no_diff
     captures, key, _ = captured
     replays = tmp_path / "replays"
     reports = tmp_path / "report"
-    done = _tool(
+    done = run_tool(
         "replay-set", captures, "--url", shim.url, "--key", key, "--speed", "0",
         "--record-dir", replays, "--html", reports / "set.html",
         "--json", reports / "set.json", "--junit", reports / "set.xml",
@@ -239,7 +227,10 @@ def test_a_captured_node_quickstart_session_replays_frame_for_frame_with_no_diff
         replayed = read_recording(replays / captured_file.name)
         original = read_recording(captured_file)
         assert _client_frames(replayed) == _client_frames(original)  # frame for frame
-        compare = _tool("compare", captured_file, replays / captured_file.name)
+        compare = run_tool(
+            "compare", captured_file, replays / captured_file.name,
+            "--html", tmp_path / f"{captured_file.stem}.html",
+        )  # fmt: skip
         assert compare.returncode == 0, compare.stdout  # and `compare` agrees: no difference
 
 
@@ -248,7 +239,7 @@ def test_replaying_the_set_on_a_server_saying_one_word_differently_finds_exactly
 ) -> None:
     captures, _, _ = captured
     changed_key = shim.emulator.scenario(CHANGED)
-    done = _tool(
+    done = run_tool(
         "replay-set", captures, "--url", shim.url, "--key", changed_key, "--speed", "0",
         "--concurrency", "2", "--json", tmp_path / "set.json", "--junit", tmp_path / "set.xml",
         "--html", tmp_path / "set.html",

@@ -18,6 +18,22 @@ from tests.support import logscan
 from tests.support.paths import ROOT
 
 
+def run_tool(
+    *args: str | Path, timeout: float = 240, environ: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """A migration command (``record``, ``compare``, ``replay-set`` …) run to its end, as a
+    process of the tools' own entry point; ``environ`` replaces this process's environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "shim.harness.cli.tools", *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**(os.environ if environ is None else environ), "COLUMNS": "200"},
+        stdin=subprocess.DEVNULL,
+    )
+
+
 def shim_command(*args: str) -> list[str]:
     """``python -m shim ARGS`` with this interpreter: the checkout's code, not the console
     script's."""
