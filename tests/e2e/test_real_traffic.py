@@ -393,23 +393,10 @@ async def test_a_failing_or_hanging_shadow_leaves_the_primary_sessions_untouched
     assert given_up == 2 and _metric(samples, "shadow_sessions_total", result="compared") == 0
 
 
-@pytest.fixture(scope="module")
-def local_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProcess]:
-    from shim.emulator.engines.local import unavailable_reason
-
-    why = unavailable_reason()
-    if why is not None:
-        pytest.skip(f"local engines not installed: {why}")
-    log = tmp_path_factory.mktemp("local-emulator") / "emulator.log"
-    running = start_process(shim_command("emulator", "--port", "0", "--engine", "local"), log)
-    yield running
-    assert running.stop() == 0
-
-
 async def test_a_shadow_on_the_offline_engine_reports_wer_and_lists_each_disagreement(
-    emulator: Emulator, local_emulator: RunningProcess, tmp_path: Path
+    emulator: Emulator, local_speech_service: RunningProcess, tmp_path: Path
 ) -> None:
-    running = _serve(emulator, tmp_path, "shim", "--shadow-backend", local_emulator.url)
+    running = _serve(emulator, tmp_path, "shim", "--shadow-backend", local_speech_service.url)
     key = emulator.scenario(CLIMATE)
     try:
         outcome = await _session(
