@@ -127,7 +127,10 @@ class CaptureWriter:
             try:
                 item = self._queue.get(timeout=_IDLE_SCAN_SECONDS)
             except queue.Empty:
-                self._make_room(0)
+                try:
+                    self._make_room(0)  # the retention age, while no session is captured
+                except OSError:
+                    log.exception("capture directory: eviction failed")
                 continue
             if item is None:
                 return
@@ -216,14 +219,14 @@ class CaptureWriter:
         return fits
 
     def _abandon(self, name: str, reason: str | None) -> None:
+        if reason is not None:
+            _drop(reason)
         capture = self._open.pop(name, None)
         if capture is None:
             return
         with contextlib.suppress(OSError):
             os.close(capture.fd)
         self.store.discard(name)
-        if reason is not None:
-            _drop(reason)
 
 
 def _now_iso() -> str:
@@ -287,6 +290,8 @@ class SessionCapture:
         )
         header = _Item(self.name, "header", document, size=1024, origin=self._origin)
         self._started = self._queue(header)
+        if not self._started:
+            self.drop("queue_full")
 
     # ---- frames (the socket's tap) -------------------------------------------------------------
     def received(self, item: DataChunk | Control, at: float) -> None:
@@ -321,8 +326,9 @@ class SessionCapture:
 
     # ---- the end -------------------------------------------------------------------------------
     def finish(self, at: float) -> None:
-        if not self._dropped and self._started:
-            self._queue(_Item(self.name, "close", {"at": at}, size=256))
+        close = _Item(self.name, "close", {"at": at}, size=256)
+        if not self._dropped and self._started and not self._queue(close):
+            self.drop("queue_full")  # a discard always fits: no file stays open
         self._dropped = True
 
     def drop(self, reason: str) -> None:
