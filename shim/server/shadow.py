@@ -146,7 +146,7 @@ class ShadowSession:
     def _fall_behind(self) -> None:
         self.behind = True
         seconds = MAX_BEHIND_BYTES // BYTES_PER_SECOND
-        why = "was not connected" if not self._started else "fell behind"
+        why = "had not started" if not self._started else "fell behind"
         self.problem = self.problem or (
             f"the shadow backend {why}: more than {seconds} s of audio waited for it"
         )
@@ -190,5 +190,9 @@ class ShadowSession:
                 ended = False
                 self._fail(f"the shadow backend did not finish within {timeout:g} s")
         if self._start_task is not None and not self._start_task.done():
-            self._start_task.cancel()  # the SDK's start itself goes on in its thread
+            # The SDK's start returns at once (it connects in the background); closing while
+            # it runs would leave its recognizer behind, so it gets a bounded wait.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await asyncio.shield(self._start_task)
         await self._speech.close(abandon=not ended or not self.active)

@@ -358,18 +358,27 @@ def _closed_port() -> str:
     return f"ws://127.0.0.1:{port}"
 
 
-@pytest.mark.parametrize("failure", ["fails", "hangs"])
+@pytest.mark.parametrize(
+    ("failure", "problem"),
+    [("fails", "failed: ConnectionFailure"), ("hangs", "did not finish within 3 s")],
+)
 async def test_a_failing_or_hanging_shadow_leaves_the_primary_sessions_untouched(
-    failure: str, emulator: Emulator, shim: Shim, silent_backend: str, tmp_path: Path
+    failure: str, problem: str, emulator: Emulator, shim: Shim, silent_backend: str, tmp_path: Path
 ) -> None:
+    """A client at its own pace (node-cognitive-services' fragmented frames, 10x real time);
+    the same sessions on a server without a shadow are the reference."""
     backend = _closed_port() if failure == "fails" else silent_backend
     running = _serve(
         emulator, tmp_path, "shim", "--shadow-backend", backend, "--flush-timeout", "3"
     )
-    key = emulator.scenario(THREE)
+    key = emulator.scenario(WEATHER)
+
+    async def session(base: str) -> SessionOutcome:
+        return await _session(base, key, wav=WEATHER_WAV, profile="fragmented", speed=1.0)
+
     try:
-        shadowed = [await _session(running.url, key) for _ in range(2)]
-        plain = [await _session(shim.url, key) for _ in range(2)]  # the same, no shadow
+        shadowed = [await session(running.url) for _ in range(2)]
+        plain = [await session(shim.url) for _ in range(2)]  # no shadow
         report = await _shadow_report(running.url, 2)
         samples = await _metrics(running.url)
         async with aiohttp.ClientSession() as http, http.get(running.url + "/shadow") as response:
@@ -379,18 +388,16 @@ async def test_a_failing_or_hanging_shadow_leaves_the_primary_sessions_untouched
     expected = [(r.recognition, r.translation) for r in plain[0].finals]
     for outcome in shadowed:
         assert [(r.recognition, r.translation) for r in outcome.finals] == expected
-        assert outcome.close_code == 1000 and len(outcome.tts) == 3
+        assert outcome.close_code == 1000 and len(outcome.tts) == len(expected)
     durations = [round(o.duration, 2) for o in shadowed], [round(o.duration, 2) for o in plain]
     print(f"session durations with a shadow that {failure} / without: {durations}")
     assert len(report["sessions"]) == 2
     for session in report["sessions"]:
-        assert session["problem"] and "shadow backend" in session["problem"]
-        assert session["missing"] == 3 and not session["passed"]
+        assert problem in session["problem"]
+        assert session["missing"] == len(expected) and not session["passed"]
         assert html.escape(session["problem"], quote=False) in page  # the report says so
-    given_up = sum(
-        _metric(samples, "shadow_sessions_total", result=result) for result in ("failed", "behind")
-    )
-    assert given_up == 2 and _metric(samples, "shadow_sessions_total", result="compared") == 0
+    assert _metric(samples, "shadow_sessions_total", result="failed") == 2
+    assert _metric(samples, "shadow_sessions_total", result="compared") == 0
 
 
 async def test_a_shadow_on_the_offline_engine_reports_wer_and_lists_each_disagreement(
