@@ -71,7 +71,9 @@ def _side(label: str, finals: Sequence[Final], first_audio: float, close: int | 
         text = json.dumps(final.document, ensure_ascii=False, separators=(",", ":"))
         t = max(final.at - first_audio, 0.0)
         frames.append(
-            FrameRecord(len(frames) + 1, t, "in", RecordedOpcode.TEXT, True, len(text), text=text)
+            FrameRecord(
+                len(frames) + 1, t, "in", RecordedOpcode.TEXT, True, len(text.encode()), text=text
+            )
         )
     end = frames[-1].t
     return Recording(

@@ -263,3 +263,58 @@ def test_a_set_counts_missing_extra_and_changed_finals_and_judges_thresholds() -
     again = SessionSummary("changed", changed.comparison)
     lenient = Thresholds(max_wer=0.2, max_missing=None, same_close=False)
     assert SetSummary("set", "A", "B", [again], lenient).passed
+
+
+# -- shadow comparisons ----------------------------------------------------------------------------
+
+
+def test_a_shadow_comparison_pairs_the_primarys_finals_with_the_shadows() -> None:
+    from types import SimpleNamespace
+
+    from shim.server.shadow import Final, PrimarySide
+    from shim.server.shadow_store import shadow_comparison
+    from shim.wsframes import DataChunk
+
+    primary = PrimarySide()
+    primary.received(DataChunk(Opcode.BINARY, b"RIFF", True, False), 10.0)
+    primary.received(DataChunk(Opcode.BINARY, b"more", False, False), 10.5)  # not the first
+    timing = ',"audioTimeOffset":1000000,"audioTimeSize":5000000'
+    for at, text in (
+        (10.2, '{"type":"partial","id":"0.1","recognition":"Turn","translation":"Mach"}'),
+        (11.0, '{"type":"final","id":"0","recognition":"Turn on the lamp.","translation":'
+         '"Mach das Licht an."' + timing + "}"),
+        (12.0, '{"type":"final","id":"1","recognition":"Thank you.","translation":"Danke."}'),
+        (12.5, "not json"),
+    ):  # fmt: skip
+        primary.sent(Opcode.TEXT, True, text.encode(), at)
+    primary.sent(Opcode.CLOSE, True, close_payload(1000, ""), 13.0)
+    shadow = SimpleNamespace(
+        finals=[
+            Final(
+                {
+                    "type": "final",
+                    "id": "0",
+                    "recognition": "Turn on the lamp.",
+                    "translation": "Mach das Licht an.",
+                },
+                11.25,
+            ),
+            Final(
+                {
+                    "type": "final",
+                    "id": "1",
+                    "recognition": "Thank you very much.",
+                    "translation": "Danke.",
+                },
+                11.75,
+            ),
+        ]
+    )
+    comparison = shadow_comparison(primary, shadow, "ws://shadow")  # type: ignore[arg-type]
+    summary = SessionSummary("s", comparison)
+    assert primary.first_audio == 10.0 and primary.close_code == 1000
+    assert summary.finals_a == 2 and summary.finals_b == 2 and summary.missing == 0
+    assert [(d.kind, d.index) for d in summary.disagreements] == [("text", 1)]
+    assert summary.recognition_wer == pytest.approx(2 / 6)  # "very much" over 6 words
+    assert summary.latency_differences == pytest.approx([0.25, -0.25])
+    assert summary.differences == 1  # the primary's timing fields are not differences
