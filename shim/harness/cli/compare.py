@@ -35,7 +35,7 @@ from shim.harness.recordings.recording import (
     RecordingWriter,
     read_recording,
 )
-from shim.harness.recordings.replay import ReplayError, plan_replay
+from shim.harness.recordings.replay import ReplayError, plan_replay, replay_and_record
 from shim.harness.reports.compare_report import terminal_report, write_html
 from shim.harness.session import synth
 from shim.harness.session.client import run_session
@@ -132,20 +132,14 @@ async def _replayed(
     console.print(f"[dim]side {spec.label}: replaying {other_source} {pacing}[/]")
     context = {"replayed": other_source, "speed": speed}
     recorder = _recorder(args, spec, plan.url, plan.headers, context)
-    outcome = await run_session(
-        plan.url,
-        plan.headers,
-        b"",
-        plan.profile,
+    outcome, recording = await replay_and_record(
+        plan,
+        recorder,
         speed=speed,
-        observer=recorder,
-        on_handshake=recorder.on_handshake,
         ssl=common.ssl_from(args),
         timeout=args.timeout,
         result_timeout=args.result_timeout,
-        expect_results=plan.expect_results,
     )
-    recording = recorder.finish_session(outcome)
     _check_reached(spec, outcome.refused is not None, outcome.close_code, outcome.problems)
     return recording
 

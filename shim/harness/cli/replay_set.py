@@ -22,14 +22,12 @@ from shim.harness.compare.sets import SessionSummary, SetSummary, Thresholds
 from shim.harness.compare.sides import read_side
 from shim.harness.recordings.recorder import Recorder
 from shim.harness.recordings.recording import (
-    Recording,
     RecordingError,
     RecordingWriter,
     read_recording,
 )
-from shim.harness.recordings.replay import ReplayError, plan_replay
+from shim.harness.recordings.replay import ReplayError, plan_replay, replay_and_record
 from shim.harness.reports.set_report import write_reports
-from shim.harness.session.client import run_session
 from shim.harness.session.request import MASK, Credential
 from shim.redaction import redact_url
 
@@ -63,20 +61,14 @@ async def _replay_one(
             headers=plan.headers,
             context={"command": "replay-set", "replayed": name, "speed": args.speed},
         )
-        outcome = await run_session(
-            plan.url,
-            plan.headers,
-            b"",
-            plan.profile,
+        outcome, replayed = await replay_and_record(
+            plan,
+            recorder,
             speed=args.speed,
-            observer=recorder,
-            on_handshake=recorder.on_handshake,
             ssl=common.ssl_from(args),
             timeout=args.timeout,
             result_timeout=args.result_timeout,
-            expect_results=plan.expect_results,
         )
-        replayed: Recording = recorder.finish_session(outcome)
     console.print(f"[dim]{name}: {len(outcome.finals)} finals, close {outcome.close_code}[/]")
     if outcome.refused is not None or (outcome.close_code is None and outcome.problems):
         return SessionSummary(name, None, problem=f"replay failed: {outcome.problems[0]}")

@@ -10,6 +10,7 @@ point of the conversation.
 
 from __future__ import annotations
 
+import ssl as ssl_module
 import sys
 import urllib.parse
 from dataclasses import dataclass
@@ -17,7 +18,9 @@ from dataclasses import dataclass
 from websockets.frames import Frame, Opcode
 
 from shim.harness.recordings.messages import assemble, parse_result, utterances
+from shim.harness.recordings.recorder import Recorder
 from shim.harness.recordings.recording import Recording
+from shim.harness.session.client import SessionOutcome, run_session
 from shim.harness.session.profiles import Ending, Finish, Profile, Step
 from shim.harness.session.request import SECRET_HEADERS, SECRET_PARAMETERS, Credential, Form
 from shim.harness.session.wire import websocket_url
@@ -161,3 +164,29 @@ def plan_replay(
         expect_results=bool(finals),
         recorded_finals=finals,
     )
+
+
+async def replay_and_record(
+    plan: ReplayPlan,
+    recorder: Recorder,
+    *,
+    speed: float,
+    ssl: ssl_module.SSLContext | None,
+    timeout: float,
+    result_timeout: float,
+) -> tuple[SessionOutcome, Recording]:
+    """Replay ``plan`` and record it: the session's outcome and the new recording."""
+    outcome = await run_session(
+        plan.url,
+        plan.headers,
+        b"",
+        plan.profile,
+        speed=speed,
+        observer=recorder,
+        on_handshake=recorder.on_handshake,
+        ssl=ssl,
+        timeout=timeout,
+        result_timeout=result_timeout,
+        expect_results=plan.expect_results,
+    )
+    return outcome, recorder.finish_session(outcome)
