@@ -4,6 +4,7 @@ Routes (what SDK 1.53 opens, usp-speech-service.md §2):
 
 * ``/stt/speech/universal/v2`` and ``/speech/translation/cognitiveservices/v1``: translation;
 * ``/speech/recognition/{conversation,interactive,dictation}/cognitiveservices/v1``: speech;
+* ``/cognitiveservices/websocket/v2`` (text streaming too) and ``.../v1``, also under ``/tts``;
 * ``/cognitiveservices/websocket/v1`` and ``/tts/cognitiveservices/websocket/v1`` (what the
   JavaScript SDK opens with ``fromHost``): text to speech;
 * ``/cognitiveservices/voices/list`` and Translator's ``/languages?api-version=3.0``: catalog;
@@ -183,7 +184,13 @@ async def _websocket(request: web.Request, kind: Kind | None) -> web.StreamRespo
         if ws.closed:
             return ws
         if kind is None:
-            await SynthesisConnection(ws, state.engine, scenario, metrics).run()
+            await SynthesisConnection(
+                ws,
+                state.engine,
+                scenario,
+                metrics,
+                text_streaming=request.path.lower().endswith("/v2"),
+            ).run()
         else:
             path = request.path.lower()
             await RecognitionConnection(
@@ -320,6 +327,8 @@ def create_app(settings: EmulatorSettings) -> web.Application:
     )
     app.router.add_get("/cognitiveservices/websocket/v1", text_to_speech)
     app.router.add_get("/tts/cognitiveservices/websocket/v1", text_to_speech)
+    app.router.add_get("/cognitiveservices/websocket/v2", text_to_speech)
+    app.router.add_get("/tts/cognitiveservices/websocket/v2", text_to_speech)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/emulator/capabilities", capabilities)
     catalog_routes.add_routes(app, _http_fault)

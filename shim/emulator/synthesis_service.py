@@ -1,10 +1,25 @@
-"""The text-to-speech WebSocket (``/cognitiveservices/websocket/v1``) of the local Speech service.
+"""The text-to-speech WebSockets of the local Speech service: ``/cognitiveservices/websocket/v1``
+(SSML) and ``/cognitiveservices/websocket/v2`` (SSML, and text streaming).
 
-Answers ``synthesis.context`` + ``ssml`` with ``turn.start``, a ``response`` naming the audio
-stream, ``audio.metadata`` word boundaries, binary ``audio`` chunks tagged with that stream's
-``X-StreamId``, a ``SessionEnd`` marker and ``turn.end`` (spec §5.3). The Python SDK needs
-neither ``response`` nor ``X-StreamId``; the JavaScript SDK compares every audio frame's
-``X-StreamId`` with the stream id of the ``response`` and stops reading without them.
+A turn answers ``synthesis.context`` + ``ssml`` with ``turn.start``, a ``response`` naming
+the audio stream, binary ``audio`` chunks tagged with that stream's ``X-StreamId``, each
+``audio.metadata`` item (:mod:`~shim.emulator.synthesis_metadata`: boundaries, bookmarks,
+visemes, as the client's ``metadataOptions`` ask) just before the audio it belongs to, a
+``SessionEnd`` item and ``turn.end`` (spec §5.3). The Python SDK needs neither ``response``
+nor ``X-StreamId``; the JavaScript SDK compares every audio frame's ``X-StreamId`` with the
+stream id of the ``response`` and stops reading without them.
+
+**Text streaming** (both SDKs' ``SpeechSynthesisRequest`` with input type ``TextStream``,
+observed with Python SDK 1.53 and JavaScript SDK 1.51): ``synthesis.context`` carries
+``synthesis.input`` with ``bidirectionalStreamingMode: true``, the voice (``voiceName``)
+and language; then ``text.piece`` messages (``text/plain``, the text as written) and an empty
+``text.end``, all under the turn's ``X-RequestId``; no ``ssml``. The service starts the turn
+at once and speaks each complete sentence as soon as its pieces have arrived, so audio flows
+while the client is still writing (the JavaScript SDK's tests require audio before the
+stream closes); ``text.end`` speaks the rest and ends the turn. Only the v2 path accepts it
+(the SDK tests' comment: "text input streaming requires the v2 WebSocket endpoint"); v1
+closes with 1007 and says so. Text waiting for a sentence end is bounded by
+:data:`MAX_PENDING_TEXT`: past it, it is spoken as it is.
 """
 
 from __future__ import annotations
@@ -13,15 +28,16 @@ import asyncio
 import logging
 import re
 import uuid
-import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import soxr
 from aiohttp import web
 
-from shim.audiotime import bytes_to_ticks
-from shim.emulator import usp, wire
+from shim.audiotime import TICKS_PER_SECOND, bytes_to_ticks
+from shim.emulator import ssml, synthesis_metadata, usp, wire
 from shim.emulator.connection import BadInput, UspConnection
 from shim.emulator.engines.base import Engine
 from shim.emulator.metrics import ServiceMetrics
@@ -30,26 +46,7 @@ from shim.mp3 import encode_mp3
 
 log = logging.getLogger("shim.emulator")
 CHUNK_SECONDS = 0.1
-
-
-def parse_ssml(ssml: str) -> tuple[str, str, str | None]:
-    """(text, language, voice) of an SSML document."""
-    try:
-        root = ET.fromstring(ssml)
-    except ET.ParseError as exc:
-        raise BadInput(f"ssml does not parse: {exc}") from None
-    language = root.get("{http://www.w3.org/XML/1998/namespace}lang") or "en-US"
-    voice_name = None
-    for element in root.iter():
-        if element.tag.split("}")[-1] == "voice":
-            voice_name = element.get("name")
-            break
-    if voice_name:
-        match = re.match(r"^([a-z]{2,3}-[A-Za-z]{2,4})", voice_name)
-        if match:
-            language = match.group(1)
-    text = " ".join("".join(root.itertext()).split())
-    return text, language, voice_name
+MAX_PENDING_TEXT = 64 * 1024  # characters of a text stream waiting for a sentence end
 
 
 def encode(pcm: bytes, output_format: str) -> tuple[bytes, int]:
@@ -73,6 +70,31 @@ def encode(pcm: bytes, output_format: str) -> tuple[bytes, int]:
     return pcm, rate * 2
 
 
+def _raw(output_format: str) -> str:
+    """The headerless form of an output format (a turn's later parts carry no RIFF header)."""
+    return re.sub(r"^riff-", "raw-", output_format, flags=re.IGNORECASE)
+
+
+@dataclass
+class _Turn:
+    """A synthesis turn under way: its stream, and how much audio it has sent so far."""
+
+    request_id: str
+    stream_id: str
+    ticks: int = 0
+    parts: int = 0
+
+
+@dataclass
+class _TextStream:
+    """A text-streaming turn: its language and voice, and the text not yet spoken."""
+
+    turn: _Turn
+    language: str
+    voice: str | None
+    pending: str = ""
+
+
 class SynthesisConnection(UspConnection):
     label = "synthesis"
 
@@ -82,79 +104,162 @@ class SynthesisConnection(UspConnection):
         engine: Engine,
         scenario: Scenario,
         metrics: ServiceMetrics | None = None,
+        *,
+        text_streaming: bool = False,
     ) -> None:
         self._metrics = metrics or ServiceMetrics()
         self._ws = ws
         self._engine = engine
         self._scenario = scenario
+        self._text_streaming = text_streaming
         self._output_format = "raw-16khz-16bit-mono-pcm"
+        self._options = synthesis_metadata.Options()
+        self._stream: _TextStream | None = None
 
     async def _on_text(self, message: usp.Message) -> None:
         path = message.path.lower()
         if path == "synthesis.context":
-            body: Any = message.json() or {}
-            fmt = (
-                body.get("synthesis", {}).get("audio", {}).get("outputFormat")
-                if isinstance(body, dict)
-                else None
-            )
-            if fmt:
-                self._output_format = str(fmt)
+            self._on_context(message)
         elif path == "ssml":
             assert isinstance(message.body, str)
-            await self._speak(message.request_id, message.body)
-        elif path in ("speech.config", "telemetry", "event"):
+            if self._stream is not None:
+                raise BadInput("ssml during a text stream")
+            await self._speak_ssml(message.request_id, message.body)
+        elif path == "text.piece":
+            await self._on_piece(message)
+        elif path == "text.end":
+            await self._on_text_end(message)
+        elif path in ("speech.config", "telemetry", "event", "synthesis.control"):
             pass
         else:
             raise BadInput(f"unexpected message path {message.path!r}")
 
-    async def _speak(self, request_id: str | None, ssml: str) -> None:
+    def _on_context(self, message: usp.Message) -> None:
+        body: Any = message.json() or {}
+        synthesis = body.get("synthesis") if isinstance(body, Mapping) else None
+        section = synthesis if isinstance(synthesis, Mapping) else {}
+        audio = section.get("audio")
+        fmt = audio.get("outputFormat") if isinstance(audio, Mapping) else None
+        if fmt:
+            self._output_format = str(fmt)
+        self._options = synthesis_metadata.options_from(body)
+        stream = section.get("input")
+        if isinstance(stream, Mapping) and stream.get("bidirectionalStreamingMode") is True:
+            if not self._text_streaming:
+                raise BadInput("text streaming needs /cognitiveservices/websocket/v2")
+            if not message.request_id:
+                raise BadInput("synthesis.context without X-RequestId")
+            voice = stream.get("voiceName")
+            language = stream.get("language")
+            self._stream = _TextStream(
+                _Turn(message.request_id, uuid.uuid4().hex),
+                str(language) if isinstance(language, str) and language else "en-US",
+                str(voice) if isinstance(voice, str) and voice else None,
+            )
+
+    def _stream_for(self, message: usp.Message) -> _TextStream:
+        stream = self._stream
+        if stream is None or message.request_id != stream.turn.request_id:
+            raise BadInput(f"{message.path} outside a text-streaming turn")
+        return stream
+
+    async def _on_piece(self, message: usp.Message) -> None:
+        stream = self._stream_for(message)
+        if stream.turn.parts == 0 and not stream.pending:
+            await self._begin(stream.turn)
+        stream.pending += message.body if isinstance(message.body, str) else ""
+        if len(stream.pending) > MAX_PENDING_TEXT:
+            ready = len(stream.pending)
+        else:
+            ready = ssml.complete_sentences(stream.pending)
+        if ready:
+            text, stream.pending = stream.pending[:ready], stream.pending[ready:]
+            await self._speak(stream.turn, ssml.parse_text(text, stream.language, stream.voice))
+
+    async def _on_text_end(self, message: usp.Message) -> None:
+        stream = self._stream_for(message)
+        if stream.turn.parts == 0 and not stream.pending:
+            await self._begin(stream.turn)
+        if stream.pending.strip():
+            await self._speak(
+                stream.turn, ssml.parse_text(stream.pending, stream.language, stream.voice)
+            )
+        self._stream = None
+        await self._end(stream.turn)
+
+    async def _speak_ssml(self, request_id: str | None, document: str) -> None:
         if not request_id:
             raise BadInput("ssml without X-RequestId")
-        text, language, voice = parse_ssml(ssml)
-        log.info("synthesis %s: %s %s, %d characters", request_id, language, voice, len(text))
-        result = await self._engine.synthesize(text, language, voice, self._scenario)
-        self._metrics.syntheses.inc()
-        audio, per_second = await asyncio.get_running_loop().run_in_executor(
-            None, encode, result.pcm, self._output_format
-        )
-        send = self._ws.send_str
+        try:
+            request = ssml.parse_ssml(document)
+        except ssml.SsmlError as exc:
+            raise BadInput(str(exc)) from None
+        turn = _Turn(request_id, uuid.uuid4().hex)
+        await self._begin(turn)
+        await self._speak(turn, request)
+        await self._end(turn)
+
+    async def _begin(self, turn: _Turn) -> None:
+        send, request_id = self._ws.send_str, turn.request_id
         await send(
             usp.build_text("turn.start", request_id, {"context": {"serviceTag": request_id}})
         )
-        stream_id = uuid.uuid4().hex  # the turn's one audio stream
         response = {
             "context": {"serviceTag": request_id},
-            "audio": {"type": "inline", "streamId": stream_id},
+            "audio": {"type": "inline", "streamId": turn.stream_id},
         }
         await send(usp.build_text("response", request_id, response))
-        metadata = [
-            {
-                "Type": "WordBoundary",
-                "Data": {
-                    "Offset": w.offset,
-                    "Duration": w.duration,
-                    "text": {"Text": w.text, "Length": len(w.text), "BoundaryType": "WordBoundary"},
-                },
-            }
-            for w in result.words
-        ]
-        if metadata:
-            await send(usp.build_text("audio.metadata", request_id, {"Metadata": metadata}))
+
+    async def _speak(self, turn: _Turn, request: ssml.Request) -> None:
+        """One part of the turn's audio, with its metadata placed among the audio chunks."""
+        text = request.spoken_text
+        log.info(
+            "synthesis %s: %s %s, %d characters",
+            turn.request_id,
+            request.language,
+            request.voice,
+            len(text),
+        )
+        pcm, words = b"", ()
+        if text.strip():
+            result = await self._engine.synthesize(
+                text, request.language, request.voice, self._scenario
+            )
+            self._metrics.syntheses.inc()
+            pcm, words = result.pcm, result.words
+        ticks = bytes_to_ticks(len(pcm))
+        spans = [synthesis_metadata.Span(w.offset, w.duration) for w in words]
+        items = synthesis_metadata.timeline(request, self._options, spans, ticks, turn.ticks)
+        fmt = self._output_format if turn.parts == 0 else _raw(self._output_format)
+        audio, per_second = (b"", 1)
+        if pcm:
+            audio, per_second = await asyncio.get_running_loop().run_in_executor(
+                None, encode, pcm, fmt
+            )
         step = max(2, int(per_second * CHUNK_SECONDS))
+        pending = list(reversed(items))
         for start in range(0, len(audio), step):
+            chunk_end = turn.ticks + (start + step) * TICKS_PER_SECOND // per_second
+            while pending and pending[-1]["Data"]["Offset"] < chunk_end:
+                await self._metadata(turn, pending.pop())
             await self._ws.send_bytes(
                 usp.build_binary(
                     "audio",
-                    request_id,
+                    turn.request_id,
                     audio[start : start + step],
-                    extra=(("X-StreamId", stream_id),),
+                    extra=(("X-StreamId", turn.stream_id),),
                 )
             )
-        end = {
-            "Metadata": [
-                {"Type": "SessionEnd", "Data": {"Offset": bytes_to_ticks(len(result.pcm))}}
-            ]
-        }
-        await send(usp.build_text("audio.metadata", request_id, end))
-        await send(usp.build_text("turn.end", request_id, {}))
+        while pending:
+            await self._metadata(turn, pending.pop())
+        turn.ticks += ticks
+        turn.parts += 1
+
+    async def _metadata(self, turn: _Turn, item: dict[str, Any]) -> None:
+        body = {"Metadata": [item]}
+        await self._ws.send_str(usp.build_text("audio.metadata", turn.request_id, body))
+
+    async def _end(self, turn: _Turn) -> None:
+        if self._options.session_end:
+            await self._metadata(turn, {"Type": "SessionEnd", "Data": {"Offset": turn.ticks}})
+        await self._ws.send_str(usp.build_text("turn.end", turn.request_id, {}))

@@ -107,7 +107,7 @@ def test_plain_recognizer_detailed_output_keeps_display_text(emulator: Emulator)
         speechsdk.SpeechSynthesisOutputFormat.Audio16Khz32KBitRateMonoMp3,
     ],
 )
-def test_speech_synthesizer_gets_audio_and_word_boundaries(
+def test_speech_synthesizer_gets_audio_and_word_and_punctuation_boundaries(
     emulator: Emulator, output_format: speechsdk.SpeechSynthesisOutputFormat
 ) -> None:
     config = speechsdk.SpeechConfig(host=emulator.url, subscription=emulator.scenario({}))
@@ -115,12 +115,25 @@ def test_speech_synthesizer_gets_audio_and_word_boundaries(
     config.set_speech_synthesis_output_format(output_format)
     synthesizer = speechsdk.SpeechSynthesizer(speech_config=config, audio_config=None)
     text = "Guten Morgen, Steve, wie geht es dir?"
-    words: list[str] = []
+    # As Azure: words without their punctuation, each punctuation mark a boundary of its own.
+    expected = [
+        ("Guten", "Word"),
+        ("Morgen", "Word"),
+        (",", "Punctuation"),
+        ("Steve", "Word"),
+        (",", "Punctuation"),
+        ("wie", "Word"),
+        ("geht", "Word"),
+        ("es", "Word"),
+        ("dir", "Word"),
+        ("?", "Punctuation"),
+    ]
+    words: list[tuple[str, str]] = []
     all_words = threading.Event()
 
     def on_word(args: speechsdk.SpeechSynthesisWordBoundaryEventArgs) -> None:
-        words.append(args.text)
-        if len(words) == len(text.split()):
+        words.append((args.text, args.boundary_type.name))
+        if len(words) == len(expected):
             all_words.set()
 
     synthesizer.synthesis_word_boundary.connect(on_word)
@@ -133,4 +146,4 @@ def test_speech_synthesizer_gets_audio_and_word_boundaries(
     )
     assert len(result.audio_data) > 8000
     assert result.audio_duration.total_seconds() > 0.5
-    assert words == text.split()
+    assert words == expected

@@ -198,7 +198,7 @@ def test_js_plain_recognition(
     ["host", "endpoint"],
     ids=["fromHost-tts-path", "fromEndpoint-full-path"],
 )
-def test_js_speech_synthesizer_gets_audio_and_word_boundaries(
+def test_js_speech_synthesizer_gets_audio_and_word_and_punctuation_boundaries(
     node: str, emulator: Emulator, markup: str, connect: str
 ) -> None:
     text = "Guten Morgen, Steve, wie geht es dir?"
@@ -224,7 +224,16 @@ def test_js_speech_synthesizer_gets_audio_and_word_boundaries(
     assert result["reason"] == "SynthesizingAudioCompleted", result["details"]
     audio = base64.b64decode(result["audio"])
     assert audio[:4] == b"RIFF" and len(audio) > 16_000  # over half a second of speech
-    assert [w["text"] for w in named(records, "word_boundary")] == text.split()
+    # As Azure: words without punctuation; each mark its own boundary, at its place in the input.
+    boundaries = named(records, "word_boundary")
+    assert [(w["text"], w["boundaryType"]) for w in boundaries] == [
+        (token, "PunctuationBoundary" if token in ",?" else "WordBoundary")
+        for token in ["Guten", "Morgen", ",", "Steve", ",", "wie", "geht", "es", "dir", "?"]
+    ]
+    offset = 0 if markup == "text" else spec["ssml"].index(text)
+    assert [w["textOffset"] for w in boundaries] == [
+        offset + m.start() for m in re.finditer(r"\w+|[,?]", text)
+    ]
     assert sum(r["audioBytes"] for r in named(records, "synthesizing")) > 16_000
 
 
@@ -309,7 +318,8 @@ def test_js_browser_websocket_path_synthesizes(node: str, emulator: Emulator) ->
     assert records[0]["websocket"] == "global"
     (result,) = named(records, "result")
     assert result["reason"] == "SynthesizingAudioCompleted", result["details"]
-    assert len(named(records, "word_boundary")) == 6
+    words = [w["text"] for w in named(records, "word_boundary")]
+    assert words == ["Hello", "from", "the", "browser", "code", "path", "."]
 
 
 def test_js_no_match_phrase_has_empty_text(node: str, emulator: Emulator, pcm_file: Any) -> None:

@@ -5,7 +5,9 @@
 // spec: {kind: "translation" | "speech" | "synthesis", mode: "continuous" | "once",
 //        host | endpoint, key | token, language, targets, voice, detailed, profanity,
 //        properties: {name: value}, audio: path of raw 16 kHz mono PCM, chunk: bytes, paceMs,
-//        text | ssml, outputFormat: a SpeechSynthesisOutputFormat name, timeoutMs}
+//        bookmarks, visemes: connect those handlers,
+//        text | ssml | pieces: [[delayMs, text], ...] (a TextStream request; the stream closes
+//        after the last), outputFormat: a SpeechSynthesisOutputFormat name, timeoutMs}
 //
 // The first line says which WebSocket the SDK will use: "global" is the browser code path
 // (Node's own WebSocket, `node --experimental-websocket`), "ws" the npm package.
@@ -195,7 +197,24 @@ function synthesize() {
   // No audio output: the result carries the audio, as in a server-side Node app.
   const synthesizer = new sdk.SpeechSynthesizer(config, null);
   synthesizer.wordBoundary = (_, e) =>
-    emit({ name: "word_boundary", text: e.text, offset: e.audioOffset, duration: e.duration });
+    emit({
+      name: "word_boundary",
+      text: e.text,
+      offset: e.audioOffset,
+      duration: e.duration,
+      textOffset: e.textOffset,
+      wordLength: e.wordLength,
+      boundaryType: e.boundaryType,
+    });
+  // Connecting a handler is what asks the service for these events (metadataOptions).
+  if (spec.bookmarks) {
+    synthesizer.bookmarkReached = (_, e) =>
+      emit({ name: "bookmark", text: e.text, offset: e.audioOffset });
+  }
+  if (spec.visemes) {
+    synthesizer.visemeReceived = (_, e) =>
+      emit({ name: "viseme", id: e.visemeId, offset: e.audioOffset, animation: e.animation });
+  }
   synthesizer.synthesizing = (_, e) =>
     emit({ name: "synthesizing", audioBytes: e.result.audioData.byteLength });
   const timeout = setTimeout(() => {
@@ -219,7 +238,22 @@ function synthesize() {
     emit({ name: "error", details: String(error) });
     finish(1);
   };
-  if (spec.ssml) {
+  if (spec.pieces) {
+    const request = new sdk.SpeechSynthesisRequest(sdk.SpeechSynthesisRequestInputType.TextStream);
+    synthesizer.speakAsync(request, onResult, onError);
+    let delay = 0;
+    for (const [ms, text] of spec.pieces) {
+      delay += ms;
+      setTimeout(() => {
+        emit({ name: "piece_sent", text });
+        request.inputStream.write(text);
+      }, delay);
+    }
+    setTimeout(() => {
+      emit({ name: "stream_closed" });
+      request.inputStream.close();
+    }, delay + 1);
+  } else if (spec.ssml) {
     synthesizer.speakSsmlAsync(spec.ssml, onResult, onError);
   } else {
     synthesizer.speakTextAsync(spec.text, onResult, onError);
