@@ -44,6 +44,7 @@ def _emulator(args: argparse.Namespace) -> int:
         scenario_dir=Path(args.scenario_dir) if args.scenario_dir else None,
         engine=args.engine,
         asr_model=Path(args.asr_model) if args.asr_model else None,
+        voices_file=Path(args.voices) if args.voices else None,
     )
     if not 0 <= args.port <= 65535:
         return _fail(f"--port {args.port}: choose 0 (any free port) to 65535")
@@ -130,6 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     emulator.add_argument(
         "--asr-model", metavar="DIR", help="local engine: a CTranslate2 Whisper model directory"
+    )
+    emulator.add_argument(
+        "--voices",
+        metavar="FILE",
+        help="a voices/list response (JSON) served instead of the bundled voices",
     )
     emulator.set_defaults(run=_emulator)
 

@@ -11,6 +11,7 @@ import json
 from collections.abc import Awaitable, Callable
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -25,9 +26,20 @@ def _bundled() -> dict[str, Any]:
     return data
 
 
+# Azure tags every voice with the scenarios it suits and its personality; the bundled catalog
+# has no tags, so these are the service's own choice: the tags the SDKs' tests name (the JS
+# SDK's testGetVoicesAsyncUS: en-US-AvaNeural's first TailoredScenarios entry is "Chat"), and
+# empty lists for the other voices. ``--voices FILE`` serves a real list instead.
+VOICE_TAGS: dict[str, dict[str, list[str]]] = {
+    "en-US-AvaNeural": {"TailoredScenarios": ["Chat"], "VoicePersonalities": []},
+}
+WORDS_PER_MINUTE = "150"  # our choice: Azure gives each voice its own rate
+
+
 @cache
 def voices_list() -> list[dict[str, Any]]:
-    """The bundled neural voices in the shape of the service's voices/list response."""
+    """The bundled neural voices in the shape of the service's voices/list response, with
+    every field the SDKs' ``VoiceInfo`` reads."""
     voices = []
     for voice in _bundled()["neural_voices"]:
         locale = voice["locale"]
@@ -41,12 +53,27 @@ def voices_list() -> list[dict[str, Any]]:
                 "Gender": voice["gender"].capitalize(),
                 "Locale": locale,
                 "LocaleName": voice["language_name"],
-                "SampleRateHertz": "24000",
-                "VoiceType": "Neural",
+                "SampleRateHertz": "48000" if voice.get("hd") else "24000",
+                "VoiceType": "NeuralHD" if voice.get("hd") else "Neural",
                 "Status": "Preview" if voice.get("preview") else "GA",
+                "WordsPerMinute": WORDS_PER_MINUTE,
+                "VoiceTag": VOICE_TAGS.get(
+                    voice["short_name"], {"TailoredScenarios": [], "VoicePersonalities": []}
+                ),
             }
         )
     return voices
+
+
+def load_voices(path: Path) -> list[dict[str, Any]]:
+    """A voices list file (Azure's voices/list response, e.g. saved from a real region):
+    served instead of the bundled one."""
+    data = json.loads(path.read_text("utf-8"))
+    if not isinstance(data, list) or not all(
+        isinstance(v, dict) and "ShortName" in v for v in data
+    ):
+        raise ValueError(f"{path}: not a voices list (a JSON array of objects with ShortName)")
+    return data
 
 
 @cache
@@ -63,12 +90,21 @@ def translator_languages() -> dict[str, Any]:
     }
 
 
-def add_routes(app: web.Application, gate: Gate) -> None:
+def add_routes(
+    app: web.Application,
+    gate: Gate,
+    keyed_gate: Gate,
+    voices_file: Path | None = None,
+) -> None:
+    """``gate`` refuses what an injected fault says; ``keyed_gate`` also checks the key the
+    way the WebSocket routes do (401 for a key the service does not know), as Azure's voices
+    list does: the SDKs' tests expect a bad key to fail there too."""
+
+    served = load_voices(voices_file) if voices_file else voices_list()
+
     async def voices(request: web.Request) -> web.StreamResponse:
-        if not request.headers.get("Ocp-Apim-Subscription-Key"):
-            return web.json_response({"error": {"code": 401, "message": "missing key"}}, status=401)
-        refused = await gate(request)
-        return refused or web.json_response(voices_list())
+        refused = await keyed_gate(request)
+        return refused or web.json_response(served)
 
     async def languages(request: web.Request) -> web.StreamResponse:
         if request.query.get("api-version") != "3.0":

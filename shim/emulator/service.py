@@ -52,6 +52,7 @@ class EmulatorSettings:
     scenario_dir: Path | None = None
     engine: str = "scripted"
     asr_model: Path | None = None  # local engine: a CTranslate2 Whisper model directory
+    voices_file: Path | None = None  # a voices/list response served instead of the bundled one
 
 
 @dataclass
@@ -128,21 +129,42 @@ def _scenario_for(state: _State, key: str) -> Scenario | None:
     return None
 
 
-async def _websocket(request: web.Request, kind: Kind | None) -> web.StreamResponse:
-    state = request.app[STATE]
+def _keyed_scenario(request: web.Request) -> Scenario | web.Response:
+    """The scenario the request's key picks, or the 401/400 the service answers: the same
+    for the WebSocket routes and the voices list."""
     key = subscription_key(request)
     if key is None:
         return _json_error(401, "missing subscription key")
     try:
-        scenario = _scenario_for(state, key)
-        fault_spec = request.query.get("fault") or request.headers.get("X-Emulator-Fault")
-        if scenario is not None and fault_spec:
-            scenario = scenario.with_faults(parse_fault_spec(fault_spec))
+        scenario = _scenario_for(request.app[STATE], key)
     except ScenarioError as exc:
         log.warning("scenario error: %s", exc)
         return _json_error(400, str(exc))
     if scenario is None:
         return _json_error(401, "no scenario for this subscription key")
+    return scenario
+
+
+async def _keyed_http(request: web.Request) -> web.StreamResponse | None:
+    """The voices list's gate: the key as the WebSocket routes check it, then its faults."""
+    keyed = _keyed_scenario(request)
+    return keyed if isinstance(keyed, web.Response) else await _http_fault(request)
+
+
+async def _websocket(request: web.Request, kind: Kind | None) -> web.StreamResponse:
+    state = request.app[STATE]
+    keyed = _keyed_scenario(request)
+    if isinstance(keyed, web.Response):
+        return keyed
+    try:
+        scenario = keyed
+        fault_spec = request.query.get("fault") or request.headers.get("X-Emulator-Fault")
+        if fault_spec:
+            scenario = scenario.with_faults(parse_fault_spec(fault_spec))
+    except ScenarioError as exc:
+        log.warning("scenario error: %s", exc)
+        return _json_error(400, str(exc))
+    key = subscription_key(request) or ""
     connection_id = connection_id_of(request)
     plan = FaultPlan(scenario.faults, connection_id, state.fired)
     upgrade_faults = plan.at_upgrade()
@@ -331,7 +353,7 @@ def create_app(settings: EmulatorSettings) -> web.Application:
     app.router.add_get("/tts/cognitiveservices/websocket/v2", text_to_speech)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/emulator/capabilities", capabilities)
-    catalog_routes.add_routes(app, _http_fault)
+    catalog_routes.add_routes(app, _http_fault, _keyed_http, settings.voices_file)
     app.router.add_route("*", "/{tail:.*}", not_found)
     app.on_shutdown.append(_close_sockets)
     app.on_cleanup.append(_close_engine)
