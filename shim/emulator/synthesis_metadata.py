@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shim.emulator.ssml import Request, Token
+from shim.emulator.ssml import Request
 
 TICKS_PER_SECOND = 10_000_000
 FRAME_TICKS = TICKS_PER_SECOND // 60  # blend shapes: 60 frames a second
@@ -223,46 +223,44 @@ def timeline(
     audio_ticks: int,
     base: int = 0,
 ) -> list[dict[str, Any]]:
-    """Every metadata item of one synthesis, in offset order; ``base`` is where this audio
-    starts in the turn (a text stream speaks sentence by sentence)."""
+    """Every metadata item of one synthesis, in offset order (at one offset, in the order of
+    the input: a sentence before its first word, a bookmark before the word it marks,
+    punctuation before the next word, visemes last); ``base`` is where this audio starts in
+    the turn (a text stream speaks sentence by sentence)."""
     spans = token_spans(request, engine_words, audio_ticks)
-    items: list[dict[str, Any]] = []
-    sentence_spans: dict[int, Span] = {}
-    next_spoken: int | None = None
-    bookmark_offsets: list[tuple[Token, int]] = []
-    for token, span in reversed(list(zip(request.tokens, spans, strict=True))):
-        if token.kind == "bookmark":
-            bookmark_offsets.append(
-                (token, next_spoken if next_spoken is not None else audio_ticks)
-            )
+    ranked: list[tuple[int, float, dict[str, Any]]] = []
+    sentence_spans: dict[int, tuple[int, Span]] = {}  # sentence → (first token, span)
+    next_spoken = audio_ticks  # a bookmark after the last word sits at the end
+    for index in range(len(request.tokens) - 1, -1, -1):
+        token, span = request.tokens[index], spans[index]
+        if token.kind == "bookmark" and options.bookmark:
+            item = {
+                "Type": "Bookmark",
+                "Data": {"Offset": base + next_spoken, "Bookmark": token.text},
+            }
+            ranked.append((next_spoken, index, item))
         elif span is not None and token.kind in _SPOKEN:
             next_spoken = span.offset
-    for token, span in zip(request.tokens, spans, strict=True):
+    for index, (token, span) in enumerate(zip(request.tokens, spans, strict=True)):
         if span is None:
             continue
         if token.kind in _SPOKEN and options.word:
-            items.append(_boundary("WordBoundary", "WordBoundary", token.text, span, base))
+            item = _boundary("WordBoundary", "WordBoundary", token.text, span, base)
+            ranked.append((span.offset, index, item))
         elif token.kind == "punctuation" and options.punctuation:
-            items.append(_boundary("WordBoundary", "PunctuationBoundary", token.text, span, base))
+            item = _boundary("WordBoundary", "PunctuationBoundary", token.text, span, base)
+            ranked.append((span.offset, index, item))
         if token.kind in _SPOKEN:
-            first = sentence_spans.get(token.sentence, span)
+            first, sentence = sentence_spans.get(token.sentence, (index, span))
             end = span.offset + span.duration
-            sentence_spans[token.sentence] = Span(first.offset, end - first.offset)
+            sentence_spans[token.sentence] = (first, Span(sentence.offset, end - sentence.offset))
     if options.sentence:
-        for index, text in request.sentences():
-            if index in sentence_spans:
-                items.append(
-                    _boundary(
-                        "SentenceBoundary", "SentenceBoundary", text, sentence_spans[index], base
-                    )
-                )
-    if options.bookmark:
-        for token, offset in bookmark_offsets:
-            items.append(
-                {"Type": "Bookmark", "Data": {"Offset": base + offset, "Bookmark": token.text}}
-            )
+        for number, text in request.sentences():
+            if number in sentence_spans:
+                first, span = sentence_spans[number]
+                item = _boundary("SentenceBoundary", "SentenceBoundary", text, span, base)
+                ranked.append((span.offset, first - 0.5, item))
     if options.viseme:
-        items += _visemes(request, spans, audio_ticks, base)
-    # Sentence boundaries before the words they hold, bookmarks before the word they mark.
-    order = {"SentenceBoundary": 0, "Bookmark": 1, "WordBoundary": 2, "Viseme": 3}
-    return sorted(items, key=lambda item: (item["Data"]["Offset"], order[item["Type"]]))
+        visemes = _visemes(request, spans, audio_ticks, base)
+        ranked += [(v["Data"]["Offset"] - base, len(spans) + n, v) for n, v in enumerate(visemes)]
+    return [item for _, _, item in sorted(ranked, key=lambda r: (r[0], r[1]))]
