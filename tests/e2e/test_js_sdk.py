@@ -387,3 +387,114 @@ def test_js_silence_gives_initial_silence_timeout(
     finals = named(continuous, "recognized")
     assert finals and all(f["reason"] == "NoMatch" and f["text"] == "" for f in finals)
     assert finals[0]["noMatchReason"] == "InitialSilenceTimeout"
+
+
+# The MathML test of the JavaScript SDK's own suite (testSpeechSynthesizerWordBoundaryMathXml):
+# the text offsets it expects are Azure's, read off the real service by Microsoft.
+MATH_SSML = (
+    "<speak version='1.0' xmlns='http://www.w3.org/2001/10/synthesis' "
+    "xmlns:mstts='http://www.w3.org/2001/mstts' xmlns:emo='http://www.w3.org/2009/10/emotionml' "
+    "xml:lang='en-US'>\n<voice name='en-US-JennyNeural'>This is an equation: "
+    '<math xmlns="http://www.w3.org/1998/Math/MathML"><msqrt><mn>2</mn></msqrt></math>'
+    "</voice></speak>"
+)
+
+
+def test_js_mathml_word_boundaries_at_azures_text_offsets(node: str, emulator: Emulator) -> None:
+    records = run_js(
+        node,
+        {
+            "kind": "synthesis",
+            "host": emulator.url,
+            "key": emulator.scenario({}),
+            "ssml": MATH_SSML,
+        },
+    )
+    (result,) = named(records, "result")
+    assert result["reason"] == "SynthesizingAudioCompleted", result["details"]
+    boundaries = named(records, "word_boundary")
+    assert [b["textOffset"] for b in boundaries] == [206, 211, 214, 217, 225, 227]
+    assert [b["boundaryType"] for b in boundaries] == [
+        *["WordBoundary"] * 4,
+        "PunctuationBoundary",
+        "WordBoundary",
+    ]
+
+
+def test_js_bookmarks_and_svg_visemes(node: str, emulator: Emulator) -> None:
+    ssml = (
+        "<speak version='1.0' xml:lang='en-US' xmlns='http://www.w3.org/2001/10/synthesis' "
+        "xmlns:mstts='http://www.w3.org/2001/mstts'><voice name='en-US-GuyNeural'>"
+        "<mstts:viseme type='svg'/><bookmark mark='bookmark'/> one. <bookmark mark='书签'/> two."
+        "</voice></speak>"
+    )
+    spec = {"kind": "synthesis", "host": emulator.url, "key": emulator.scenario({}), "ssml": ssml}
+    records = run_js(node, {**spec, "bookmarks": True, "visemes": True})
+    (result,) = named(records, "result")
+    assert result["reason"] == "SynthesizingAudioCompleted", result["details"]
+    words = {w["text"]: w["offset"] for w in named(records, "word_boundary")}
+    marks = named(records, "bookmark")
+    assert [(m["text"], m["offset"]) for m in marks] == [
+        ("bookmark", words["one"]),
+        ("书签", words["two"]),
+    ]
+    visemes = named(records, "viseme")
+    assert len(visemes) > 4 and all(v["animation"].startswith("<svg") for v in visemes)
+    assert [v["offset"] for v in visemes] == sorted(v["offset"] for v in visemes)
+    # Handlers not connected: the SDK does not ask, the service does not send.
+    quiet = run_js(node, spec)
+    assert not named(quiet, "bookmark") and not named(quiet, "viseme")
+
+
+def test_js_text_stream_gets_audio_before_the_stream_closes(node: str, emulator: Emulator) -> None:
+    pieces = ["This is the first sentence. ", "Here comes ", "the second one."]
+    records = run_js(
+        node,
+        {
+            "kind": "synthesis",
+            "endpoint": emulator.url + "/cognitiveservices/websocket/v2",
+            "key": emulator.scenario({}),
+            "voice": "en-US-AvaMultilingualNeural",
+            "outputFormat": "Riff16Khz16BitMonoPcm",
+            "pieces": [[50, piece] for piece in pieces],
+            "closeAfterAudio": True,
+            "timeoutMs": 30000,
+        },
+    )
+    (result,) = named(records, "result")
+    assert result["reason"] == "SynthesizingAudioCompleted", result["details"]
+    names = [r["name"] for r in records]
+    assert names.index("synthesizing") < names.index("stream_closed")
+    words = [w["text"] for w in named(records, "word_boundary")]
+    assert words == [
+        "This",
+        "is",
+        "the",
+        "first",
+        "sentence",
+        ".",
+        "Here",
+        "comes",
+        "the",
+        "second",
+        "one",
+        ".",
+    ]
+    audio = base64.b64decode(result["audio"])
+    assert audio[:4] == b"RIFF" and audio.count(b"RIFF") == 1 and len(audio) > 32_000
+
+
+def test_js_voices_list_tags_and_key_check(node: str, emulator: Emulator) -> None:
+    # An http: host: the SDK fetches the list with that URL, and the ws package opens
+    # WebSockets from http: URLs too (a ws: host makes the fetch fail: "Unknown encoding").
+    host = emulator.url.replace("ws://", "http://")
+    spec = {"kind": "voices", "host": host, "locale": "en-US"}
+    (listed,) = named(run_js(node, {**spec, "key": emulator.scenario({})}), "voices")
+    assert listed["reason"] == "VoicesListRetrieved"
+    ava = next(v for v in listed["voices"] if v["shortName"] == "en-US-AvaNeural")
+    # The JS SDK's testGetVoicesAsyncUS, against Azure.
+    assert ava["voiceTag"]["TailoredScenarios"][0] == "Chat"
+    assert (ava["gender"], ava["voiceType"]) == ("Female", "OnlineNeural")
+    assert {v["locale"] for v in listed["voices"]} == {"en-US"}
+    (refused,) = named(run_js(node, {**spec, "key": "not-a-known-key"}), "voices")
+    assert refused["reason"] == "Canceled" and "401" in refused["details"]

@@ -2,12 +2,12 @@
 // Speech service and prints every SDK event as one JSON line on stdout, for
 // tests/e2e/test_js_sdk.py. Usage: node sdk_session.js '<spec as JSON>'
 //
-// spec: {kind: "translation" | "speech" | "synthesis", mode: "continuous" | "once",
+// spec: {kind: "translation" | "speech" | "synthesis" | "voices" (locale), mode: "continuous" | "once",
 //        host | endpoint, key | token, language, targets, voice, detailed, profanity,
 //        properties: {name: value}, audio: path of raw 16 kHz mono PCM, chunk: bytes, paceMs,
 //        bookmarks, visemes: connect those handlers,
 //        text | ssml | pieces: [[delayMs, text], ...] (a TextStream request; the stream closes
-//        after the last), outputFormat: a SpeechSynthesisOutputFormat name, timeoutMs}
+//        after the last; closeAfterAudio: only once audio came back), outputFormat: a SpeechSynthesisOutputFormat name, timeoutMs}
 //
 // The first line says which WebSocket the SDK will use: "global" is the browser code path
 // (Node's own WebSocket, `node --experimental-websocket`), "ws" the npm package.
@@ -241,18 +241,36 @@ function synthesize() {
   if (spec.pieces) {
     const request = new sdk.SpeechSynthesisRequest(sdk.SpeechSynthesisRequestInputType.TextStream);
     synthesizer.speakAsync(request, onResult, onError);
+    // Each piece `ms` after the one before; the stream closes after the last, or with
+    // closeAfterAudio only once audio has come back (a service that waits for the end of
+    // the stream then never answers: the session times out).
+    let sent = 0;
+    let heard = false;
+    const close = () => {
+      if (sent === spec.pieces.length && (heard || !spec.closeAfterAudio)) {
+        sent += 1;
+        emit({ name: "stream_closed" });
+        request.inputStream.close();
+      }
+    };
+    if (spec.closeAfterAudio) {
+      const previous = synthesizer.synthesizing;
+      synthesizer.synthesizing = (sender, e) => {
+        previous(sender, e);
+        heard = true;
+        close();
+      };
+    }
     let delay = 0;
     for (const [ms, text] of spec.pieces) {
       delay += ms;
       setTimeout(() => {
         emit({ name: "piece_sent", text });
         request.inputStream.write(text);
+        sent += 1;
+        close();
       }, delay);
     }
-    setTimeout(() => {
-      emit({ name: "stream_closed" });
-      request.inputStream.close();
-    }, delay + 1);
   } else if (spec.ssml) {
     synthesizer.speakSsmlAsync(spec.ssml, onResult, onError);
   } else {
@@ -260,9 +278,37 @@ function synthesize() {
   }
 }
 
+function voices() {
+  const synthesizer = new sdk.SpeechSynthesizer(speechConfig(sdk.SpeechConfig), null);
+  synthesizer.getVoicesAsync(spec.locale || "").then(
+    (result) => {
+      emit({
+        name: "voices",
+        reason: enumName(sdk.ResultReason, result.reason),
+        details: result.errorDetails || "",
+        voices: (result.voices || []).map((v) => ({
+          shortName: v.shortName,
+          locale: v.locale,
+          gender: enumName(sdk.SynthesisVoiceGender, v.gender),
+          voiceType: enumName(sdk.SynthesisVoiceType, v.voiceType),
+          voiceTag: v.voiceTag,
+          wordsPerMinute: v.wordsPerMinute,
+        })),
+      });
+      synthesizer.close(() => finish(0), () => finish(0));
+    },
+    (error) => {
+      emit({ name: "error", details: String(error) });
+      finish(1);
+    },
+  );
+}
+
 emit({ name: "runtime", websocket: typeof WebSocket !== "undefined" ? "global" : "ws", node: process.version });
 if (spec.kind === "synthesis") {
   synthesize();
+} else if (spec.kind === "voices") {
+  voices();
 } else {
   recognize();
 }
