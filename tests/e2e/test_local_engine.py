@@ -13,6 +13,7 @@ import itertools
 import json
 import shutil
 import sys
+import threading
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -229,3 +230,39 @@ async def test_text_translation_pivots_through_catalan_and_names_what_is_missing
     if portuguese is not None:
         text = await translator.translate("Where is the nearest pharmacy?", portuguese)
         assert "farmácia" in text.lower(), text
+
+
+@pytest.mark.parametrize(
+    ("voice", "words"),
+    [
+        ("en-US-JennyNeural", ["Good", "morning", ",", "Steve", "."]),  # Piper
+        ("de-DE-KatjaNeural", ["Guten", "Morgen", ",", "Steve", "."]),  # espeak-ng
+    ],
+)
+def test_local_voices_send_boundaries_bookmarks_and_visemes(
+    local_service: RunningProcess, voice: str, words: list[str]
+) -> None:
+    text = " ".join(words).replace(" ,", ",").replace(" .", ".")
+    ssml = (
+        "<speak version='1.0' xml:lang='en-US' xmlns='http://www.w3.org/2001/10/synthesis'>"
+        f"<voice name='{voice}'><bookmark mark='start'/>{text}</voice></speak>"
+    )
+    config = speechsdk.SpeechConfig(host=local_service.url, subscription=KEY)
+    synthesizer = speechsdk.SpeechSynthesizer(speech_config=config, audio_config=None)
+    seen: list[tuple[str, Any]] = []
+    done = threading.Event()
+    synthesizer.synthesis_word_boundary.connect(lambda e: seen.append(("word", e)))
+    synthesizer.bookmark_reached.connect(lambda e: seen.append(("bookmark", e)))
+    synthesizer.viseme_received.connect(lambda e: seen.append(("viseme", e)))
+    synthesizer.synthesis_completed.connect(lambda e: done.set())
+    result = synthesizer.speak_ssml_async(ssml).get()
+    assert done.wait(30)  # events may arrive after the future: completed comes last
+    assert result.reason == speechsdk.ResultReason.SynthesizingAudioCompleted
+    ticks = len(result.audio_data) / 32_000 * 10_000_000
+    boundaries = [e for kind, e in seen if kind == "word"]
+    assert [b.text for b in boundaries] == words
+    assert all(0 <= b.audio_offset <= ticks for b in boundaries)
+    (mark,) = [e for kind, e in seen if kind == "bookmark"]
+    assert mark.text == "start" and mark.audio_offset == boundaries[0].audio_offset
+    visemes = [e.audio_offset for kind, e in seen if kind == "viseme"]
+    assert len(visemes) > len(words) and visemes == sorted(visemes) and visemes[-1] <= ticks + 1
