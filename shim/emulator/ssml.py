@@ -77,6 +77,32 @@ class Request:
                 parts.append(token.spoken)
         return " ".join(parts)
 
+    def parts(self, max_chars: int) -> list[Request]:
+        """The request cut into parts of at most ``max_chars`` spoken characters, whole
+        sentences where they fit (a longer sentence between its words), in order: each is
+        synthesized on its own, which bounds the audio held at once."""
+
+        def size(tokens: list[Token]) -> int:
+            return sum(len(t.spoken) + 1 for t in tokens)
+
+        sentences: list[list[Token]] = []
+        for token in self.tokens:
+            if sentences and sentences[-1][-1].sentence == token.sentence:
+                sentences[-1].append(token)
+            else:
+                sentences.append([token])
+        groups: list[list[Token]] = [[]]
+        for sentence in sentences:
+            if size(groups[-1]) + size(sentence) <= max_chars:
+                groups[-1] += sentence
+                continue
+            groups.append([])
+            for token in sentence:
+                if groups[-1] and size(groups[-1]) + len(token.spoken) + 1 > max_chars:
+                    groups.append([])
+                groups[-1].append(token)
+        return [Request(tuple(g), self.language, self.voice, self.viseme_type) for g in groups if g]
+
     def sentences(self) -> list[tuple[int, str]]:
         """(sentence index, its written text) for each sentence that has a spoken token."""
         texts: dict[int, list[str]] = {}

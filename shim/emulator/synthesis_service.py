@@ -18,8 +18,13 @@ at once and speaks each complete sentence as soon as its pieces have arrived, so
 while the client is still writing (the JavaScript SDK's tests require audio before the
 stream closes); ``text.end`` speaks the rest and ends the turn. Only the v2 path accepts it
 (the SDK tests' comment: "text input streaming requires the v2 WebSocket endpoint"); v1
-closes with 1007 and says so. Text waiting for a sentence end is bounded by
-:data:`MAX_PENDING_TEXT`: past it, it is spoken as it is.
+closes with 1007 and says so.
+
+Bounds: a turn's text (an SSML document, or all of a stream's pieces) is at most
+:data:`MAX_TURN_TEXT` characters, else 1007; it is synthesized in parts of at most
+:data:`MAX_PART_TEXT` spoken characters (whole sentences where they fit), so one part's
+audio (about two minutes, 4 MB of 16 kHz PCM) is all a connection holds at once; a stream's
+text waiting for a sentence end is spoken as it is once it reaches :data:`MAX_PART_TEXT`.
 """
 
 from __future__ import annotations
@@ -46,7 +51,8 @@ from shim.mp3 import encode_mp3
 
 log = logging.getLogger("shim.emulator")
 CHUNK_SECONDS = 0.1
-MAX_PENDING_TEXT = 64 * 1024  # characters of a text stream waiting for a sentence end
+MAX_TURN_TEXT = 64 * 1024  # characters of one turn's SSML or text stream (our choice)
+MAX_PART_TEXT = 2_000  # spoken characters synthesized at once
 
 
 def encode(pcm: bytes, output_format: str) -> tuple[bytes, int]:
@@ -93,6 +99,7 @@ class _TextStream:
     language: str
     voice: str | None
     pending: str = ""
+    received: int = 0  # characters of text so far (bounded by MAX_TURN_TEXT)
 
 
 class SynthesisConnection(UspConnection):
@@ -167,8 +174,12 @@ class SynthesisConnection(UspConnection):
         stream = self._stream_for(message)
         if stream.turn.parts == 0 and not stream.pending:
             await self._begin(stream.turn)
-        stream.pending += message.body if isinstance(message.body, str) else ""
-        if len(stream.pending) > MAX_PENDING_TEXT:
+        piece = message.body if isinstance(message.body, str) else ""
+        stream.received += len(piece)
+        if stream.received > MAX_TURN_TEXT:
+            raise BadInput(f"text stream longer than {MAX_TURN_TEXT} characters")
+        stream.pending += piece
+        if len(stream.pending) >= MAX_PART_TEXT:
             ready = len(stream.pending)
         else:
             ready = ssml.complete_sentences(stream.pending)
@@ -190,6 +201,8 @@ class SynthesisConnection(UspConnection):
     async def _speak_ssml(self, request_id: str | None, document: str) -> None:
         if not request_id:
             raise BadInput("ssml without X-RequestId")
+        if len(document) > MAX_TURN_TEXT:
+            raise BadInput(f"ssml longer than {MAX_TURN_TEXT} characters")
         try:
             request = ssml.parse_ssml(document)
         except ssml.SsmlError as exc:
@@ -211,6 +224,10 @@ class SynthesisConnection(UspConnection):
         await send(usp.build_text("response", request_id, response))
 
     async def _speak(self, turn: _Turn, request: ssml.Request) -> None:
+        for part in request.parts(MAX_PART_TEXT):
+            await self._speak_part(turn, part)
+
+    async def _speak_part(self, turn: _Turn, request: ssml.Request) -> None:
         """One part of the turn's audio, with its metadata placed among the audio chunks."""
         text = request.spoken_text
         log.info(

@@ -242,3 +242,25 @@ def test_viseme_offsets_stay_within_the_words(emulator: Emulator) -> None:
     ]
     inner = [v.audio_offset for v in events.of("viseme")][1:-1]  # not the silences at the ends
     assert inner and all(any(a - 1 <= v <= b + 1 for a, b in spans) for v in inner)
+
+
+def test_long_text_is_spoken_in_parts_with_offsets_running_on(emulator: Emulator) -> None:
+    sentence = "The quick brown fox jumps over the lazy dog near the river bank today. "
+    text = sentence * 40  # about 2,800 characters: two parts of whole sentences
+    synthesizer, events = _synthesizer(emulator)
+    result = events.settled(synthesizer.speak_text_async(text).get())
+    _completed(result)
+    words = [w for w in events.of("word") if w.boundary_type.name == "Word"]
+    assert len(words) == 40 * len(sentence.split())
+    offsets = [w.audio_offset for w in words]
+    assert offsets == sorted(set(offsets))
+    assert offsets[-1] < result.audio_duration.total_seconds() * 10_000_000
+    assert [w.text_offset for w in words[:3]] == [0, 4, 10]
+
+
+def test_overlong_ssml_is_refused_with_a_reason(emulator: Emulator) -> None:
+    synthesizer, events = _synthesizer(emulator)
+    ssml = SPEAK + "<voice name='en-US-JennyNeural'>" + "word " * 14_000 + "</voice></speak>"
+    result = events.settled(synthesizer.speak_ssml_async(ssml).get())
+    assert result.reason == speechsdk.ResultReason.Canceled
+    assert "longer than 65536 characters" in result.cancellation_details.error_details

@@ -91,3 +91,11 @@ def test_bad_ssml_is_refused() -> None:
 )
 def test_a_text_stream_speaks_up_to_the_last_complete_sentence(text: str, ready: int) -> None:
     assert ssml.complete_sentences(text) == ready
+
+
+def test_long_requests_are_spoken_in_parts_of_whole_sentences() -> None:
+    request = ssml.parse_text("One two. Three four five. " + "x " * 30 + "end.", "en-US")
+    parts = request.parts(20)
+    assert [p.spoken_text for p in parts[:2]] == ["One two.", "Three four five."]
+    assert all(len(p.spoken_text) <= 20 for p in parts)
+    assert [t for p in parts for t in p.tokens] == list(request.tokens)  # nothing lost
