@@ -89,6 +89,7 @@ class _Turn:
     stream_id: str
     ticks: int = 0
     parts: int = 0
+    started: bool = False  # turn.start and response sent
 
 
 @dataclass
@@ -172,7 +173,7 @@ class SynthesisConnection(UspConnection):
 
     async def _on_piece(self, message: usp.Message) -> None:
         stream = self._stream_for(message)
-        if stream.turn.parts == 0 and not stream.pending:
+        if not stream.turn.started:
             await self._begin(stream.turn)
         piece = message.body if isinstance(message.body, str) else ""
         stream.received += len(piece)
@@ -189,7 +190,7 @@ class SynthesisConnection(UspConnection):
 
     async def _on_text_end(self, message: usp.Message) -> None:
         stream = self._stream_for(message)
-        if stream.turn.parts == 0 and not stream.pending:
+        if not stream.turn.started:
             await self._begin(stream.turn)
         if stream.pending.strip():
             await self._speak(
@@ -213,6 +214,7 @@ class SynthesisConnection(UspConnection):
         await self._end(turn)
 
     async def _begin(self, turn: _Turn) -> None:
+        turn.started = True
         send, request_id = self._ws.send_str, turn.request_id
         await send(
             usp.build_text("turn.start", request_id, {"context": {"serviceTag": request_id}})
