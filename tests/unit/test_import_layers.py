@@ -45,6 +45,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
             "shim.config",
             "shim.auth",
             "shim.legacy",
+            "shim.pool",
             "shim.speech",
             "shim.emulator",
             "shim.catalog",
@@ -53,14 +54,16 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
             "shim.harness.reports",
         }
     ),
-    # every setting; the session limits' defaults are the legacy core's
-    "shim.config": frozenset({"shim.legacy"}),
+    # every setting; the session limits' defaults are the legacy core's; the pool file
+    "shim.config": frozenset({"shim.legacy", "shim.pool"}),
     # credentials: refusals are legacy handshake errors of the legacy request's credential
     "shim.auth": frozenset({"shim.legacy"}),
     # the migration harness judges the rest from outside: neutral modules only
     "shim.harness": frozenset(),
     # the local Speech service: a stand-in for Azure, knows nothing of the shim around it
     "shim.emulator": frozenset({"shim.catalog"}),
+    # the pool of Speech resources: which failures are a resource's comes from the failures
+    "shim.pool": frozenset({"shim.legacy.errors"}),
     # the legacy protocol, sans-I/O: the bridge's event data classes, the catalog
     "shim.legacy": frozenset({"shim.speech.events", "shim.catalog"}),
     # the one SDK boundary
@@ -146,6 +149,9 @@ def test_no_import_circles_between_or_within_the_packages() -> None:
         ("shim.catalog.catalog", "shim.legacy.languages"),
         ("shim.logs", "shim.server.app"),  # neutral modules import no package
         ("shim.audiotime", "shim.catalog"),
+        ("shim.pool.core", "shim.speech.bridge"),  # the pool decides; the server connects
+        ("shim.pool.trouble", "shim.legacy.conduct"),  # the failures only, not the session
+        ("shim.legacy.conduct", "shim.pool.core"),
     ],
 )
 def test_the_rules_refuse_upward_and_sideways_imports(importer: str, imported: str) -> None:

@@ -1,0 +1,218 @@
+"""The pool's parts around the core: the pool file, which failures are a resource's, and the
+audio a session keeps for a move."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shim.legacy.errors import Failure
+from shim.pool.file import PoolFileError, load_pool_file, single_resource
+from shim.pool.replay import AudioReplay
+from shim.pool.trouble import Trouble, trouble_for
+
+pytestmark = pytest.mark.unit
+
+ISSUE_EXAMPLE = """\
+backends:
+  - name: local-a
+    host: ws://127.0.0.1:7001      # or endpoint: URL, or region: + key_env:
+    max_sessions: 100
+  - name: westeurope
+    region: westeurope
+    key_env: SPEECH_KEY_WESTEUROPE
+    max_sessions: 95
+    priority: 2                    # used when every priority-1 resource is full or failing
+"""
+
+
+def _file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "backends.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_the_issue_example_loads_with_its_key_from_the_environment(tmp_path: Path) -> None:
+    pool = load_pool_file(_file(tmp_path, ISSUE_EXAMPLE), {"SPEECH_KEY_WESTEUROPE": "k-we"})
+    local, west = pool.resources
+    assert (local.name, local.kind, local.host, local.max_sessions, local.priority) == (
+        "local-a",
+        "host",
+        "ws://127.0.0.1:7001",
+        100,
+        1,
+    )
+    assert (west.kind, west.region, west.key, west.priority, west.weight) == (
+        "azure",
+        "westeurope",
+        "k-we",
+        2,
+        1.0,
+    )
+    assert "k-we" not in repr(west)
+    assert pool.members(None) == ("local-a", "westeurope")
+    assert pool.secrets() == ["k-we"]
+
+
+def test_named_pools_and_single_resources_are_what_a_client_key_may_name(tmp_path: Path) -> None:
+    text = ISSUE_EXAMPLE + "pools:\n  default: [local-a]\n  kiosks: [westeurope, local-a]\n"
+    pool = load_pool_file(_file(tmp_path, text), {"SPEECH_KEY_WESTEUROPE": "k"})
+    assert pool.members(None) == ("local-a",)
+    assert pool.members("kiosks") == ("westeurope", "local-a")
+    assert pool.members("westeurope") == ("westeurope",)
+    assert pool.names() == {"default", "kiosks", "local-a", "westeurope"}
+    with pytest.raises(KeyError):
+        pool.members("nowhere")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("backends: []\n", "$.backends: [] should be non-empty"),
+        ("backends:\n  - name: a\n    host: ws://h:1\n", "'max_sessions' is a required property"),
+        (
+            "backends:\n  - {name: a, host: 'ws://h:1', region: x, max_sessions: 1}\n",
+            "$.backends[0]: a resource needs exactly one of: region (with key_env), host or"
+            " endpoint",
+        ),
+        (
+            "backends:\n  - {name: a, region: westeurope, max_sessions: 1}\n",
+            "$.backends[0]: a resource needs exactly one of",
+        ),
+        ("backends:\n  - {name: 'a b', host: 'ws://h:1', max_sessions: 1}\n", "$.backends[0].name"),
+        ("backends:\n  - {name: a, host: 'ws://h:1', max_sessions: 0}\n", "max_sessions"),
+        ("backends:\n  - {name: a, host: 'ws://h:1', max_sessions: 1, weight: 0}\n", "weight"),
+        ("backends:\n  - {name: a, host: 'ws://h:1', max_sessions: 1, colour: red}\n", "colour"),
+        (
+            "backends:\n  - {name: a, host: 'ws://h:1', max_sessions: 1}\n"
+            "  - {name: a, host: 'ws://h:2', max_sessions: 1}\n",
+            "$.backends[1].name: 'a' is used by another resource",
+        ),
+        (
+            "backends:\n  - {name: a, host: 'ws://h:1', max_sessions: 1}\npools: {p: [a, b]}\n",
+            "$.pools.p: no resource named 'b' in $.backends",
+        ),
+        (
+            "backends:\n  - {name: a, host: 'ws://h:1', max_sessions: 1}\npools: {a: [a]}\n",
+            "$.pools.a: a resource has this name too",
+        ),
+        (
+            "backends:\n  - {name: a, region: westeurope, key_env: NOT_SET, max_sessions: 1}\n",
+            "$.backends[0].key_env: the environment variable NOT_SET (the key of 'a') is not set",
+        ),
+        ("backends: [\n", "not valid YAML at line 2, column 1"),
+        ("- just a list\n", "(top level): ['just a list'] is not of type 'object'"),
+    ],
+)
+def test_a_bad_pool_file_is_one_line_naming_the_file_and_the_field(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = _file(tmp_path, text)
+    with pytest.raises(PoolFileError) as caught:
+        load_pool_file(path, {})
+    assert str(caught.value).startswith(str(path))
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_missing_or_huge_pool_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(PoolFileError, match="cannot read"):
+        load_pool_file(tmp_path / "none.yaml", {})
+    with pytest.raises(PoolFileError, match="larger than 1024 KiB"):
+        load_pool_file(_file(tmp_path, "#" * (2 << 20)), {})
+
+
+def test_the_cooldowns_may_be_set_for_the_pool(tmp_path: Path) -> None:
+    entry = "backends:\n  - {name: a, host: 'ws://h:1', max_sessions: 1}\n"
+    pool = load_pool_file(_file(tmp_path, entry), {})
+    assert (pool.backoff.first, pool.backoff.longest) == (1.0, 30.0)
+    text = entry + "cooldown: {first_seconds: 5, longest_seconds: 120}\n"
+    pool = load_pool_file(_file(tmp_path, text), {})
+    assert (pool.backoff.first, pool.backoff.longest) == (5.0, 120.0)
+    text = entry + "cooldown: {first_seconds: 5, longest_seconds: 2}\n"
+    with pytest.raises(PoolFileError, match=r"\$.cooldown: longest_seconds is less than first"):
+        load_pool_file(_file(tmp_path, text), {})
+
+
+def test_a_host_without_key_env_gets_the_local_key(tmp_path: Path) -> None:
+    path = _file(tmp_path, "backends:\n  - {name: a, host: 'ws://h:1', max_sessions: 1}\n")
+    (resource,) = load_pool_file(path, {}).resources
+    assert resource.key == "local"
+
+
+@pytest.mark.parametrize(
+    ("flags", "name", "kind"),
+    [
+        (
+            {"key": "k", "region": "westeurope", "host": None, "endpoint": None},
+            "westeurope",
+            "azure",
+        ),
+        ({"key": None, "region": None, "host": "ws://h:1", "endpoint": None}, "host", "host"),
+        (
+            {"key": "k", "region": None, "host": None, "endpoint": "wss://e/"},
+            "endpoint",
+            "endpoint",
+        ),
+        ({"key": None, "region": None, "host": None, "endpoint": None}, "embedded", "embedded"),
+    ],
+)
+def test_the_single_backend_flags_are_a_pool_of_one_without_a_limit(
+    flags: dict[str, str | None], name: str, kind: str
+) -> None:
+    (resource,) = single_resource(**flags).resources
+    assert (resource.name, resource.kind, resource.max_sessions) == (name, kind, None)
+
+
+# ---- which failures are the resource's ------------------------------------------------------
+@pytest.mark.parametrize(
+    ("failure", "code", "trouble"),
+    [
+        (Failure.BACKEND_THROTTLED, "TooManyRequests", Trouble.THROTTLED),
+        (Failure.BACKEND_AUTH, "AuthenticationFailure", Trouble.AUTH),
+        (Failure.BACKEND_AUTH, "Forbidden", Trouble.AUTH),
+        (Failure.BACKEND_UNAVAILABLE, "ServiceUnavailable", Trouble.UNAVAILABLE),
+        (Failure.BACKEND_ERROR, "ConnectionFailure", Trouble.CONNECT),
+        (Failure.BACKEND_ERROR, "ServiceError", Trouble.ERROR),
+        (Failure.BACKEND_ERROR, "ServiceTimeout", Trouble.ERROR),
+        (Failure.BACKEND_ERROR, None, Trouble.ERROR),  # would not start, or stopped early
+        (Failure.BACKEND_STALLED, None, Trouble.STALLED),
+        (Failure.RESULTS_INCOMPLETE, None, Trouble.STALLED),
+        (Failure.BACKEND_ERROR, "BadRequest", None),
+        (Failure.BACKEND_ERROR, "RuntimeError", None),
+        (Failure.COMPLETED, None, None),
+        (Failure.CLIENT_GONE, None, None),
+    ],
+)
+def test_only_the_resources_own_failures_count_against_it(
+    failure: Failure, code: str | None, trouble: Trouble | None
+) -> None:
+    assert trouble_for(failure, code) is trouble
+
+
+# ---- the audio kept for a move --------------------------------------------------------------
+def test_the_replay_keeps_every_byte_in_order_until_its_limit() -> None:
+    replay = AudioReplay(limit=10)
+    replay.append(b"abc")
+    replay.append(b"")
+    replay.append(b"defg")
+    assert (replay.audio(), replay.size, replay.lost) == (b"abcdefg", 7, False)
+    replay.append(b"hijk")  # 11 bytes: over the limit
+    assert (replay.audio(), replay.size, replay.lost) == (None, 0, True)
+    replay.append(b"l")
+    assert replay.audio() is None
+
+
+def test_the_replay_forgets_what_a_new_backend_need_not_hear() -> None:
+    replay = AudioReplay(limit=1 << 20)
+    for chunk in (bytes(range(10)), bytes(range(10, 20))):
+        replay.append(chunk)
+    replay.keep_from(4 * 10_000_000 // 32_000)  # 4 bytes in
+    assert (replay.start, replay.audio()) == (1250, bytes(range(4, 20)))
+    replay.keep_from(1250 + 10 * 10_000_000 // 32_000)  # across the chunk boundary
+    assert replay.audio() == bytes(range(14, 20))
+    replay.keep_from(0)  # never backwards
+    assert replay.audio() == bytes(range(14, 20))
+    replay.keep_from(10**12)  # never past what was written
+    assert (replay.audio(), replay.size) == (b"", 0)
