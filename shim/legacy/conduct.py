@@ -15,6 +15,12 @@ What it decides:
   backend, a flush that runs out, or a final whose text-to-speech never completed ends the
   session 1011 (1001 where the backend asked to retry later, ER3), also after the client's
   Close. All codes come from :mod:`shim.legacy.errors`.
+* **Moving before the first result.** A session made with ``may_move`` whose backend fails
+  (a cancellation, an early stop, a start that failed, a stall, a flush that ran out) before
+  the backend produced anything does not close: nothing has reached the client, so it can
+  start again on another Speech resource with all its audio (:class:`BackendLost`; the edge
+  keeps the audio and answers :class:`BackendReplaced` or :class:`NoOtherBackend`). From the
+  backend's first result on, a failure ends the session as above.
 * **The watchdog**, measured in audio time: a backend owes an answer once it has been given
   speech (loud audio, :mod:`shim.legacy.loudness`) and then ``backend_timeout`` more seconds
   of audio (or the end of audio); it is stalled when it owes an answer and has said nothing
@@ -154,6 +160,16 @@ class BackendStartFailed:
 
 
 @dataclass(frozen=True)
+class BackendReplaced:
+    """After :class:`BackendLost`: another backend has the session and all its audio again."""
+
+
+@dataclass(frozen=True)
+class NoOtherBackend:
+    """After :class:`BackendLost`: nowhere to move; the session ends as the failure says."""
+
+
+@dataclass(frozen=True)
 class Delivered:
     """A send command (:class:`SendResult`, :class:`SendTts`) was written to the client."""
 
@@ -179,6 +195,8 @@ Event = (
     | ClientNotReading
     | ProtocolViolation
     | BackendStartFailed
+    | BackendReplaced
+    | NoOtherBackend
     | Delivered
     | ShutdownRequested
     | Tick
@@ -255,6 +273,16 @@ class Abandon:
 
 
 @dataclass(frozen=True)
+class BackendLost:
+    """The backend failed before it produced anything: move the session to another backend,
+    giving it all the audio so far again, and answer :class:`BackendReplaced`, or
+    :class:`NoOtherBackend` to end it. Always the last command of its batch."""
+
+    failure: Failure
+    code: str | None  # the SDK's CancellationErrorCode, when the failure was a cancellation
+
+
+@dataclass(frozen=True)
 class Warn:
     """Something the operator should see in the log (never shown to the client)."""
 
@@ -271,8 +299,12 @@ Command = (
     | CheckClient
     | CloseSession
     | Abandon
+    | BackendLost
     | Warn
 )
+
+
+_BACKEND_EVENTS = (Recognizing, Recognized, SynthesisAudio, SynthesisCompleted, Canceled, Stopped)
 
 
 class State(enum.Enum):
@@ -316,8 +348,14 @@ class _Audio:
 class SessionConduct:
     """One session's decisions. Feed every event to :meth:`handle`; execute what it returns."""
 
-    def __init__(self, request: SessionRequest, limits: Limits, now: float) -> None:
+    def __init__(
+        self, request: SessionRequest, limits: Limits, now: float, *, may_move: bool = False
+    ) -> None:
+        """``may_move``: the edge can start the session again on another backend."""
         self.limits = limits
+        self._may_move = may_move
+        self._answered = False  # the backend produced a result: moving is over
+        self._lost: tuple[Failure, str, str | None] | None = None  # awaiting the edge's answer
         self.state = State.STREAMING
         self.ending: Ending | None = None
         self._results = LegacySession(request)
@@ -344,18 +382,23 @@ class SessionConduct:
     def handle(self, event: Event, now: float) -> list[Command]:
         if self.state is State.CLOSED:
             return []
+        if self._lost is not None:
+            if isinstance(event, (BackendReplaced, NoOtherBackend)):
+                return self._lost_answered(isinstance(event, BackendReplaced), now)
+            if isinstance(event, (*_BACKEND_EVENTS, BackendStartFailed)):
+                return []  # from the backend that was lost
         if isinstance(event, Delivered):
             return self._delivered(event.size, now)
         if isinstance(event, (Recognizing, Recognized, SynthesisAudio, SynthesisCompleted)):
             return self._backend_result(event, now)
         if isinstance(event, Canceled):
             if event.reason == "Error":
-                return self._close(failure_for_cancellation(event.code))
+                return self._backend_failed(failure_for_cancellation(event.code), code=event.code)
             return []  # EndOfStream: the Stopped that follows decides
         if isinstance(event, Stopped):
             if self.state is State.FLUSHING:
                 return self._finish()
-            return self._close(Failure.BACKEND_ERROR, "Speech backend ended the session")
+            return self._backend_failed(Failure.BACKEND_ERROR, "Speech backend ended the session")
         if isinstance(event, AudioReceived):
             return self._audio_received(event, now)
         if isinstance(event, Tick):
@@ -373,7 +416,9 @@ class SessionConduct:
         if isinstance(event, ShutdownRequested):
             return self._close(Failure.SERVER_SHUTDOWN)
         if isinstance(event, BackendStartFailed):
-            return self._close(Failure.BACKEND_ERROR)
+            return self._backend_failed(Failure.BACKEND_ERROR)
+        if isinstance(event, (BackendReplaced, NoOtherBackend)):
+            return []  # no move was asked for
         raise TypeError(f"not a session event: {event!r}")
 
     def next_deadline(self) -> float | None:
@@ -384,17 +429,19 @@ class SessionConduct:
         deadlines = []
         if self._tts_deadline is not None:
             deadlines.append(self._tts_deadline)
-        if (stall := self._stall_deadline()) is not None:
+        # While the edge moves the session the backend owes nothing: no stall, no flush.
+        if self._lost is None and (stall := self._stall_deadline()) is not None:
             deadlines.append(stall)
         if self.state is State.FLUSHING:
-            deadlines.append(self._flush_deadline)
+            if self._lost is None:
+                deadlines.append(self._flush_deadline)
         else:
             deadlines.append(self._started + limits.max_session)
             if not self._pauses.any:
                 deadlines.append(self._idle_since + limits.idle_timeout)
             else:
                 deadlines.append(self._checked_at + limits.liveness_timeout / 2)
-        return min(deadlines)
+        return min(deadlines, default=None)
 
     # ---- client audio ------------------------------------------------------------------------
     def _audio_received(self, event: AudioReceived, now: float) -> list[Command]:
@@ -446,6 +493,7 @@ class SessionConduct:
         self, event: Recognizing | Recognized | SynthesisAudio | SynthesisCompleted, now: float
     ) -> list[Command]:
         self._last_event = now
+        self._answered = True
         results = self._results
         out: list[Outgoing] = []
         try:
@@ -526,8 +574,8 @@ class SessionConduct:
             return []
         if self.state is State.FLUSHING:
             warn = "backend stopped answering after the end of audio"
-            return self._close(Failure.BACKEND_STALLED, warn=warn)
-        return self._close(Failure.BACKEND_STALLED)
+            return self._backend_failed(Failure.BACKEND_STALLED, warn=warn)
+        return self._backend_failed(Failure.BACKEND_STALLED)
 
     # ---- time --------------------------------------------------------------------------------
     def _tick(self, now: float) -> list[Command]:
@@ -539,8 +587,10 @@ class SessionConduct:
             out += [Warn("text-to-speech of a final did not complete in time; sent what arrived")]
             out += self._sends(self._results.synthesis_completed())
         if self.state is State.FLUSHING:
+            if self._lost is not None:
+                return out
             if now >= self._flush_deadline:
-                return out + self._close(
+                return out + self._backend_failed(
                     Failure.RESULTS_INCOMPLETE, warn="results still pending at flush timeout"
                 )
             return out + self._check_stall(now)
@@ -597,6 +647,37 @@ class SessionConduct:
             return []
         self._idle_since = max(self._idle_since, now)  # a pause is not the client being idle
         return [ResumeReading()]
+
+    # ---- a backend lost before its first result -----------------------------------------------
+    def _backend_failed(
+        self,
+        failure: Failure,
+        reason: str = "",
+        *,
+        code: str | None = None,
+        warn: str | None = None,
+    ) -> list[Command]:
+        """Close as ``failure`` says, unless the session can still move (module docstring)."""
+        if not self._may_move or self._answered or self._tts_cut_short:
+            return self._close(failure, reason, warn=warn)
+        if self._lost is not None:
+            return []  # already moving
+        self._lost = (failure, reason, warn)
+        return [BackendLost(failure, code)]
+
+    def _lost_answered(self, replaced: bool, now: float) -> list[Command]:
+        assert self._lost is not None
+        failure, reason, warn = self._lost
+        self._lost = None
+        if not replaced:
+            return self._close(failure, reason, warn=warn)
+        # The new backend starts from the beginning of the audio: it gets its own time.
+        self._last_event = now
+        if self.state is State.FLUSHING:
+            self._flush_started = now
+            owed_seconds = self._audio.owed() / TICKS_PER_SECOND
+            self._flush_deadline = now + self.limits.flush_timeout + owed_seconds
+        return []
 
     # ---- endings -----------------------------------------------------------------------------
     def _begin_flush(self, why: Failure, now: float) -> list[Command]:

@@ -20,6 +20,8 @@ from shim.legacy.conduct import (
     OUTBOX_HIGH_BYTES,
     Abandon,
     AudioReceived,
+    BackendLost,
+    BackendReplaced,
     BackendStartFailed,
     CheckClient,
     ClientClosed,
@@ -32,6 +34,7 @@ from shim.legacy.conduct import (
     EndAudio,
     Event,
     Limits,
+    NoOtherBackend,
     PauseReading,
     ProtocolViolation,
     ResumeReading,
@@ -99,8 +102,12 @@ class Playbook:
     ``send`` is the client's side through the edge: events wait while the core has reading
     paused and are delivered, in order, once it resumes (as the legacy socket holds them)."""
 
-    def __init__(self, features: str = "", limits: Limits | None = None) -> None:
-        self.core = SessionConduct(legacy_request(features), limits or Limits(), T0)
+    def __init__(
+        self, features: str = "", limits: Limits | None = None, *, may_move: bool = False
+    ) -> None:
+        self.core = SessionConduct(
+            legacy_request(features), limits or Limits(), T0, may_move=may_move
+        )
         self.now = T0
         self.log: list[Command] = []
         self.closed_at: float | None = None
@@ -161,8 +168,10 @@ class Playbook:
         ]
 
 
-def started(features: str = "", limits: Limits | None = None) -> Playbook:
-    book = Playbook(features, limits)
+def started(
+    features: str = "", limits: Limits | None = None, *, may_move: bool = False
+) -> Playbook:
+    book = Playbook(features, limits, may_move=may_move)
     book.stream(loud(1.0), at=T0 + 1, start=True)
     return book
 
@@ -266,6 +275,102 @@ def test_a_client_that_stops_reading_is_abandoned() -> None:
     assert isinstance(book.play(ClientNotReading(), at=T0 + 40)[0], Abandon)
     assert book.core.ending is not None
     assert book.core.ending.failure is Failure.CLIENT_NOT_READING
+
+
+# ---- moving to another backend before the first result ------------------------------------
+@pytest.mark.parametrize(
+    ("event", "lost"),
+    [
+        (
+            Canceled("Error", "TooManyRequests", "429"),
+            BackendLost(Failure.BACKEND_THROTTLED, "TooManyRequests"),
+        ),
+        (
+            Canceled("Error", "ConnectionFailure", ""),
+            BackendLost(Failure.BACKEND_ERROR, "ConnectionFailure"),
+        ),
+        (BackendStartFailed(), BackendLost(Failure.BACKEND_ERROR, None)),
+        (Stopped(), BackendLost(Failure.BACKEND_ERROR, None)),
+    ],
+)
+def test_a_backend_that_fails_before_its_first_result_is_replaced_unseen(
+    event: Event, lost: BackendLost
+) -> None:
+    book = started("partial", may_move=True)
+    assert book.play(event, at=T0 + 1.5) == [lost]
+    # what the lost backend still says is not the session's
+    assert book.play(Stopped(), at=T0 + 1.6) == []
+    assert book.play(BackendReplaced(), at=T0 + 1.7) == []
+    book.stream(loud(1.0), at=T0 + 2)
+    book.play(hypothesis("hel", 0.0, 0.5), at=T0 + 2.5)
+    book.play(final("Hello.", 0.0, 1.0), at=T0 + 3)
+    book.play(ClientClosed(1000), at=T0 + 3.1)
+    book.play(Stopped(), at=T0 + 3.5)
+    assert [f["recognition"] for f in book.finals()] == ["Hello."]
+    assert book.closes() == [CloseSession(1000, "")]
+
+
+def test_nowhere_to_move_ends_the_session_as_the_failure_says() -> None:
+    book = started(may_move=True)
+    assert book.play(Canceled("Error", "TooManyRequests", ""), at=T0 + 1.5) == [
+        BackendLost(Failure.BACKEND_THROTTLED, "TooManyRequests")
+    ]
+    assert not book.closes()
+    book.play(NoOtherBackend(), at=T0 + 1.5)
+    (closing,) = book.closes()
+    assert closing.code == 1001
+    assert book.core.ending is not None and book.core.ending.failure is Failure.BACKEND_THROTTLED
+
+
+def test_after_the_first_result_a_failure_ends_the_session_as_before() -> None:
+    book = started("partial", may_move=True)
+    book.play(hypothesis("hel", 0.0, 0.4), at=T0 + 1.2)
+    out = book.play(Canceled("Error", "TooManyRequests", ""), at=T0 + 1.3)
+    assert [type(c) for c in out] == [CloseSession]
+    assert [c.code for c in book.closes()] == [1001]
+
+
+def test_a_silence_acknowledgement_is_a_first_result_too() -> None:
+    book = started(may_move=True)
+    book.play(silence_ack(0.0, 1.0), at=T0 + 1.2)
+    book.play(Canceled("Error", "ServiceError", ""), at=T0 + 1.3)
+    assert [c.code for c in book.closes()] == [1011]
+
+
+def test_without_may_move_nothing_changes() -> None:
+    book = started()
+    out = book.play(Canceled("Error", "TooManyRequests", ""), at=T0 + 1.5)
+    assert [type(c) for c in out] == [CloseSession]
+
+
+def test_a_stall_before_the_first_result_moves_and_the_new_backend_gets_its_own_time() -> None:
+    book = started(may_move=True)
+    book.play(ClientClosed(1000), at=T0 + 2)
+    out = book.tick_until(2 + Limits().backend_timeout)
+    assert out[-1] == BackendLost(Failure.BACKEND_STALLED, None)
+    moved_at = book.now
+    book.play(BackendReplaced(), at=moved_at)
+    # the new backend has the whole flush again, and its own backend timeout
+    assert book.core.next_deadline() == pytest.approx(moved_at + Limits().backend_timeout)
+    book.play(final("Hello.", 0.0, 1.0), at=moved_at + 1)
+    book.play(Stopped(), at=moved_at + 1.5)
+    assert book.closes() == [CloseSession(1000, "")]
+    assert [f["recognition"] for f in book.finals()] == ["Hello."]
+
+
+def test_a_second_failure_while_the_edge_moves_the_session_asks_nothing_more() -> None:
+    book = started(may_move=True)
+    book.play(BackendStartFailed(), at=T0 + 1.1)
+    assert book.play(ClientClosed(1000), at=T0 + 1.2)[-1] == EndAudio()
+    assert book.tick_until(1.2 + 4 * Limits().backend_timeout) == []
+    assert book.play(NoOtherBackend(), at=book.now) == [CloseSession(1011, "Speech backend error")]
+
+
+def test_a_move_answer_nobody_asked_for_is_ignored() -> None:
+    book = started(may_move=True)
+    assert book.play(BackendReplaced(), at=T0 + 1.1) == []
+    assert book.play(NoOtherBackend(), at=T0 + 1.2) == []
+    assert book.core.state is State.STREAMING
 
 
 # ---- the watchdog -----------------------------------------------------------------------------
