@@ -9,10 +9,14 @@ Routes (what SDK 1.53 opens, usp-speech-service.md §2):
   JavaScript SDK opens with ``fromHost``): text to speech;
 * ``/cognitiveservices/voices/list`` and Translator's ``/languages?api-version=3.0``: catalog;
 * ``/healthz``;
-* ``/emulator/capabilities``: what the engine serves (``?from=xx-XX&to=yy`` checks a pair).
+* ``/emulator/capabilities``: what the engine serves (``?from=xx-XX&to=yy`` checks a pair);
+* ``/emulator/faults``: faults for every new connection from now on, set while the service
+  runs (``PUT`` a JSON list, ``[]`` to clear; ``GET`` shows them): a service that starts
+  refusing, or comes back, without a restart.
 
 The subscription key may pick the scenario (``--scenario-dir``); faults come from the
-scenario and, per connection, from the ``fault`` query parameter or ``X-Emulator-Fault``.
+scenario, from ``/emulator/faults`` and, per connection, from the ``fault`` query parameter or
+``X-Emulator-Fault``.
 The key, an authorization token and ``X-ConnectionId`` are read from the headers or, as the
 JavaScript SDK's browser WebSocket (which cannot set headers) sends them, from the query.
 """
@@ -37,7 +41,14 @@ from shim.emulator.faults import FaultPlan, FiredFaults
 from shim.emulator.metrics import METRICS, ServiceMetrics, metrics_route
 from shim.emulator.recognition import Kind, RecognitionConnection
 from shim.emulator.resume import ResumePoints
-from shim.emulator.scenario import Scenario, ScenarioError, load_scenario, parse_fault_spec
+from shim.emulator.scenario import (
+    Fault,
+    Scenario,
+    ScenarioError,
+    load_scenario,
+    parse_fault_spec,
+    scenario_to_dict,
+)
 from shim.emulator.synthesis_service import SynthesisConnection
 
 log = logging.getLogger("shim.emulator")
@@ -64,6 +75,7 @@ class _State:
     sockets: weakref.WeakSet[web.WebSocketResponse] = field(default_factory=weakref.WeakSet)
     scenario_cache: dict[Path, tuple[float, Scenario]] = field(default_factory=dict)
     connections: int = 0
+    faults: tuple[Fault, ...] = ()  # PUT /emulator/faults: for every new connection
 
 
 STATE = web.AppKey("emulator_state", _State)
@@ -157,7 +169,7 @@ async def _websocket(request: web.Request, kind: Kind | None) -> web.StreamRespo
     if isinstance(keyed, web.Response):
         return keyed
     try:
-        scenario = keyed
+        scenario = keyed.with_faults(state.faults) if state.faults else keyed
         fault_spec = request.query.get("fault") or request.headers.get("X-Emulator-Fault")
         if fault_spec:
             scenario = scenario.with_faults(parse_fault_spec(fault_spec))
@@ -286,6 +298,26 @@ async def capabilities(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+MAX_FAULTS_BODY = 64 << 10
+
+
+async def faults(request: web.Request) -> web.Response:
+    """``GET``: the service-wide faults; ``PUT`` a JSON list (or one object) to replace them."""
+    state = request.app[STATE]
+    if request.method == "PUT":
+        body = await request.content.read(MAX_FAULTS_BODY + 1)
+        if len(body) > MAX_FAULTS_BODY:
+            return _json_error(413, "faults: larger than 64 KiB")
+        try:
+            spec = body.decode("utf-8").strip() or "[]"
+            state.faults = parse_fault_spec(spec) if spec != "[]" else ()
+        except (UnicodeDecodeError, ScenarioError) as exc:
+            return _json_error(400, str(exc))
+        log.info("faults for every new connection: %d", len(state.faults))
+    document = scenario_to_dict(Scenario(faults=state.faults), Path("."))
+    return web.json_response({"faults": document.get("faults", [])})
+
+
 async def not_found(request: web.Request) -> web.Response:
     return _json_error(404, f"no such path on the local Speech service: {request.path}")
 
@@ -353,6 +385,8 @@ def create_app(settings: EmulatorSettings) -> web.Application:
     app.router.add_get("/tts/cognitiveservices/websocket/v2", text_to_speech)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/emulator/capabilities", capabilities)
+    app.router.add_route("GET", "/emulator/faults", faults)
+    app.router.add_route("PUT", "/emulator/faults", faults)
     catalog_routes.add_routes(app, _http_fault, _keyed_http, settings.voices_file)
     app.router.add_route("*", "/{tail:.*}", not_found)
     app.on_shutdown.append(_close_sockets)
