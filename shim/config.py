@@ -6,11 +6,12 @@ import argparse
 import ipaddress
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
 from shim.legacy.conduct import Limits
+from shim.pool.file import PoolFile, PoolFileError, load_pool_file, single_resource
 
 N = TypeVar("N")
 
@@ -22,6 +23,7 @@ ENVIRONMENT = {
     "speech_region": "SPEECH_REGION",
     "speech_host": "SPEECH_HOST",
     "speech_endpoint": "SPEECH_ENDPOINT",
+    "backends": "SHIM_BACKENDS",
     "scenario": "SHIM_SCENARIO",
     "engine": "SHIM_ENGINE",
     "auth": "SHIM_AUTH",
@@ -70,6 +72,8 @@ class ServerSettings:
     speech_region: str | None = None
     speech_host: str | None = None
     speech_endpoint: str | None = None
+    backends_file: Path | None = None  # --backends: the pool file
+    backends: PoolFile | None = None  # ... as loaded (its keys read from the environment)
     scenario: Path | None = None
     engine: str = "auto"  # embedded backend: the local engines when installed
     auth: str | None = None  # None: open, if that is allowed (see validate)
@@ -107,6 +111,8 @@ class ServerSettings:
 
     @property
     def backend_kind(self) -> str:
+        if self.backends_file:
+            return "pool"
         if self.speech_endpoint:
             return "endpoint"
         if self.speech_host:
@@ -114,6 +120,17 @@ class ServerSettings:
         if self.speech_key:
             return "azure"
         return "embedded"
+
+    def pool(self) -> PoolFile:
+        """The Speech resources sessions run on: the pool file, or the flags' pool of one."""
+        if self.backends is not None:
+            return self.backends
+        return single_resource(
+            key=self.speech_key,
+            region=self.speech_region,
+            host=self.speech_host,
+            endpoint=self.speech_endpoint,
+        )
 
     @property
     def loopback(self) -> bool:
@@ -131,11 +148,14 @@ class ServerSettings:
     def secrets(self) -> list[str]:
         """Every configured credential, for the log redaction (never logged, never shown)."""
         values = [self.speech_key, self.token_secret, self.shadow_key]
+        values += self.backends.secrets() if self.backends else []
         entries = (self.client_keys_env or "").replace(",", "\n").splitlines()
         if self.client_keys_file and self.client_keys_file.is_file():
             entries += self.client_keys_file.read_text(errors="replace").splitlines()
         for entry in entries:
             client, _, backend = (entry.split() or [""])[0].partition("=")
+            if backend.startswith("pool:"):  # a pool's name, no secret
+                backend = ""
             values += [client, backend.rpartition("@")[0] or backend]
         return [v for v in values if v and not v.startswith(("#", "sha256:"))]
 
@@ -145,6 +165,11 @@ class ServerSettings:
         backends = [b for b in (self.speech_host, self.speech_endpoint) if b]
         if len(backends) > 1:
             raise ConfigError("give only one of --speech-host and --speech-endpoint")
+        if self.backends_file and (self.speech_key or self.speech_region or backends):
+            raise ConfigError(
+                "--backends FILE names every Speech resource: give no --speech-key,"
+                " --speech-region, --speech-host or --speech-endpoint with it"
+            )
         if self.speech_key and not (self.speech_region or backends):
             raise ConfigError(
                 "--speech-key needs --speech-region (or a --speech-host/--speech-endpoint)"
@@ -160,6 +185,12 @@ class ServerSettings:
             )
         if self.auth not in (None, "open", "keys", "passthrough"):
             raise ConfigError(f"--auth {self.auth!r}: choose open, keys or passthrough")
+        if self.auth == "passthrough" and self.backends_file:
+            raise ConfigError(
+                "--auth passthrough sends each client's own Azure key, which belongs to one"
+                " resource: it cannot use a pool (--backends). Use --auth keys, mapping client"
+                " keys to pools"
+            )
         if self.auth == "passthrough" and self.backend_kind == "azure" and not self.speech_region:
             raise ConfigError("--auth passthrough with Azure needs --speech-region")
         if self.auth == "keys" and not (self.client_keys_file or self.client_keys_env):
@@ -220,6 +251,7 @@ class ServerSettings:
             "--tls-key": self.tls_key,
             "--client-keys": self.client_keys_file,
             "--scenario": self.scenario,
+            "--backends": self.backends_file,
         }
         for flag, path in files.items():
             if path is not None and not path.is_file():
@@ -242,6 +274,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "--speech-host", help="ws(s)://host:port of a Speech service (env SPEECH_HOST)"
     )
     backend.add_argument("--speech-endpoint", help="full Speech endpoint URL (env SPEECH_ENDPOINT)")
+    backend.add_argument(
+        "--backends",
+        metavar="FILE",
+        help="a pool of Speech resources with their session limits, in YAML, instead of the"
+        " flags above (docs/configuration.md; env SHIM_BACKENDS)",
+    )
     backend.add_argument("--scenario", help="embedded backend: scenario file (env SHIM_SCENARIO)")
     backend.add_argument(
         "--engine",
@@ -427,6 +465,7 @@ def settings_from(
         speech_region=text("speech_region"),
         speech_host=text("speech_host"),
         speech_endpoint=text("speech_endpoint"),
+        backends_file=path("backends"),
         scenario=path("scenario"),
         engine=text("engine") or ServerSettings.engine,
         auth=text("auth"),
@@ -465,4 +504,10 @@ def settings_from(
         shadow_key=text("shadow_key"),
     )
     settings.validate()
+    if settings.backends_file is not None:
+        try:
+            pool = load_pool_file(settings.backends_file, env)
+        except PoolFileError as error:
+            raise ConfigError(f"--backends {error}") from None
+        settings = replace(settings, backends=pool)
     return settings

@@ -6,7 +6,8 @@ Modes (``--auth`` / ``SHIM_AUTH``):
   the loopback-bound local Speech service, where a stale cached token must not get in the
   way). Grants use the server's default backend.
 * ``keys``: only listed client keys, or tokens minted from one that is still listed
-  (removing a key revokes its tokens). A key may map to its own Azure resource.
+  (removing a key revokes its tokens). A key may map to its own Azure resource, or name a
+  pool (or one resource) of the pool file.
 * ``passthrough``: the client key *is* an Azure Speech key, used with the configured region;
   Azure, not this server, judges it. A token cannot carry the key, so the key of each token
   minted is remembered (in memory, bounded, until the token expires; with ``--workers``, in the
@@ -52,13 +53,15 @@ class AuthMode(enum.StrEnum):
 @dataclass(frozen=True)
 class Grant:
     """Permission to run sessions. ``subject`` buckets the session limit and becomes the
-    ``subscription-id`` of tokens minted from it; ``backend`` None = the server's default."""
+    ``subscription-id`` of tokens minted from it; ``backend`` None = the server's default
+    (``pool``: a pool of the pool file instead of the default one)."""
 
     subject: str
     via: Literal["key", "token"]
     fingerprint: str | None  # first 8 hex of SHA-256 of the key, when known: loggable
     backend: BackendCredentials | None = None
     capture: CaptureChoice = None  # the key's own capture choice (keys mode)
+    pool: str | None = None
 
     @property
     def log_label(self) -> str:
@@ -187,7 +190,9 @@ class Authenticator:
         entry = self._keys.match(key)
         if entry is None:
             raise _invalid()
-        return Grant(subject, "key", fingerprint, entry.backend, capture=entry.capture)
+        return Grant(
+            subject, "key", fingerprint, entry.backend, pool=entry.pool, capture=entry.capture
+        )
 
     def _token(self, token: str) -> Grant:
         try:
@@ -207,7 +212,14 @@ class Authenticator:
         entry = self._by_subject.get(subject)
         if entry is None:  # the key was removed from the list: its tokens die with it
             raise _invalid()
-        return Grant(subject, "token", entry.fingerprint, entry.backend, capture=entry.capture)
+        return Grant(
+            subject,
+            "token",
+            entry.fingerprint,
+            entry.backend,
+            pool=entry.pool,
+            capture=entry.capture,
+        )
 
     def _passthrough(self, key: str) -> BackendCredentials:
         # No region: the server's backend is a host or endpoint, which needs none.

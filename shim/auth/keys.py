@@ -11,6 +11,8 @@ File format, one entry per line (blank lines and lines starting with ``#`` are s
     client-key                       any non-empty string without whitespace
     sha256:<64 hex digits>           the SHA-256 of the UTF-8 key
     client-key=azure-key@region      either form, mapped to its own Azure resource
+    client-key=pool:NAME             either form, its sessions on a pool (or one resource)
+                                     of the pool file (``serve --backends``)
 
 Any form may be followed, after whitespace, by the key's capture choice (``serve
 --capture-dir``): ``capture=always`` (opt in: every session of the key is captured) or
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Literal
 
 _MAPPED = re.compile(r"(?P<client>\S+?)=(?P<azure>[^\s=@]+)@(?P<region>[A-Za-z0-9-]+)")
+_POOL = re.compile(r"(?P<client>\S+?)=pool:(?P<pool>[A-Za-z0-9_-]{1,64})")
 CaptureChoice = Literal["always", "never"] | None
 _CAPTURE_CHOICES: dict[str, CaptureChoice] = {"capture=always": "always", "capture=never": "never"}
 _DIGEST = re.compile(r"sha256:(?P<hex>[0-9a-f]{64})", re.IGNORECASE)
@@ -63,6 +66,7 @@ class BackendCredentials:
 class ClientKey:
     digest: bytes = field(repr=False)
     backend: BackendCredentials | None = None  # None: the server's default backend
+    pool: str | None = None  # a pool or resource of the pool file, instead of ``backend``
     capture: CaptureChoice = None  # the key's own capture choice (opt in or out)
 
     @property
@@ -70,7 +74,10 @@ class ClientKey:
         return self.digest.hex()[:8]
 
     def __repr__(self) -> str:
-        return f"ClientKey({self.fingerprint}, backend={self.backend!r}, capture={self.capture})"
+        return (
+            f"ClientKey({self.fingerprint}, backend={self.backend!r}, pool={self.pool!r},"
+            f" capture={self.capture})"
+        )
 
 
 @dataclass(frozen=True)
@@ -122,6 +129,10 @@ class ClientKeys:
     def __len__(self) -> int:
         return len(self.entries)
 
+    def pools(self) -> frozenset[str]:
+        """The pool names the keys map to (each must be in the pool file)."""
+        return frozenset(entry.pool for entry in self.entries if entry.pool is not None)
+
 
 def _entry(text: str, where: str) -> ClientKey:
     line, *options = text.split()
@@ -135,9 +146,13 @@ def _entry(text: str, where: str) -> ClientKey:
 
 def _key_entry(line: str, where: str) -> ClientKey:
     backend = None
+    pool = None
     client = line
+    pooled = _POOL.fullmatch(line)
     mapped = _MAPPED.fullmatch(line)
-    if mapped is not None:
+    if pooled is not None:
+        client, pool = pooled.group("client"), pooled.group("pool")
+    elif mapped is not None:
         client = mapped.group("client")
         region = mapped.group("region").lower()
         backend = BackendCredentials(mapped.group("azure"), region)
@@ -147,5 +162,5 @@ def _key_entry(line: str, where: str) -> ClientKey:
         digest = _DIGEST.fullmatch(client)
         if digest is None:
             raise KeyFileError(f"{where}: sha256: must be followed by 64 hex digits")
-        return ClientKey(bytes.fromhex(digest.group("hex")), backend)
-    return ClientKey(key_digest(client), backend)
+        return ClientKey(bytes.fromhex(digest.group("hex")), backend, pool)
+    return ClientKey(key_digest(client), backend, pool)

@@ -8,7 +8,8 @@ connection lands on. The supervisor gives every worker the same private director
 * ``sessions/``: one empty lease file per open session, ``<subject>.<pid>.<serial>``; a count
   is a directory listing under an exclusive ``flock``. Leases of a process that died are
   ignored (and removed by the supervisor when it replaces the worker), so a crash never
-  leaves a key locked out.
+  leaves a key locked out. ``pool/`` is the same, per Speech resource: ``max_sessions`` of
+  the pool file holds across the workers.
 * ``keys/``: for passthrough tokens, one file per token subject with the key and its expiry
   (mode 0600), written atomically. The same trust domain as the process memory that holds it
   in single-process mode: the server's user on the server's machine.
@@ -24,7 +25,8 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 
@@ -71,13 +73,35 @@ class SharedSessionCounts:
     def count(self, subject: str) -> int:
         return len(self._leases(subject))
 
+    def counts(self) -> dict[str, int]:
+        """Open sessions of every subject that has any (one directory listing)."""
+        counts: Counter[str] = Counter()
+        for name in os.listdir(self._directory):
+            subject, _, rest = name.partition(".")
+            pid = rest.split(".")[0]
+            if subject and pid.isdigit() and _alive(int(pid)):
+                counts[subject] += 1
+        return dict(counts)
+
     def open(self, subject: str, limit: int | None) -> Callable[[], None] | None:
         """Take a lease (None: ``limit`` leases are already held); returns its release."""
         with self._locked():
             if limit is not None and len(self._leases(subject)) >= limit:
                 return None
-            lease = self._directory / f"{subject}.{os.getpid()}.{next(self._serial)}"
-            lease.touch(mode=0o600)
+            return self._lease(subject)
+
+    def open_chosen(
+        self, choose: Callable[[Mapping[str, int]], str | None]
+    ) -> Callable[[], None] | None:
+        """Under the lock, ``choose`` sees every subject's count and names the subject to take
+        a lease on (None: none); returns the lease's release. Subjects must hold no dot."""
+        with self._locked():
+            subject = choose(self.counts())
+            return None if subject is None else self._lease(subject)
+
+    def _lease(self, subject: str) -> Callable[[], None]:
+        lease = self._directory / f"{subject}.{os.getpid()}.{next(self._serial)}"
+        lease.touch(mode=0o600)
 
         def release() -> None:
             with contextlib.suppress(FileNotFoundError):

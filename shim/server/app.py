@@ -13,11 +13,10 @@ import logging
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 
 from aiohttp import web
 
-from shim.auth.authenticator import Authenticator, Grant
+from shim.auth.authenticator import Authenticator
 from shim.auth.keys import ClientKeys
 from shim.auth.shared import SharedKeyMemory, SharedSessionCounts
 from shim.auth.tokens import TokenIssuer
@@ -25,15 +24,17 @@ from shim.catalog.catalog import Catalog, CatalogSource
 from shim.catalog.live import LiveCatalog
 from shim.config import ConfigError, ServerSettings
 from shim.legacy.conduct import Limits
+from shim.pool.file import LOCAL_KEY, PoolFile, ResourceSpec
 from shim.server import health, metrics
 from shim.server.edge import ConnectionGuard, EdgeLimits, default_max_connections, describe
 from shim.server.embedded import EmbeddedBackend, run_embedded
 from shim.server.languages_routes import ServedLanguages, add_languages_routes
+from shim.server.placement import POOL_LEASES, Placement
 from shim.server.token_routes import add_token_routes
 from shim.server.traffic import Traffic, real_traffic
 from shim.server.translate import LIVE_SESSIONS, TranslateService, translate
 from shim.server.workers import WorkerContext
-from shim.speech.bridge import Backend, SpeechRuntime
+from shim.speech.bridge import SpeechRuntime
 from shim.speech.event_path import use_event_path
 
 log = logging.getLogger("shim.server")
@@ -49,35 +50,6 @@ LOCAL_PROPERTIES = {
     "SPEECH-AudioThrottleAsPercentageOfRealTime": "10000",
     "SPEECH-TransmitLengthBeforeThrottleMs": "600000",
 }
-
-
-class SpeechBackends:
-    """Where each session's recognizer connects: the configured backend, with a client's own
-    Azure key in passthrough mode. While the embedded local Speech service runs
-    (:func:`_embedded_backend` sets :attr:`embedded`), sessions connect to its host, and the
-    handshake refuses pairs its engines cannot serve (400) instead of failing later."""
-
-    def __init__(self, configured: Backend) -> None:
-        self._configured = configured
-        self.embedded: EmbeddedBackend | None = None
-
-    def for_grant(self, grant: Grant) -> Backend:
-        backend = self._configured
-        if self.embedded is not None:
-            backend = replace(backend, host=self.embedded.host)
-        if grant.backend is None:
-            return backend
-        return replace(
-            backend,
-            key=grant.backend.subscription_key,
-            region=grant.backend.region or backend.region,
-        )
-
-    def pair_check(self, source_locale: str, target_language: str) -> str | None:
-        """None when the backend serves the pair (Azure and a configured host: always)."""
-        if self.embedded is None:
-            return None
-        return self.embedded.supports(source_locale, target_language)
 
 
 def _http_base(ws_url: str) -> str:
@@ -121,27 +93,22 @@ def create_app(settings: ServerSettings) -> web.Application:
         shared_sessions=SharedSessionCounts(worker.state_dir / "sessions") if worker else None,
         shared_keys=SharedKeyMemory(worker.state_dir / "keys") if worker else None,
     )
+    pool = settings.pool()
+    _check_key_pools(keys, pool, settings)
     catalog: CatalogSource = Catalog.bundled()
-    live: LiveCatalog | None = None
-    if settings.backend_kind == "azure":
-        live = LiveCatalog(key=settings.speech_key, region=settings.speech_region)
-    elif settings.backend_kind == "host" and settings.speech_key:
-        base = _http_base(str(settings.speech_host))
-        live = LiveCatalog(key=settings.speech_key, tts_base=base, translator_base=base)
+    live = _live_catalog_of(pool)
     if live is not None:
         catalog = live
 
-    backends = SpeechBackends(
-        Backend(
-            key=settings.speech_key or "local",
-            region=settings.speech_region,
-            host=settings.speech_host,
-            endpoint=settings.speech_endpoint,
-            properties={
-                **(LOCAL_PROPERTIES if settings.backend_kind in ("host", "embedded") else {}),
-                **settings.sdk_properties,
-            },
-        )
+    def properties(resource: ResourceSpec) -> dict[str, str]:
+        local = resource.kind in ("host", "embedded")
+        return {**(LOCAL_PROPERTIES if local else {}), **settings.sdk_properties}
+
+    placement = Placement(
+        pool,
+        properties,
+        own_key_base=None if settings.backends else pool.resources[0],
+        shared=SharedSessionCounts(worker.state_dir / POOL_LEASES) if worker else None,
     )
     guard = ConnectionGuard(
         EdgeLimits(
@@ -152,8 +119,8 @@ def create_app(settings: ServerSettings) -> web.Application:
     service = TranslateService(
         catalog=catalog,
         authenticator=authenticator,
-        backend_for=backends.for_grant,
-        pair_check=backends.pair_check,
+        placement=placement,
+        pair_check=placement.pair_check,
         executor=ThreadPoolExecutor(max_workers=2, thread_name_prefix="mp3"),
         runtime=SpeechRuntime(),
         record_dir=settings.record_backend,
@@ -173,7 +140,7 @@ def create_app(settings: ServerSettings) -> web.Application:
     app[SERVICE] = service
     app[GUARD] = guard
     app[WORKER] = worker
-    app[_BACKENDS] = backends
+    app[_PLACEMENT] = placement
     app[_SETTINGS] = settings
 
     async def translate_route(request: web.Request) -> web.StreamResponse:
@@ -181,18 +148,24 @@ def create_app(settings: ServerSettings) -> web.Application:
 
     app.router.add_get(TRANSLATE_PATH, translate_route)
     app[_LANGUAGES] = ServedLanguages(catalog)
-    app.router.add_get("/metrics", metrics.metrics_route)
+    app.router.add_get("/metrics", _metrics_route(placement))
     metrics.record_build_info()
     health.add_routes(
         app,
         health.Readiness(
             draining=lambda: service.draining,
-            backend_unreachable=service.backend_health.unreachable,
+            # The pool's view; outside it (passthrough) the backend's by its sessions.
+            backend_unreachable=(
+                service.backend_health.unreachable
+                if settings.auth_mode == "passthrough"
+                else placement.unavailable
+            ),
             at_connection_cap=lambda: guard.at_capacity,
         ),
         lambda: {
             "status": "draining" if service.draining else "ok",
             "backend": settings.backend_kind,
+            "resources": placement.describe(),
             "sessions": len(service.sessions),
             "session_objects": len(LIVE_SESSIONS),  # more than sessions after a while: a leak
             "sessions_started": service.started,
@@ -218,7 +191,7 @@ def create_app(settings: ServerSettings) -> web.Application:
     return app
 
 
-_BACKENDS = web.AppKey("backends", SpeechBackends)
+_PLACEMENT = web.AppKey("placement", Placement)
 _SETTINGS = web.AppKey("settings", ServerSettings)
 _LANGUAGES = web.AppKey("languages", ServedLanguages)
 
@@ -249,12 +222,50 @@ async def _embedded_backend(app: web.Application) -> AsyncIterator[None]:
             )
         if settings.languages_from == "engine":  # /languages lists only what the engines serve
             app[_LANGUAGES].serve_only(backend.supports, backend.synthesis)
-        backends = app[_BACKENDS]
-        backends.embedded = backend
+        placement = app[_PLACEMENT]
+        placement.embedded = backend
         try:
             yield
         finally:
-            backends.embedded = None
+            placement.embedded = None
+
+
+def _check_key_pools(keys: ClientKeys | None, pool: PoolFile, settings: ServerSettings) -> None:
+    """Every pool a client key names is in the pool file."""
+    named = keys.pools() if keys else frozenset()
+    if named and settings.backends is None:
+        raise ConfigError(
+            "--client-keys: keys mapped to pools (key=pool:NAME) need --backends FILE"
+        )
+    unknown = sorted(named - pool.names())
+    if unknown:
+        raise ConfigError(
+            f"--client-keys: a key is mapped to pool {unknown[0]!r}, which --backends"
+            f" {settings.backends_file} does not define"
+        )
+
+
+def _live_catalog_of(pool: PoolFile) -> LiveCatalog | None:
+    """Today's languages and voices from the first resource that can tell them: an Azure
+    region, or a host given a key (the bundled catalog otherwise)."""
+    for resource in pool.resources:
+        if resource.kind == "azure":
+            return LiveCatalog(key=resource.key, region=resource.region)
+    for resource in pool.resources:
+        if resource.kind == "host" and resource.key != LOCAL_KEY:
+            base = _http_base(str(resource.host))
+            return LiveCatalog(key=resource.key, tts_base=base, translator_base=base)
+    return None
+
+
+def _metrics_route(
+    placement: Placement,
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def route(request: web.Request) -> web.StreamResponse:
+        placement.refresh_metrics()  # a cooldown ends with time, not with an event
+        return await metrics.metrics_route(request)
+
+    return route
 
 
 def _worker_header(

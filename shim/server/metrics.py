@@ -93,6 +93,36 @@ BACKEND_RECONNECTS = Counter(
     f"{PREFIX}_backend_reconnects",
     "Speech SDK connections that opened again within a session (transparent reconnects).",
 )
+RESOURCE_SESSIONS_OPEN = Gauge(
+    f"{PREFIX}_resource_sessions_open",
+    "Sessions open now on each Speech resource of the pool.",
+    ["resource"],
+    multiprocess_mode="livesum",
+)
+RESOURCE_FAILURES = Counter(
+    f"{PREFIX}_resource_failures",
+    "Sessions a Speech resource failed, by kind (auth, throttled, unavailable, connect,"
+    " error, stalled).",
+    ["resource", "kind"],
+)
+RESOURCE_COOLDOWNS = Counter(
+    f"{PREFIX}_resource_cooldowns",
+    "Times a Speech resource was cooled down (no new sessions until its probe).",
+    ["resource"],
+)
+RESOURCE_STATE = Gauge(
+    f"{PREFIX}_resource_state",
+    "1 for each Speech resource's state (healthy, cooling, probing); with --workers, 1 when"
+    " any worker sees the resource so.",
+    ["resource", "state"],
+    multiprocess_mode="livemax",
+)
+SESSION_MOVES = Counter(
+    f"{PREFIX}_session_moves",
+    "Sessions moved from one Speech resource to another, and when (start: before the"
+    " backend's first result).",
+    ["from_resource", "to_resource", "when"],
+)
 SDK_EVENT_PATH = Gauge(
     f"{PREFIX}_sdk_event_path",
     "1 for the way Speech SDK events are read in this process (fast: native; public: the"

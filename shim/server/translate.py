@@ -30,6 +30,8 @@ from shim.catalog.catalog import CatalogSource
 from shim.legacy.conduct import (
     Abandon,
     AudioReceived,
+    BackendLost,
+    BackendReplaced,
     BackendStartFailed,
     CheckClient,
     ClientClosed,
@@ -43,6 +45,7 @@ from shim.legacy.conduct import (
     Ending,
     Event,
     Limits,
+    NoOtherBackend,
     PauseReading,
     ProtocolViolation,
     ResumeReading,
@@ -50,6 +53,7 @@ from shim.legacy.conduct import (
     SendTts,
     SessionConduct,
     ShutdownRequested,
+    State,
     TextReceived,
     Tick,
     Warn,
@@ -70,9 +74,11 @@ from shim.server.legacy_socket import (
     LegacySocket,
     Received,
 )
+from shim.server.placement import Placement, Seat
+from shim.server.session_backend import SessionBackend
 from shim.server.telemetry import BackendHealth, SessionTelemetry
 from shim.server.traffic import SessionTraffic, Traffic
-from shim.speech.bridge import Backend, SessionOptions, SpeechRuntime, SpeechSession
+from shim.speech.bridge import SessionOptions, SpeechRuntime
 from shim.speech.events import BridgeEvent
 from shim.wsframes import DataChunk, InvalidPayload, Opcode
 
@@ -98,7 +104,7 @@ class TranslateService:
 
     catalog: CatalogSource
     authenticator: Authenticator
-    backend_for: Callable[[Grant], Backend]
+    placement: Placement  # which Speech resource each session runs on
     executor: Executor  # MP3 encoding (blocking, off the loop)
     runtime: SpeechRuntime
     limits: Limits = field(default_factory=Limits)
@@ -126,7 +132,7 @@ class TranslateSession:
         self,
         service: TranslateService,
         request: SessionRequest,
-        grant: Grant,
+        seat: Seat,
         socket: LegacySocket,
         request_id: str,
         on_closed: Callable[[], None] = lambda: None,
@@ -137,17 +143,21 @@ class TranslateSession:
         self._on_closed = on_closed  # the client has its close: its session slot is free
         self._service = service
         self._request = request
-        self._grant = grant
+        self._seat = seat
         self._socket = socket
         self.request_id = request_id
         self._loop = asyncio.get_running_loop()
-        self._conduct = SessionConduct(request, service.limits, self._loop.time())
-        self._speech: SpeechSession | None = None
+        self._conduct = SessionConduct(
+            request, service.limits, self._loop.time(), may_move=seat.pooled
+        )
+        self._speech: SessionBackend | None = None
+        self._reading = False  # the socket delivers client data (once a backend started)
         self._outbox: collections.deque[_Outgoing] = collections.deque()
         self._outbox_ready = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
         self._finished = asyncio.Event()
         self._abandoned = False
+        self._starts: set[asyncio.Task[None]] = set()  # backends starting after a move
         self._event_at: float | None = None  # the SDK callback time of the event being handled
         self.telemetry = SessionTelemetry(service.backend_health, request.audio_format.value)
         self._recorder = (
@@ -206,6 +216,14 @@ class TranslateSession:
             self._finished.set()
         elif isinstance(command, Warn):
             log.warning("session %s: %s", self.request_id, command.message)
+        elif isinstance(command, BackendLost) and speech is not None:
+            if not speech.move(command.failure, command.code):
+                self._handle(NoOtherBackend())
+                return
+            self._handle(BackendReplaced())
+            task = asyncio.create_task(self._start_backend())
+            self._starts.add(task)
+            task.add_done_callback(self._starts.discard)
 
     def _backend_event(self, event: BridgeEvent, at: float) -> None:
         if self._recorder is not None:
@@ -220,8 +238,8 @@ class TranslateSession:
     # ---- the session ----------------------------------------------------------------------
     async def run(self) -> Ending | None:
         request = self._request
-        self._speech = SpeechSession(
-            self._service.backend_for(self._grant),
+        self._speech = SessionBackend(
+            self._seat,
             SessionOptions(
                 request.source_locale,
                 request.target_language,
@@ -237,19 +255,15 @@ class TranslateSession:
         self._reschedule()
         tasks = [asyncio.create_task(self._write())]
         try:
-            try:
-                await self._speech.start()
-            except Exception:
-                log.exception("session %s: the speech backend could not start", self.request_id)
-                self._handle(BackendStartFailed())
-            else:
-                self._socket.start(self._client_data)
+            await self._start_backend()
             await self._finished.wait()
             self._on_closed()
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            # A start is never cancelled half-way: the SDK would keep what it had begun.
+            await asyncio.gather(*self._starts, return_exceptions=True)
             self._cancel_timer()
             self._socket.detach()
             await self._speech.close(abandon=self._abandoned)
@@ -257,6 +271,16 @@ class TranslateSession:
                 await self._loop.run_in_executor(self._service.executor, self._recorder.save)
             self._speech = None  # an abandoned teardown goes on without holding this session
         return self._conduct.ending
+
+    async def _start_backend(self) -> None:
+        """Start the backend (the first one, or the next after a move); the client's data
+        flows once one has started."""
+        assert self._speech is not None
+        if not await self._speech.start():
+            self._handle(BackendStartFailed())
+        elif not self._reading and self._conduct.state is not State.CLOSED:
+            self._reading = True
+            self._socket.start(self._client_data)
 
     def _client_data(self, item: Received) -> None:
         """Client frames → events, as the socket parses them (it holds them while paused)."""
@@ -367,6 +391,11 @@ async def translate(request: web.Request, service: TranslateService) -> web.Stre
                     "to",
                 )
         slot = service.authenticator.open_session(grant)
+        try:
+            seat = service.placement.seat(grant, request_id)
+        except LegacyError:
+            slot.release()
+            raise
     except LegacyError as error:
         response = _refusal(error, request_id)
         log.info(
@@ -378,7 +407,7 @@ async def translate(request: web.Request, service: TranslateService) -> web.Stre
     if guard is not None:
         guard.legacy += 1
     try:
-        return await _serve(request, service, parsed, grant, slot, request_id, origin)
+        return await _serve(request, service, parsed, grant, slot, seat, request_id, origin)
     finally:
         if guard is not None:
             guard.legacy -= 1
@@ -390,22 +419,23 @@ async def _serve(
     parsed: SessionRequest,
     grant: Grant,
     slot: SessionSlot,
+    seat: Seat,
     request_id: str,
     origin: float,
 ) -> web.StreamResponse:
+    ending: Ending | None = None
     with slot:
         try:
             socket = await LegacySocket.accept(request, {"X-RequestId": request_id})
         except HandshakeRejected as rejected:
+            seat.release(None)
             return _refusal(HandshakeError(Failure.BAD_PARAMETER, str(rejected)), request_id)
         traffic = (
             service.traffic.observe(request, parsed, grant, socket, request_id, origin)
             if service.traffic is not None
             else None
         )
-        session = TranslateSession(
-            service, parsed, grant, socket, request_id, slot.release, traffic
-        )
+        session = TranslateSession(service, parsed, seat, socket, request_id, slot.release, traffic)
         service.sessions.add(session)
         service.started += 1
         loop = asyncio.get_running_loop()
@@ -421,12 +451,13 @@ async def _serve(
                 "format": parsed.audio_format.value,
                 "voice": parsed.voice,
                 "client": grant.log_label,
+                "resource": seat.resource,
             },
         )
-        ending: Ending | None = None
         try:
             ending = await session.run()
         finally:
+            seat.release(ending.failure if ending else Failure.INTERNAL)
             service.sessions.discard(session)
             if traffic is not None:
                 traffic.finish()

@@ -269,10 +269,12 @@ class Supervisor:
         from prometheus_client import multiprocess
 
         from shim.auth.shared import SharedSessionCounts
+        from shim.server.placement import POOL_LEASES
 
         with contextlib.suppress(OSError):
             multiprocess.mark_process_dead(pid, str(self.state / "metrics"))  # type: ignore[no-untyped-call]
         SharedSessionCounts(self.state / "sessions").forget_process(pid)
+        SharedSessionCounts(self.state / POOL_LEASES).forget_process(pid)
 
     async def _stop_all(self) -> None:
         """SIGTERM to every worker (each drains its sessions), then wait for them."""

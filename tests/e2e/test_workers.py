@@ -8,13 +8,11 @@ within a bounded number of tries; every response says which worker sent it (X-Sh
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import socket
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +22,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from shim.config import ServerSettings
 from shim.server.workers import Supervisor
-from tests.support.legacy_ws import header46
-from tests.support.paths import read_pcm
 from tests.support.processes import Emulator, RunningProcess, shim_command, start_process
+from tests.support.worker_sessions import Session, handshake_status, session
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-WAV = "en-US_whatstheweatherlike.wav"
 ONE = {
     "utterances": [
         {"offset_ms": 100, "duration_ms": 1200, "text": "What's the weather like?"},
@@ -71,78 +67,6 @@ def workers(
     running = _start(emulator, tmp_path_factory.mktemp("workers"))
     yield running
     assert running.stop() == 0
-
-
-@dataclass
-class Session:
-    worker: str
-    finals: list[str] = field(default_factory=list)
-    close_code: int | None = None
-
-
-def _query(**extra: str) -> dict[str, str]:
-    return {"api-version": "1.0", "from": "en-US", "to": "de", **extra}
-
-
-async def session(
-    url: str,
-    headers: dict[str, str],
-    *,
-    hold: asyncio.Event | None = None,
-    connected: asyncio.Future[str] | None = None,
-) -> Session:
-    """One legacy session; with ``hold``, streams until it is set, then closes;
-    ``connected`` learns which worker took it as soon as it did."""
-    async with (
-        aiohttp.ClientSession() as http,
-        http.ws_connect(
-            url.replace("http", "ws", 1) + "/speech/translate",
-            params=_query(),
-            headers=headers,
-            autoclose=False,
-        ) as ws,
-    ):
-        result = Session(ws._response.headers["X-Shim-Worker"])
-        if connected is not None:
-            connected.set_result(result.worker)
-
-        async def send() -> None:
-            await ws.send_bytes(header46() + read_pcm(WAV))
-            if hold is not None:
-                while not hold.is_set():
-                    await ws.send_bytes(bytes(3200))
-                    await asyncio.sleep(0.1)
-            await ws.send_bytes(bytes(32_000))
-            await ws._writer.send_frame(b"\x03\xe8", aiohttp.WSMsgType.CLOSE)
-
-        sender = asyncio.create_task(send())
-        while True:
-            message = await ws.receive(timeout=60)
-            if message.type == aiohttp.WSMsgType.TEXT:
-                document = json.loads(message.data)
-                if document["type"] == "final":
-                    result.finals.append(document["recognition"])
-            elif message.type == aiohttp.WSMsgType.CLOSE:
-                result.close_code = message.data
-                break
-            elif message.type != aiohttp.WSMsgType.BINARY:
-                break
-        sender.cancel()
-        await asyncio.gather(sender, return_exceptions=True)  # the server may have closed first
-    return result
-
-
-async def handshake_status(url: str, headers: dict[str, str]) -> tuple[int, str]:
-    """The status a handshake gets (101 or an error), and which worker answered."""
-    async with aiohttp.ClientSession() as http:
-        try:
-            async with http.ws_connect(
-                url.replace("http", "ws", 1) + "/speech/translate", params=_query(), headers=headers
-            ) as ws:
-                return 101, ws._response.headers["X-Shim-Worker"]
-        except aiohttp.WSServerHandshakeError as error:
-            assert error.headers is not None
-            return error.status, error.headers["X-Shim-Worker"]
 
 
 async def health(url: str) -> dict[str, Any]:

@@ -256,6 +256,21 @@ def test_keys_mode_accepts_a_token_minted_from_a_listed_key(issuer: TokenIssuer)
     assert grant == Grant(gamma.subject, "token", fingerprint(GAMMA), gamma.backend)
 
 
+def test_a_key_may_name_a_pool_instead_of_azure_credentials_and_its_tokens_keep_it(
+    issuer: TokenIssuer,
+) -> None:
+    keys = ClientKeys.parse(f"{ALPHA}=pool:kiosks\nsha256:{sha256_hex(BETA)}=pool:west-1\n{GAMMA}")
+    assert keys.pools() == {"kiosks", "west-1"}
+    auth = authenticator("keys", issuer, keys=keys)
+    alpha = auth.authenticate(Credential("key", ALPHA))
+    assert (alpha.pool, alpha.backend) == ("kiosks", None)
+    assert auth.authenticate(Credential("key", BETA)).pool == "west-1"
+    assert auth.authenticate(Credential("key", GAMMA)).pool is None
+    token = auth.authenticate(Credential("token", issuer.issue(alpha.subject)))
+    assert token.pool == "kiosks"
+    assert refused(auth, Credential("key", f"{ALPHA}=pool:kiosks"))  # the entry is not a key
+
+
 def test_keys_mode_refuses_tokens_of_a_key_no_longer_listed(issuer: TokenIssuer) -> None:
     before = authenticator("keys", issuer)
     token = issuer.issue(before.authenticate(Credential("key", ALPHA)).subject)

@@ -1,0 +1,350 @@
+"""Where each session runs: the pool core's commands (:mod:`shim.pool.core`) carried out.
+
+:class:`Placement` holds the pool core, the count of open sessions per Speech resource (in
+this process; with ``--workers``, lease files in the workers' shared directory, read and
+taken under one lock, so ``max_sessions`` holds across the workers of a replica) and how the
+Speech SDK reaches each resource. At the handshake it gives a session a :class:`Seat`, or
+refuses it before any audio: HTTP 429 when every resource that could take it is full, 503
+when every one is cooling down (or probing). The seat tells the core how the session fared
+on its resource (its first result is a success; a backend failure counts against the
+resource) and, when the backend fails before its first result, moves the session to the
+next resource (the session core decides that it may: :class:`shim.legacy.conduct.BackendLost`).
+
+Health is judged per process: each worker learns a resource's trouble from its own sessions
+(what one worker has seen costs another at most one failed start, which the move hides).
+
+Sessions whose credentials are their own Azure resource (``--auth passthrough``, or a client
+key mapped to ``azure-key@region``) run outside the pool, as they always did: no limit of
+the pool's, no cooldown, no move.
+
+Memory: a counter per resource (in this process) and one small record per resource in the
+core; a seat holds its resource's name and what it tried.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Protocol
+
+from shim.auth.authenticator import Grant
+from shim.auth.shared import SharedSessionCounts
+from shim.legacy.errors import Failure, HandshakeError
+from shim.pool.core import (
+    Assign,
+    Command,
+    CoolDown,
+    Event,
+    Failed,
+    Place,
+    PoolCore,
+    ProbeEnded,
+    Recovered,
+    Refusal,
+    Refuse,
+    State,
+    Succeeded,
+)
+from shim.pool.file import PoolFile, ResourceSpec
+from shim.pool.trouble import Trouble, trouble_for
+from shim.server import metrics
+from shim.server.embedded import EmbeddedBackend
+from shim.speech.bridge import Backend
+from shim.speech.events import BridgeEvent, Canceled, Recognized, Recognizing, SynthesisAudio
+
+log = logging.getLogger("shim.server")
+
+POOL_LEASES = "pool"  # in the workers' shared directory: open sessions per resource
+FULL_MESSAGE = "Too many open sessions on this server's Speech resources; retry later"
+UNAVAILABLE_MESSAGE = "No Speech resource of this server is available now; retry later"
+
+
+class Ledger(Protocol):
+    """Open sessions per resource (``SharedSessionCounts`` across workers, or in-process)."""
+
+    def counts(self) -> dict[str, int]: ...
+
+    def open_chosen(
+        self, choose: Callable[[Mapping[str, int]], str | None]
+    ) -> Callable[[], None] | None: ...
+
+
+class LocalLedger:
+    """Open sessions per resource in this process (the event loop's thread only)."""
+
+    def __init__(self) -> None:
+        self._open: collections.Counter[str] = collections.Counter()
+
+    def counts(self) -> dict[str, int]:
+        return +self._open  # those with sessions
+
+    def open_chosen(
+        self, choose: Callable[[Mapping[str, int]], str | None]
+    ) -> Callable[[], None] | None:
+        name = choose(self._open)
+        if name is None:
+            return None
+        self._open[name] += 1
+
+        def release() -> None:
+            self._open[name] -= 1
+
+        return release
+
+
+class Placement:
+    """The pool of one server process; see the module docstring."""
+
+    def __init__(
+        self,
+        pool: PoolFile,
+        properties: Callable[[ResourceSpec], Mapping[str, str]],
+        *,
+        own_key_base: ResourceSpec | None = None,
+        shared: SharedSessionCounts | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``properties``: the SDK properties of a resource's sessions; ``own_key_base``:
+        what a session with its own Azure key connects to (the flags' one resource: its
+        host or endpoint; None: Azure by region)."""
+        self.pool = pool
+        self.core = PoolCore(pool.resources, pool.backoff)
+        self.embedded: EmbeddedBackend | None = None  # set while the embedded service runs
+        self._properties = properties
+        self._own_key_base = own_key_base
+        self._ledger: Ledger = shared if shared is not None else LocalLedger()
+        self._clock = clock
+        self._refresh_states()
+
+    # ---- the handshake -----------------------------------------------------------------------
+    def seat(self, grant: Grant, request_id: str) -> Seat:
+        """Where ``grant``'s new session runs, or ``HandshakeError`` 429/503."""
+        if grant.backend is not None:
+            return Seat(self, (), request_id, self._own_key_backend(grant))
+        members = self.pool.members(grant.pool)
+        taken = self._take(members, frozenset())
+        if isinstance(taken, Refusal):
+            raise _refusal(taken)
+        seat = Seat(self, members, request_id, self.backend(taken[0].resource))
+        seat.seated(*taken)
+        return seat
+
+    def pair_check(self, source_locale: str, target_language: str) -> str | None:
+        """None when the backend serves the pair (Azure and a configured host: always)."""
+        if self.embedded is None:
+            return None
+        return self.embedded.supports(source_locale, target_language)
+
+    def backend(self, name: str) -> Backend:
+        spec = self.pool.resource(name)
+        host = self.embedded.host if spec.embedded and self.embedded else spec.host
+        return Backend(
+            key=spec.key,
+            region=spec.region,
+            host=host,
+            endpoint=spec.endpoint,
+            properties=dict(self._properties(spec)),
+        )
+
+    def _own_key_backend(self, grant: Grant) -> Backend:
+        assert grant.backend is not None
+        base = self._own_key_base
+        if base is None:
+            return Backend(key=grant.backend.subscription_key, region=grant.backend.region)
+        return replace(
+            self.backend(base.name),
+            key=grant.backend.subscription_key,
+            region=grant.backend.region or base.region,
+        )
+
+    def _take(
+        self, members: tuple[str, ...], tried: frozenset[str]
+    ) -> tuple[Assign, Callable[[], None]] | Refusal:
+        """The core's choice with a lease on it (taken under the ledger's lock), or why not."""
+        outcome: list[Assign | Refusal] = []
+
+        def choose(load: Mapping[str, int]) -> str | None:
+            for command in self._handle(Place(members, dict(load), tried)):
+                if isinstance(command, Assign):
+                    outcome.append(command)
+                    return command.resource
+                if isinstance(command, Refuse):
+                    outcome.append(command.reason)
+            return None
+
+        release = self._ledger.open_chosen(choose)
+        chosen = outcome[0] if outcome else Refusal.UNAVAILABLE
+        if isinstance(chosen, Refusal) or release is None:
+            return chosen if isinstance(chosen, Refusal) else Refusal.UNAVAILABLE
+        metrics.RESOURCE_SESSIONS_OPEN.labels(chosen.resource).inc()
+        return chosen, _counted(chosen.resource, release)
+
+    # ---- the core ----------------------------------------------------------------------------
+    def report(self, event: Event) -> None:
+        if isinstance(event, Failed):
+            metrics.RESOURCE_FAILURES.labels(event.resource, event.trouble.value).inc()
+        self._handle(event)
+
+    def _handle(self, event: Event) -> list[Command]:
+        commands = self.core.handle(event, self._clock())
+        for command in commands:
+            if isinstance(command, CoolDown):
+                metrics.RESOURCE_COOLDOWNS.labels(command.resource).inc()
+                log.warning(
+                    "Speech resource %s cooled down for %.0f s (%s; %d in a row)",
+                    command.resource,
+                    command.seconds,
+                    command.trouble.value,
+                    command.streak,
+                )
+            elif isinstance(command, Recovered):
+                log.info("Speech resource %s recovered", command.resource)
+        self._refresh_states()
+        return commands
+
+    # ---- what operators see ------------------------------------------------------------------
+    def unavailable(self) -> bool:
+        """No resource could take a new session now (``/readyz``)."""
+        return not self.core.can_place(self.core.names, self._ledger.counts(), self._clock())
+
+    def describe(self) -> dict[str, dict[str, object]]:
+        """Each resource's state, for ``/healthz``."""
+        now, load = self._clock(), self._ledger.counts()
+        described: dict[str, dict[str, object]] = {}
+        for spec in self.pool.resources:
+            status = self.core.status(spec.name, now)
+            described[spec.name] = {
+                "kind": spec.kind,
+                "state": status.state.value,
+                "sessions": load.get(spec.name, 0),
+                "max_sessions": spec.max_sessions,
+                "priority": spec.priority,
+                "cooldown_s": round(status.cooldown_left, 1),
+                "failures": dict(status.failures),
+                "cooldowns": status.cooldowns,
+            }
+        self._refresh_states()
+        return described
+
+    def _refresh_states(self) -> None:
+        """The state gauges (a cooldown ends with time, so ``/metrics`` refreshes them too)."""
+        now = self._clock()
+        for name in self.core.names:
+            current = self.core.status(name, now).state
+            for state in State:
+                metrics.RESOURCE_STATE.labels(name, state.value).set(int(state is current))
+
+    refresh_metrics = _refresh_states
+
+
+def _counted(resource: str, release: Callable[[], None]) -> Callable[[], None]:
+    def counted_release() -> None:
+        release()
+        metrics.RESOURCE_SESSIONS_OPEN.labels(resource).dec()
+
+    return counted_release
+
+
+def _refusal(refusal: Refusal) -> HandshakeError:
+    if refusal is Refusal.FULL:
+        return HandshakeError(Failure.TOO_MANY_SESSIONS, FULL_MESSAGE)
+    return HandshakeError(Failure.SERVER_UNAVAILABLE, UNAVAILABLE_MESSAGE)
+
+
+class Seat:
+    """One session's place in the pool: its resource and lease, what it reported, where it
+    already failed. Outside the pool (``resource`` None) it only carries the backend."""
+
+    def __init__(
+        self, placement: Placement, members: tuple[str, ...], request_id: str, backend: Backend
+    ) -> None:
+        self._placement = placement
+        self._members = members
+        self.resource: str | None = None
+        self.backend = backend
+        self._request_id = request_id
+        self._trial = False
+        self._release: Callable[[], None] | None = None
+        self._tried: set[str] = set()
+        self._succeeded = False  # the current resource gave the session a result
+        self._failed = False  # ... or its failure was reported
+        self._cancel_code: str | None = None  # the SDK's last error code on this resource
+
+    def seated(self, assigned: Assign, release: Callable[[], None]) -> None:
+        """The session runs on ``assigned`` now, holding ``release``'s lease."""
+        self.resource, self._trial, self._release = assigned.resource, assigned.trial, release
+        self.backend = self._placement.backend(assigned.resource)
+        self._succeeded = self._failed = False
+        self._cancel_code = None
+
+    @property
+    def pooled(self) -> bool:
+        return self.resource is not None
+
+    def observe(self, event: BridgeEvent) -> None:
+        """A backend event of the current resource: its first result is a success."""
+        if isinstance(event, Canceled) and event.reason == "Error":
+            self._cancel_code = event.code
+        elif (
+            isinstance(event, (Recognizing, Recognized, SynthesisAudio))
+            and self.resource is not None
+            and not self._succeeded
+        ):
+            self._succeeded = True
+            self._placement.report(Succeeded(self.resource))
+
+    def move(self, failure: Failure, code: str | None) -> Backend | None:
+        """The backend failed before its first result: report it, and take the session to
+        the next resource (None: nowhere to go, or not the resource's fault)."""
+        source = self.resource
+        if source is None:
+            return None
+        trouble = self._report(failure, code)
+        if trouble is None:
+            return None
+        self._tried.add(source)
+        self._free()
+        taken = self._placement._take(self._members, frozenset(self._tried))
+        if isinstance(taken, Refusal):
+            log.info(
+                "session %s: no Speech resource left to move to from %s (%s)",
+                self._request_id,
+                source,
+                trouble.value,
+            )
+            return None
+        self.seated(*taken)
+        metrics.SESSION_MOVES.labels(source, taken[0].resource, "start").inc()
+        log.info(
+            "session %s: moved from Speech resource %s (%s before its first result) to %s",
+            self._request_id,
+            source,
+            trouble.value,
+            taken[0].resource,
+        )
+        return self.backend
+
+    def release(self, failure: Failure | None) -> None:
+        """The session is over (``failure``: how it ended); its lease is free."""
+        if self.resource is not None and failure is not None:
+            self._report(failure, self._cancel_code)
+        self._free()
+
+    def _report(self, failure: Failure, code: str | None) -> Trouble | None:
+        trouble = trouble_for(failure, code or self._cancel_code)
+        if trouble is not None and self.resource is not None and not self._failed:
+            self._failed = True
+            self._placement.report(Failed(self.resource, trouble))
+        return trouble
+
+    def _free(self) -> None:
+        release, self._release = self._release, None
+        if release is None:
+            return
+        if self._trial and not (self._succeeded or self._failed) and self.resource is not None:
+            self._placement.report(ProbeEnded(self.resource))
+        self._trial = False
+        release()
