@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import jsonschema
@@ -400,3 +401,23 @@ def test_au4_credentials_and_grants_never_show_a_secret(issuer: TokenIssuer) -> 
     for shown in (repr(grant), repr(Credential("key", AZURE_KEY)), grant.log_label):
         assert AZURE_KEY not in shown
     assert grant.log_label == f"key {fingerprint(AZURE_KEY)}"
+
+
+def test_shared_counts_let_a_chooser_see_every_subject_and_take_a_lease(tmp_path: Path) -> None:
+    from shim.auth.shared import SharedSessionCounts
+
+    counts = SharedSessionCounts(tmp_path / "pool")
+    seen: list[dict[str, int]] = []
+
+    def least_loaded(load: Mapping[str, int]) -> str | None:
+        seen.append(dict(load))
+        free = [n for n in ("a", "b") if load.get(n, 0) < 1]
+        return min(free, key=lambda n: load.get(n, 0)) if free else None
+
+    first, second = counts.open_chosen(least_loaded), counts.open_chosen(least_loaded)
+    assert counts.open_chosen(least_loaded) is None  # both at their limit of one
+    assert seen == [{}, {"a": 1}, {"a": 1, "b": 1}]
+    assert first is not None and second is not None
+    (tmp_path / "pool" / "a.999999999.0").touch()  # a lease of a process that is gone
+    first()
+    assert counts.counts() == {"b": 1}

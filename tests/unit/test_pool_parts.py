@@ -11,6 +11,7 @@ from shim.legacy.errors import Failure
 from shim.pool.file import PoolFileError, load_pool_file, single_resource
 from shim.pool.replay import AudioReplay
 from shim.pool.trouble import Trouble, trouble_for
+from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.unit
 
@@ -53,6 +54,17 @@ def test_the_issue_example_loads_with_its_key_from_the_environment(tmp_path: Pat
     assert "k-we" not in repr(west)
     assert pool.members(None) == ("local-a", "westeurope")
     assert pool.secrets() == ["k-we"]
+
+
+def test_the_example_in_the_configuration_docs_loads(tmp_path: Path) -> None:
+    docs = (ROOT / "docs" / "configuration.md").read_text()
+    section = docs[docs.index("## A pool of Speech resources") :]
+    example = section[section.index("```yaml\n") + 8 : section.index("```\n", 10)]
+    keys = {"SPEECH_KEY_WESTEUROPE": "k1", "SPEECH_KEY_NORTHEUROPE": "k2"}
+    pool = load_pool_file(_file(tmp_path, example), keys)
+    assert pool.members(None) == ("local-a", "westeurope")
+    assert pool.members("kiosks") == ("northeurope", "westeurope")
+    assert pool.resource("northeurope").weight == 2.0
 
 
 def test_named_pools_and_single_resources_are_what_a_client_key_may_name(tmp_path: Path) -> None:
