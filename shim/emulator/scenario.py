@@ -13,14 +13,11 @@ import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from shim import boundedjson
+from shim.contractcheck import contract_problem
 
 
 class ScenarioError(ValueError):
@@ -84,17 +81,6 @@ class Scenario:
         return dataclasses.replace(self, faults=self.faults + extra)
 
 
-@cache
-def _validator() -> jsonschema.protocols.Validator:
-    schema = json.loads(
-        resources.files("shim").joinpath("contracts/scenario.schema.json").read_text("utf-8")
-    )
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    validator: jsonschema.protocols.Validator = cls(schema)
-    return validator
-
-
 # Combinator failures print the whole instance; say what is wanted instead.
 _FRIENDLY = {
     "oneOf": "a fault needs exactly one trigger: at_upgrade, at_turn_start, after_phrase"
@@ -104,16 +90,10 @@ _FRIENDLY = {
 }
 
 
-def _where(error: jsonschema.ValidationError) -> str:
-    return error.json_path if error.json_path != "$" else "(top level)"
-
-
 def validate(document: Any, source: str) -> None:
-    error = jsonschema.exceptions.best_match(_validator().iter_errors(document))
-    if error is not None:
-        message = _FRIENDLY.get(str(error.validator), error.message)
-        message = message if len(message) < 200 else message[:197] + "..."
-        raise ScenarioError(f"{source}: {_where(error)}: {message}")
+    problem = contract_problem(document, "scenario.schema.json", _FRIENDLY)
+    if problem is not None:
+        raise ScenarioError(f"{source}: {problem}")
 
 
 def fault_from_dict(data: dict[str, Any]) -> Fault:

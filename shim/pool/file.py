@@ -13,17 +13,14 @@ resource without a session limit (:func:`single_resource`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
+from shim.contractcheck import contract_problem
 from shim.pool.core import Backoff
 
 MAX_FILE_BYTES = 1 << 20  # a pool of 256 resources is a few kB
@@ -114,35 +111,17 @@ def single_resource(
     return PoolFile((spec,))
 
 
-@cache
-def _validator() -> jsonschema.protocols.Validator:
-    schema = json.loads(
-        resources.files("shim").joinpath("contracts/backends.schema.json").read_text("utf-8")
-    )
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    validator: jsonschema.protocols.Validator = cls(schema)
-    return validator
-
-
 # Combinator failures print the whole instance; say what is wanted instead.
 _FRIENDLY = {
     "oneOf": "a resource needs exactly one of: region (with key_env), host or endpoint",
 }
 
 
-def _schema_error(document: Any, source: str) -> None:
-    error = jsonschema.exceptions.best_match(_validator().iter_errors(document))
-    if error is not None:
-        where = error.json_path if error.json_path != "$" else "(top level)"
-        message = _FRIENDLY.get(str(error.validator), error.message)
-        message = message if len(message) < 200 else message[:197] + "..."
-        raise PoolFileError(f"{source}: {where}: {message}")
-
-
 def pool_from_document(document: Any, source: str, environ: Mapping[str, str]) -> PoolFile:
     """A parsed pool file, checked; ``environ`` holds the keys its entries name."""
-    _schema_error(document, source)
+    problem = contract_problem(document, "backends.schema.json", _FRIENDLY)
+    if problem is not None:
+        raise PoolFileError(f"{source}: {problem}")
     specs = []
     seen: set[str] = set()
     for index, entry in enumerate(document["backends"]):

@@ -22,6 +22,7 @@ NEUTRAL = frozenset(
         "shim",  # the package itself (empty)
         "shim.audiotime",
         "shim.boundedjson",
+        "shim.contractcheck",
         "shim.espeak",
         "shim.logs",
         "shim.logsink",
