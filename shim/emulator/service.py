@@ -309,8 +309,7 @@ async def faults(request: web.Request) -> web.Response:
         if len(body) > MAX_FAULTS_BODY:
             return _json_error(413, "faults: larger than 64 KiB")
         try:
-            spec = body.decode("utf-8").strip() or "[]"
-            state.faults = parse_fault_spec(spec) if spec != "[]" else ()
+            state.faults = parse_fault_spec(body.decode("utf-8").strip() or "[]")
         except (UnicodeDecodeError, ScenarioError) as exc:
             return _json_error(400, str(exc))
         log.info("faults for every new connection: %d", len(state.faults))

@@ -214,3 +214,27 @@ def test_update_language_event_adds_a_target_mid_session(emulator: Emulator) -> 
     assert set(finals[0].translations) == {"de"}
     assert set(finals[-1].translations) == {"de", "es"}
     assert finals[-1].translations["es"] == THREE["utterances"][2]["translations"]["es"]
+
+
+async def test_faults_set_while_the_service_runs_apply_to_new_connections_until_cleared() -> None:
+    from aiohttp import WSServerHandshakeError
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from shim.emulator.scenario import Scenario
+    from shim.emulator.service import EmulatorSettings, create_app
+
+    throttle = [{"at_upgrade": True, "http_status": 429}]
+    key = {"Ocp-Apim-Subscription-Key": "k"}
+    async with TestClient(TestServer(create_app(EmulatorSettings(Scenario())))) as client:
+        bad = await client.put("/emulator/faults", data='[{"at_upgrade": true}]')
+        assert bad.status == 400
+        assert "a fault needs an action" in (await bad.json())["error"]["message"]
+        set_ = await client.put("/emulator/faults", data=json.dumps(throttle))
+        assert await set_.json() == {"faults": throttle}
+        with pytest.raises(WSServerHandshakeError) as refused:
+            await client.ws_connect("/stt/speech/universal/v2", headers=key, protocols=("USP",))
+        assert refused.value.status == 429
+        await client.put("/emulator/faults", data="[]")
+        assert await (await client.get("/emulator/faults")).json() == {"faults": []}
+        ws = await client.ws_connect("/stt/speech/universal/v2", headers=key, protocols=("USP",))
+        await ws.close()
