@@ -272,6 +272,7 @@ class Seat:
         self._succeeded = False  # the current resource gave the session a result
         self._failed = False  # ... or its failure was reported
         self._cancel_code: str | None = None  # the SDK's last error code on this resource
+        self._released = False
 
     def seated(self, assigned: Assign, release: Callable[[], None]) -> None:
         """The session runs on ``assigned`` now, holding ``release``'s lease."""
@@ -328,10 +329,20 @@ class Seat:
         return self.backend
 
     def release(self, failure: Failure | None) -> None:
-        """The session is over (``failure``: how it ended); its lease is free."""
+        """The session is over (``failure``: how it ended); its lease is free. Once only:
+        later calls (the context manager's) do nothing."""
+        if self._released:
+            return
+        self._released = True
         if self.resource is not None and failure is not None:
             self._report(failure, self._cancel_code)
         self._free()
+
+    def __enter__(self) -> Seat:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release(None)
 
     def _report(self, failure: Failure, code: str | None) -> Trouble | None:
         trouble = trouble_for(failure, code or self._cancel_code)

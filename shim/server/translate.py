@@ -424,11 +424,10 @@ async def _serve(
     origin: float,
 ) -> web.StreamResponse:
     ending: Ending | None = None
-    with slot:
+    with slot, seat:
         try:
             socket = await LegacySocket.accept(request, {"X-RequestId": request_id})
         except HandshakeRejected as rejected:
-            seat.release(None)
             return _refusal(HandshakeError(Failure.BAD_PARAMETER, str(rejected)), request_id)
         traffic = (
             service.traffic.observe(request, parsed, grant, socket, request_id, origin)
@@ -457,7 +456,7 @@ async def _serve(
         try:
             ending = await session.run()
         finally:
-            seat.release(ending.failure if ending else Failure.INTERNAL)
+            seat.release(ending.failure if ending else None)
             service.sessions.discard(session)
             if traffic is not None:
                 traffic.finish()
