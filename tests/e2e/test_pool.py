@@ -17,8 +17,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.e2e.test_metrics import scrape, scrape_settled, value
 from tests.support.legacy_ws import Outcome, header46, run_messages
+from tests.support.metrics_scrape import Samples, scrape, scrape_settled, value
 from tests.support.paths import read_pcm
 from tests.support.processes import RunningProcess, shim_command, start_process
 from tests.support.scenarios import INSPECT, THREE
@@ -63,20 +63,18 @@ class Service:
             assert response.status == 200, await response.text()
 
 
+def _start_service(name: str, directory: Path) -> Service:
+    scenario = {"utterances": [{**u, "text": f"{name}: {u['text']}"} for u in THREE["utterances"]]}
+    path = directory / f"{name}.json"
+    path.write_text(json.dumps(scenario))
+    command = shim_command("emulator", "--scenario", str(path))
+    return Service(name, start_process(command, directory / f"emulator-{name}.log"))
+
+
 @pytest.fixture(scope="module")
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Service]]:
     base = tmp_path_factory.mktemp("pool")
-    started = {}
-    for name in ("a", "b"):
-        scenario = {
-            "utterances": [{**u, "text": f"{name}: {u['text']}"} for u in THREE["utterances"]]
-        }
-        path = base / f"{name}.json"
-        path.write_text(json.dumps(scenario))
-        running = start_process(
-            shim_command("emulator", "--scenario", str(path)), base / f"emulator-{name}.log"
-        )
-        started[name] = Service(name, running)
+    started = {name: _start_service(name, base) for name in ("a", "b")}
     yield started
     for service in started.values():
         assert service.running.stop() == 0
@@ -123,6 +121,12 @@ def _recognitions(outcome: Outcome) -> list[str]:
     return [f["recognition"] for f in outcome.finals]
 
 
+def _moves(samples: Samples, source: str, target: str) -> float:
+    return value(
+        samples, "session_moves_total", from_resource=source, to_resource=target, when="start"
+    )
+
+
 async def test_twenty_sessions_all_complete_on_the_second_when_the_first_refuses_with_429(
     healthy: dict[str, Service], tmp_path: Path
 ) -> None:
@@ -136,8 +140,7 @@ async def test_twenty_sessions_all_complete_on_the_second_when_the_first_refuses
             assert [f["id"] for f in outcome.finals] == ["0", "1", "2"]
             assert outcome.close_code == 1000
         samples = await scrape(running.url)
-        moves = "session_moves_total"
-        assert value(samples, moves, from_resource="a", to_resource="b", when="start") >= 1
+        assert _moves(samples, "a", "b") >= 1
         assert value(samples, "resource_failures_total", resource="a", kind="throttled") >= 1
         assert value(samples, "resource_cooldowns_total", resource="a") >= 1
         assert value(samples, "resource_state", resource="b", state="healthy") == 1
@@ -228,10 +231,42 @@ async def test_a_resource_that_hangs_before_its_first_result_loses_the_session_t
         assert (_recognitions(outcome), outcome.close_code) == (said_by("b"), 1000)
         samples = await scrape(running.url)
         assert value(samples, "resource_failures_total", resource="a", kind="stalled") == 1
-        assert (
-            value(samples, "session_moves_total", from_resource="a", to_resource="b", when="start")
-            == 1
-        )
+        assert _moves(samples, "a", "b") == 1
+    finally:
+        assert running.stop() == 0
+
+
+async def test_a_resource_whose_service_was_killed_loses_its_sessions_at_start(
+    healthy: dict[str, Service], tmp_path: Path
+) -> None:
+    killed = _start_service("c", tmp_path)
+    running = _serve(tmp_path, {"c": killed, "b": healthy["b"]}, "--auth", "open")
+    try:
+        killed.running.process.kill()  # kill -9: no close frame, the port refuses from now on
+        killed.running.process.wait()
+        outcomes = await asyncio.gather(*(_session(running.url) for _ in range(3)))
+        for outcome in outcomes:
+            assert (_recognitions(outcome), outcome.close_code) == (said_by("b"), 1000)
+        samples = await scrape(running.url)
+        assert value(samples, "resource_failures_total", resource="c", kind="connect") >= 1
+        assert _moves(samples, "c", "b") >= 1
+    finally:
+        assert running.stop() == 0
+
+
+async def test_a_failure_after_the_first_result_ends_the_session_as_before_and_counts(
+    healthy: dict[str, Service], tmp_path: Path
+) -> None:
+    """Moving mid-session is not built: the session ends 1001 with the final it had."""
+    await healthy["a"].faults([{"after_phrase": 1, "close_code": 4429}])
+    running = _serve(tmp_path, healthy, "--auth", "open")
+    try:
+        outcome = await _session(running.url)
+        assert (_recognitions(outcome), outcome.close_code) == (said_by("a")[:1], 1001)
+        samples = await scrape_settled(running.url, {})
+        assert value(samples, "resource_failures_total", resource="a", kind="throttled") == 1
+        assert value(samples, "resource_cooldowns_total", resource="a") == 1
+        assert _moves(samples, "a", "b") == 0
     finally:
         assert running.stop() == 0
 
