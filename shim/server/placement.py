@@ -202,7 +202,8 @@ class Placement:
                 )
             elif isinstance(command, Recovered):
                 log.info("Speech resource %s recovered", command.resource)
-        self._refresh_states()
+        if any(isinstance(command, (CoolDown, Recovered)) for command in commands):
+            self._refresh_states()  # a state changed (a cooldown's end is refreshed on reads)
         return commands
 
     # ---- what operators see ------------------------------------------------------------------
