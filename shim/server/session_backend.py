@@ -33,6 +33,10 @@ log = logging.getLogger("shim.session")
 REPLAY_LIMIT_BYTES = int(2 * AUDIO_AHEAD_SECONDS * BYTES_PER_SECOND)
 
 
+def _dropped(event: BridgeEvent, at: float) -> None:
+    """Where events of a closed session go: nowhere."""
+
+
 class SessionBackend:
     def __init__(
         self,
@@ -54,13 +58,15 @@ class SessionBackend:
         self._audio_ended = False
         self._live = False  # the current SDK session started: audio goes to it directly
         self._abandoned: set[asyncio.Task[None]] = set()
+        self._generation = 0  # of the current SDK session: older ones are abandoned
         self._speech = self._new_speech()
 
     def _new_speech(self) -> SpeechSession:
-        speech: SpeechSession | None = None
+        self._generation += 1
+        generation = self._generation
 
         def deliver(event: BridgeEvent, at: float) -> None:
-            if speech is not self._speech:
+            if generation != self._generation:
                 return  # an abandoned backend: its events are not the session's
             self.seat.observe(event)
             if self._replay is not None and isinstance(
@@ -70,7 +76,7 @@ class SessionBackend:
                 self._replay = None
             self._sink(event, at)
 
-        speech = SpeechSession(
+        return SpeechSession(
             self.seat.backend,
             self._options,
             deliver,
@@ -78,7 +84,6 @@ class SessionBackend:
             request_id=self._request_id,
             on_connected=self._on_connected,
         )
-        return speech
 
     async def start(self) -> bool:
         """Start the current SDK session and give it the audio kept so far (False: it would
@@ -127,3 +132,6 @@ class SessionBackend:
         await self._speech.close(abandon=abandon)
         if self._abandoned:
             await asyncio.gather(*self._abandoned, return_exceptions=True)
+        # An abandoned teardown goes on in the SDK's pool, holding its SDK session, which
+        # holds this object (and this object it): nothing of the session may hang on to it.
+        self._sink = _dropped
