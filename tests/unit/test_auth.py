@@ -270,6 +270,8 @@ def test_a_key_may_name_a_pool_instead_of_azure_credentials_and_its_tokens_keep_
     token = auth.authenticate(Credential("token", issuer.issue(alpha.subject)))
     assert token.pool == "kiosks"
     assert refused(auth, Credential("key", f"{ALPHA}=pool:kiosks"))  # the entry is not a key
+    (both,) = ClientKeys.parse(f"{ALPHA}=pool:kiosks capture=never").entries
+    assert (both.pool, both.capture) == ("kiosks", "never")
 
 
 def test_keys_mode_refuses_tokens_of_a_key_no_longer_listed(issuer: TokenIssuer) -> None:
