@@ -20,7 +20,9 @@ class Recognized:
     translation: str
     offset: int
     duration: int
-    silence: bool = False  # a NoMatch for silence (InitialSilenceTimeout): nothing was said
+    # Nothing was said: a NoMatch for silence (InitialSilenceTimeout), or the empty phrase
+    # with which continuous translation acknowledges silence.
+    silence: bool = False
 
 
 @dataclass(frozen=True)

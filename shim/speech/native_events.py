@@ -299,8 +299,11 @@ def _read(signal: str, reader: _Reader, target: str) -> BridgeEvent | None:
             return Recognized(False, "", "", reader.offset(), reader.duration(), silence)
         if reason not in _MATCHED:
             return None
+        text = reader.text()
+        if not text:  # how continuous translation says silence: no NoMatch, no words
+            return Recognized(False, "", "", reader.offset(), reader.duration(), silence=True)
         return Recognized(
-            True, reader.text(), reader.translation(target), reader.offset(), reader.duration()
+            True, text, reader.translation(target), reader.offset(), reader.duration()
         )
     if signal == "synthesizing":
         reason = reader.reason()

@@ -97,6 +97,8 @@ def convert(signal: str, args: Any, target: str) -> BridgeEvent | None:
             return Recognized(False, "", "", result.offset, result.duration, silence)
         if result.reason not in (Reason.TranslatedSpeech, Reason.RecognizedSpeech):
             return None
+        if not result.text:  # how continuous translation says silence: no NoMatch, no words
+            return Recognized(False, "", "", result.offset, result.duration, silence=True)
         return Recognized(
             True, result.text, result.translations.get(target, ""), result.offset, result.duration
         )
