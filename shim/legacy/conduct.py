@@ -35,8 +35,9 @@ What it decides:
   in steps of at most ``CONVERT_STEP_BYTES`` of 16 kHz PCM and the read-ahead is checked
   after each step, so a format that multiplies on conversion (1 kHz 8-bit: 32 times) never
   gets further ahead than one step; what is left of a received piece waits, unconverted,
-  until there is room. Reading also pauses while more than ``OUTBOX_HIGH_BYTES`` of results
-  wait for a client that reads slowly.
+  until there is room. Each acknowledged silence lets one more step through: the SDK goes on
+  after a turn Azure ended only when given audio. Reading also pauses while more than
+  ``OUTBOX_HIGH_BYTES`` of results wait for a client that reads slowly.
 * **Half-close.** A client that ends its side of the connection (``ClientEnded``: TCP
   end-of-stream, TLS close_notify) may still read: the Node ``websocket`` library sends its
   Close, shuts its side down at once and reads for 5 s more. Its end of stream is no
@@ -521,7 +522,13 @@ class SessionConduct:
             self._tts_deadline = None
         elif self._tts_deadline is None or isinstance(event, SynthesisAudio):
             self._tts_deadline = now + self.limits.tts_timeout  # a synthesis began or progressed
-        if self._pauses.backend and self._audio.owed() < AUDIO_AHEAD_SECONDS * TICKS_PER_SECOND / 2:
+        if self._pauses.backend and (
+            self._audio.owed() < AUDIO_AHEAD_SECONDS * TICKS_PER_SECOND / 2
+            # Azure ends a turn on silence, and the SDK starts the next one only when it is
+            # given more audio: a read-ahead paused until more is acknowledged would wait
+            # forever.
+            or (isinstance(event, Recognized) and event.silence)
+        ):
             self._pauses.backend = False
             commands += self._convert(now)  # what waits goes first; it may fill the room again
             if not self._pauses.backend:

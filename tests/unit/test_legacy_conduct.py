@@ -583,6 +583,30 @@ def test_read_ahead_pauses_reading_and_answers_resume_it() -> None:
     assert book.log[-1] == ResumeReading()
 
 
+def test_each_acknowledged_silence_lets_audio_through_a_full_read_ahead() -> None:
+    """Azure ends a turn after 15-20 s of silence, and the SDK starts the next turn only when
+    it is written more audio: waiting for the read-ahead to drain would wait forever."""
+    book = started()
+    book.stream(silent(AUDIO_AHEAD_SECONDS), at=T0 + 1.5)
+    assert book.log[-1] == PauseReading()
+    # 45 s still owed, far above the resume mark: reading resumes all the same.
+    assert book.play(silence_ack(0, 15), at=T0 + 2)[-1] == ResumeReading()
+    book.stream(silent(15.0), at=T0 + 2.1)  # and the window is full again
+    assert book.log[-1] == PauseReading()
+    out = book.play(final("words", 15.5, 16.5), at=T0 + 3)  # a final is no end of a turn
+    assert ResumeReading() not in out and not [c for c in out if isinstance(c, WriteAudio)]
+
+
+def test_an_acknowledged_silence_lets_waiting_audio_refill_the_read_ahead() -> None:
+    book = started()
+    book.stream(silent(AUDIO_AHEAD_SECONDS + 30), at=T0 + 1.5)  # 30 s wait, unconverted
+    assert book.log[-1] == PauseReading()
+    out = book.play(silence_ack(0, 15), at=T0 + 2)  # 45 s owed: above the resume mark
+    written = sum(len(c.pcm) for c in out if isinstance(c, WriteAudio))
+    assert 15 * 32_000 <= written <= 15 * 32_000 + CONVERT_STEP_BYTES  # the window, full again
+    assert ResumeReading() not in out  # 15 s still wait
+
+
 def test_a_slow_reader_pauses_reading_until_results_are_delivered() -> None:
     book = started("texttospeech")
     big = sdk_wav(OUTBOX_HIGH_BYTES)  # 2 MiB of TTS for one final
