@@ -30,6 +30,7 @@ def _fail(message: str) -> int:
 def _emulator(args: argparse.Namespace) -> int:
     from shim.emulator.scenario import ScenarioError, load_scenario
     from shim.emulator.service import EmulatorSettings, create_app
+    from shim.emulator.silence import SilenceTimeouts
 
     try:
         scenario = load_scenario(args.scenario) if args.scenario else None
@@ -39,12 +40,22 @@ def _emulator(args: argparse.Namespace) -> int:
     if args.scenario_dir and not Path(args.scenario_dir).is_dir():
         print(f"error: --scenario-dir {args.scenario_dir}: not a directory", file=sys.stderr)
         return 2
+    for flag, value in (
+        ("--initial-silence-ms", args.initial_silence_ms),
+        ("--end-silence-ms", args.end_silence_ms),
+    ):
+        if not 100 <= value <= 600_000:
+            return _fail(f"{flag} {value}: choose 100 to 600000 milliseconds")
     settings = EmulatorSettings(
         scenario=scenario,
         scenario_dir=Path(args.scenario_dir) if args.scenario_dir else None,
         engine=args.engine,
         asr_model=Path(args.asr_model) if args.asr_model else None,
         voices_file=Path(args.voices) if args.voices else None,
+        silence=SilenceTimeouts(
+            conversation_initial_ms=args.initial_silence_ms,
+            conversation_end_ms=args.end_silence_ms,
+        ),
     )
     if not 0 <= args.port <= 65535:
         return _fail(f"--port {args.port}: choose 0 (any free port) to 65535")
@@ -136,6 +147,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--voices",
         metavar="FILE",
         help="a voices/list response (JSON) served instead of the bundled voices",
+    )
+    emulator.add_argument(
+        "--initial-silence-ms",
+        type=int,
+        default=15_000,
+        metavar="MS",
+        help="continuous mode: silence that ends a turn still waiting for speech (15000)",
+    )
+    emulator.add_argument(
+        "--end-silence-ms",
+        type=int,
+        default=20_000,
+        metavar="MS",
+        help="continuous mode: silence after speech that ends a turn (20000)",
     )
     emulator.set_defaults(run=_emulator)
 

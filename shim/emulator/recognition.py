@@ -1,14 +1,18 @@
 """One recognition or translation WebSocket connection of the local Speech service.
 
-Follows the scheme that keeps the real SDK happy (usp-speech-service.md §6): one turn per
-connection; ``turn.start`` first; hypotheses and phrases as audio arrives; every message
-echoes the turn's X-RequestId; ``speech.endDetected`` + ``turn.end`` only after the client's
-0-byte audio frame (in INTERACTIVE mode, ``speech.endDetected`` follows the first phrase).
+Turns as the service runs them (usp-speech-service.md §6): ``turn.start`` first; hypotheses
+and phrases as audio arrives; every message echoes the turn's X-RequestId. A turn ends with
+``speech.endDetected``: after its phrase in once mode, after a silence timeout
+(:mod:`shim.emulator.silence`) in either mode, or at the client's end of audio. The SDK then
+ends its audio for the turn with a 0-byte frame, and ``turn.end`` answers it; after a turn
+the service ended, the SDK starts the next one on the same connection from the end of the
+last phrase (replaying what came after it), so the engines keep a session's audio by
+connection id and a turn's offsets count from that point.
 
-Audio nobody speaks in gets what the service sends: in INTERACTIVE mode an
-``InitialSilenceTimeout`` phrase once the initial silence timeout passes without speech; a
-once-mode turn, or a session's first turn, that ends without any phrase gets one
-(``InitialSilenceTimeout`` for silence, ``NoMatch`` for speech nothing recognised).
+Audio nobody speaks in gets what the service sends: silence an empty phrase per timeout
+(``InitialSilenceTimeout``; an empty successful phrase in continuous translation), and a
+turn the client ends without any phrase one covering its audio (``NoMatch`` if speech was
+heard). A continuous turn the client ends after its phrases gets an ``EndOfDictation``.
 
 What a session acknowledged is kept per X-ConnectionId when the service closes a connection
 (:mod:`shim.emulator.resume`), so the SDK's reconnect resumes where it replays from.
@@ -35,7 +39,6 @@ from shim.emulator.engines.base import (
     Phrase,
     RecognitionEvent,
     RecognitionStream,
-    Silence,
     SpeechStarted,
     StreamParams,
 )
@@ -45,10 +48,10 @@ from shim.emulator.profanity import RAW, marked_words
 from shim.emulator.profanity import apply as apply_profanity
 from shim.emulator.resume import ResumePoints
 from shim.emulator.scenario import Fault, Scenario
+from shim.emulator.silence import SilenceTimeouts, TurnSilence, whole_ms
 
 log = logging.getLogger("shim.emulator")
 
-INITIAL_SILENCE_MS = 5_000  # the service's default initial silence timeout (INTERACTIVE)
 _Text = TypeVar("_Text", Hypothesis, Phrase)
 
 
@@ -67,25 +70,25 @@ class Turn:
     synthesized: dict[str, str | None]  # language -> voice
     detailed: bool
     profanity: str
-    language: str = "en-US"
-    initial_silence_ms: int = INITIAL_SILENCE_MS
+    language: str
+    silence: TurnSilence
     speech_detected: bool = False
     audio_frames: int = 0
     audio_bytes: int = 0
     phrases: int = 0
-    end_detected: bool = False
+    end_detected: bool = False  # the service ended the turn (speech.endDetected sent)
     ended: bool = False
 
 
 _SILENCE = "InitialSilenceTimeout"
 
 
-def _positive_int(value: Any, default: int) -> int:
+def _positive_int(value: Any) -> int | None:
     try:
         number = int(value)
     except (TypeError, ValueError):
-        return default
-    return number if number > 0 else default
+        return None
+    return number if number > 0 else None
 
 
 def _dig(data: Any, *keys: str) -> Any:
@@ -111,7 +114,9 @@ class RecognitionConnection(UspConnection):
         default_mode_interactive: bool,
         resume: ResumePoints | None = None,
         metrics: ServiceMetrics | None = None,
+        silence: SilenceTimeouts | None = None,
     ) -> None:
+        self._silence = silence or SilenceTimeouts()
         self._metrics = metrics or ServiceMetrics()
         self._turns_started = 0
         self._ws = ws
@@ -175,15 +180,7 @@ class RecognitionConnection(UspConnection):
         turn.audio_bytes += len(payload)
         self._metrics.audio.inc(len(payload) / BYTES_PER_SECOND)
         await self._emit(turn, await turn.stream.feed(payload))
-        if (
-            turn.interactive
-            and not turn.phrases
-            and not turn.speech_detected
-            and turn.audio_bytes >= turn.initial_silence_ms * BYTES_PER_SECOND // 1000
-        ):
-            # Nothing said within the initial silence timeout: the service gives up.
-            timeout = Phrase(turn.base, turn.initial_silence_ms * TICKS_PER_MS, "", {}, _SILENCE)
-            await self._phrase(turn, timeout)
+        await self._check_silence(turn)
 
     # ---- turns ---------------------------------------------------------------------------
     async def _start_turn(self, message: usp.Message) -> None:
@@ -215,8 +212,17 @@ class RecognitionConnection(UspConnection):
             or self._request.query.get("profanity")
             or "masked"
         )
-        initial_silence = _dig(context, "phraseDetection", "initialSilenceTimeout") or (
-            self._request.query.get("initialSilenceTimeoutMs")
+        query = self._request.query
+        silence_timeouts = self._silence.for_turn(
+            interactive,
+            _positive_int(
+                _dig(context, "phraseDetection", "initialSilenceTimeout")
+                or query.get("initialSilenceTimeoutMs")
+            ),
+            _positive_int(
+                _dig(context, "phraseDetection", "trailingSilenceTimeout")
+                or query.get("endSilenceTimeoutMs")
+            ),
         )
         detailed = str(_dig(context, "phraseOutput", "format") or "").lower() == "detailed"
         params = StreamParams(
@@ -237,7 +243,7 @@ class RecognitionConnection(UspConnection):
             detailed,
             profanity,
             str(language),
-            _positive_int(initial_silence, INITIAL_SILENCE_MS),
+            silence_timeouts,
         )
         log.info(
             "turn %s connection %s: %s %s -> %s, base %d ms%s",
@@ -258,32 +264,79 @@ class RecognitionConnection(UspConnection):
             await self._apply(fault)
 
     async def _end_of_audio(self, turn: Turn) -> None:
+        """The client ended its audio (its stream closed, or it stopped)."""
         events = await turn.stream.finish()
-        if (
-            turn.phrases == 0
-            and (turn.interactive or (turn.base == 0 and turn.audio_bytes > 0))
-            and not any(isinstance(e, Phrase) for e in events)
-        ):
-            # Once mode always answers; a session's first turn too: what it heard, if nothing.
-            # (Not a replay turn: the SDK would answer the acknowledgement with another.)
-            heard = turn.speech_detected or any(isinstance(e, SpeechStarted) for e in events)
-            status = "NoMatch" if heard else _SILENCE
-            events.append(Phrase(turn.base, bytes_to_ticks(turn.audio_bytes), "", {}, status))
         await self._emit(turn, events)
-        if not turn.end_detected:
+        end = whole_ms(turn.base + bytes_to_ticks(turn.audio_bytes))
+        if turn.phrases == 0 and turn.audio_bytes > 0:
+            # A turn always answers its audio: what it heard, if nothing else.
+            heard = turn.speech_detected or any(isinstance(e, SpeechStarted) for e in events)
+            if heard:
+                await self._phrase(turn, Phrase(turn.base, end - turn.base, "", {}, "NoMatch"))
+            else:
+                await self._silence_phrase(turn, turn.base, end - turn.base)
+        elif not turn.interactive and turn.phrases:
+            tail = max(0, end - self._ack)
             await self._send_text(
-                "speech.endDetected", {"Offset": bytes_to_ticks(turn.audio_bytes)}
+                self._phrase_path, wire.end_of_dictation(self._ack, tail, turn.base)
             )
+            self._ack = max(self._ack, end)
+        if not turn.interactive:
+            self._resume.forget(self._connection_id)  # the session's audio is over
+        if not turn.ended:  # (a once-mode phrase at the end of audio ended it already)
+            await self._send_text("speech.endDetected", {"Offset": end - turn.base})
+            await self._end_turn(turn)
+
+    async def _end_turn(self, turn: Turn) -> None:
         await self._send_text("turn.end", {})
         turn.ended = True
-        if not turn.interactive:
-            self._resume.forget(self._connection_id)  # the session is over
         log.info(
             "turn %s ended: %d phrases, %.2f s of audio",
             turn.request_id,
             turn.phrases,
             turn.audio_bytes / BYTES_PER_SECOND,
         )
+
+    @property
+    def _phrase_path(self) -> str:
+        return "translation.phrase" if self._kind is Kind.TRANSLATION else "speech.phrase"
+
+    async def _check_silence(self, turn: Turn) -> None:
+        """End the turn when its silence has lasted a timeout (:mod:`shim.emulator.silence`)."""
+        if turn.end_detected or (turn.interactive and turn.phrases):
+            return
+        quiet = turn.stream.quiet()
+        heard = turn.speech_detected or turn.phrases > 0
+        due = turn.silence.due(max(quiet.start, self._ack, turn.base), quiet.end, heard)
+        if due is not None:
+            await self._silence_phrase(turn, *due)
+            await self._end_of_speech(turn)
+
+    async def _silence_phrase(self, turn: Turn, offset: int, duration: int) -> None:
+        """An empty phrase for silence, in the form the service uses on this path and mode."""
+        turn.phrases += 1
+        if self._kind is Kind.TRANSLATION and not turn.interactive:
+            self._metrics.phrases.labels(wire.SUCCESS).inc()
+            body = wire.translation_silence(offset, duration, turn.base, turn.targets)
+        else:
+            self._metrics.phrases.labels(_SILENCE).inc()
+            phrase = Phrase(offset, duration, "", {}, _SILENCE)
+            body = (
+                wire.translation_phrase(phrase, turn.base, turn.interactive)
+                if self._kind is Kind.TRANSLATION
+                else wire.speech_phrase(phrase, turn.base, turn.detailed, turn.interactive)
+            )
+        await self._send_text(self._phrase_path, body)
+        self._ack = max(self._ack, offset + duration)
+
+    async def _end_of_speech(self, turn: Turn) -> None:
+        """The service ends the turn. It does not wait for the client: the JavaScript SDK
+        goes on sending audio until ``turn.end`` (then starts its next turn, replaying from
+        the last phrase); the Python SDK sends the 0-byte end of the turn's audio, which
+        arrives for the ended turn and is ignored."""
+        turn.end_detected = True
+        await self._send_text("speech.endDetected", {"Offset": self._ack - turn.base})
+        await self._end_turn(turn)
 
     async def _emit(self, turn: Turn, events: list[RecognitionEvent]) -> None:
         for event in events:
@@ -308,19 +361,6 @@ class RecognitionConnection(UspConnection):
                     )
             elif isinstance(event, Phrase):
                 await self._phrase(turn, event)
-            elif isinstance(event, Silence) and not turn.interactive:
-                # As the service does on long silence: a NoMatch phrase, which also
-                # acknowledges the audio so the SDK can drop it from its replay buffer.
-                silence = Phrase(event.offset, event.duration, "", {}, _SILENCE)
-                path = "translation.phrase" if self._kind is Kind.TRANSLATION else "speech.phrase"
-                body = (
-                    wire.translation_phrase(silence, turn.base)
-                    if self._kind is Kind.TRANSLATION
-                    else wire.speech_phrase(silence, turn.base, turn.detailed)
-                )
-                await self._send_text(path, body)
-                turn.phrases += 1
-                self._ack = max(self._ack, event.offset + event.duration)
 
     async def _filtered(self, turn: Turn, event: _Text) -> tuple[_Text, dict[str, str]]:
         """The event with the session's profanity option applied, and its translations as
@@ -349,18 +389,19 @@ class RecognitionConnection(UspConnection):
         phrase, spoken = await self._filtered(turn, phrase)
         self._metrics.phrases.labels(phrase.status).inc()
         if self._kind is Kind.TRANSLATION:
-            await self._send_text("translation.phrase", wire.translation_phrase(phrase, turn.base))
+            await self._send_text(
+                "translation.phrase", wire.translation_phrase(phrase, turn.base, turn.interactive)
+            )
         else:
             await self._send_text(
                 "speech.phrase",
                 wire.speech_phrase(phrase, turn.base, turn.detailed, turn.interactive),
             )
-        self._ack = phrase.offset + phrase.duration
+        self._ack = max(self._ack, phrase.offset + phrase.duration)
         if self._kind is Kind.TRANSLATION and phrase.status == wire.SUCCESS:
             await self._synthesize(turn, spoken)
         if turn.interactive:
-            turn.end_detected = True
-            await self._send_text("speech.endDetected", {"Offset": self._ack - turn.base})
+            await self._end_of_speech(turn)
         for fault in self._faults.after_phrase(self._phrases):
             await self._apply(fault)
 

@@ -49,6 +49,7 @@ from shim.emulator.scenario import (
     parse_fault_spec,
     scenario_to_dict,
 )
+from shim.emulator.silence import SilenceTimeouts
 from shim.emulator.synthesis_service import SynthesisConnection
 
 log = logging.getLogger("shim.emulator")
@@ -64,6 +65,7 @@ class EmulatorSettings:
     engine: str = "scripted"
     asr_model: Path | None = None  # local engine: a CTranslate2 Whisper model directory
     voices_file: Path | None = None  # a voices/list response served instead of the bundled one
+    silence: SilenceTimeouts = field(default_factory=SilenceTimeouts)
 
 
 @dataclass
@@ -239,6 +241,7 @@ async def _websocket(request: web.Request, kind: Kind | None) -> web.StreamRespo
                 default_mode_interactive="/interactive/" in path,
                 resume=state.resume,
                 metrics=metrics,
+                silence=state.settings.silence,
             ).run()
     except Exception:
         log.exception("connection %s: internal error", connection_id)

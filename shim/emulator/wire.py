@@ -1,10 +1,12 @@
 """Bodies of the service's USP messages, built from engine events (sans-I/O).
 
 Offsets go out turn-relative: the SDK adds the turn's base itself (spec §6). A phrase without
-a recognition still carries its (empty) text the way the service sends it: ``Text: ""`` in
-``translation.phrase`` (the JavaScript SDK reports a missing ``Text`` as ``undefined``), and
-``DisplayText: ""`` in a CONVERSATION ``speech.phrase`` but none in INTERACTIVE mode, which is
-what the JavaScript SDK's own tests expect of the service (``""`` and ``undefined``).
+a recognition carries its (empty) text the way the JavaScript SDK's own tests expect of the
+service: ``Text: ""`` in a continuous ``translation.phrase`` and ``DisplayText: ""`` in a
+continuous ``speech.phrase``, but no text at all in once mode (the SDK reports it as
+``undefined``). In continuous translation a silent stretch is an *empty successful* phrase
+(:func:`translation_silence`), and the end of the client's audio an ``EndOfDictation``
+phrase, which both SDKs take as an acknowledgement without an event (:func:`end_of_dictation`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def translation_hypothesis(event: Hypothesis, base: int) -> dict[str, Any]:
     }
 
 
-def translation_phrase(event: Phrase, base: int) -> dict[str, Any]:
+def translation_phrase(event: Phrase, base: int, interactive: bool = False) -> dict[str, Any]:
     body: dict[str, Any] = {
         "RecognitionStatus": event.status,
         "Offset": event.offset - base,
@@ -44,9 +46,31 @@ def translation_phrase(event: Phrase, base: int) -> dict[str, Any]:
         body["Text"] = event.text
         body["DisplayText"] = event.text
         body["Translation"] = _translations(event.translations)
-    else:
+    elif not interactive:
         body["Text"] = ""
     return body
+
+
+def translation_silence(
+    offset: int, duration: int, base: int, targets: tuple[str, ...]
+) -> dict[str, Any]:
+    """Silence in continuous translation: an empty *successful* phrase, which the JavaScript
+    SDK's "Silence Then Speech" test counts as ``TranslatedSpeech`` without text."""
+    return {
+        "RecognitionStatus": SUCCESS,
+        "Offset": offset - base,
+        "Duration": duration,
+        "Text": "",
+        "DisplayText": "",
+        "Translation": _translations(dict.fromkeys(targets, "")),
+    }
+
+
+def end_of_dictation(offset: int, duration: int, base: int) -> dict[str, Any]:
+    """The last phrase of a continuous turn the client ended: it acknowledges the audio's
+    tail and raises no event (the JavaScript SDK's telemetry test counts three phrases for
+    two utterances)."""
+    return {"RecognitionStatus": "EndOfDictation", "Offset": offset - base, "Duration": duration}
 
 
 def speech_hypothesis(event: Hypothesis, base: int) -> dict[str, Any]:

@@ -124,16 +124,19 @@ async def test_a_full_turn_over_a_raw_websocket_echoes_the_request_id(emulator: 
         for i in range(0, len(pcm), 32000):
             await ws.send_bytes(usp.build_binary("audio", "abc123", pcm[i : i + 32000]))
         await ws.send_bytes(usp.build_binary("audio", "abc123", b""))
-        paths = []
+        paths, bodies = [], []
         while True:
             message = usp.parse_text(await ws.receive_str(timeout=10))
             assert message.request_id == "abc123"
             paths.append(message.path)
+            bodies.append(message.json())
             if message.path == "turn.end":
                 break
         assert paths[0] == "turn.start"
-        assert paths.count("translation.phrase") == 3
-        assert paths[-2:] == ["speech.endDetected", "turn.end"]
+        # Three utterances, then the EndOfDictation that acknowledges the audio's tail.
+        assert paths.count("translation.phrase") == 4
+        assert bodies[-3]["RecognitionStatus"] == "EndOfDictation"
+        assert paths[-3:] == ["translation.phrase", "speech.endDetected", "turn.end"]
     finally:
         await ws.close()
         await session.close()

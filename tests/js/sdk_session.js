@@ -7,7 +7,11 @@
 //        properties: {name: value}, audio: path of raw 16 kHz mono PCM, chunk: bytes, paceMs,
 //        bookmarks, visemes: connect those handlers,
 //        text | ssml | pieces: [[delayMs, text], ...] (a TextStream request; the stream closes
-//        after the last; closeAfterAudio: only once audio came back), outputFormat: a SpeechSynthesisOutputFormat name, timeoutMs}
+//        after the last; closeAfterAudio: only once audio came back), turns,
+//        outputFormat: a SpeechSynthesisOutputFormat name, timeoutMs}
+//
+// turns: continuous recognition stops after that many speechEndDetected (the service's
+// ends of turns), as the SDK's own multi-turn tests do.
 //
 // The first line says which WebSocket the SDK will use: "global" is the browser code path
 // (Node's own WebSocket, `node --experimental-websocket`), "ws" the npm package.
@@ -148,7 +152,14 @@ function recognize() {
   }
   recognizer.sessionStarted = () => emit({ name: "session_started" });
   recognizer.speechStartDetected = (_, e) => emit({ name: "speech_start_detected", offset: e.offset });
-  recognizer.speechEndDetected = (_, e) => emit({ name: "speech_end_detected", offset: e.offset });
+  let ends = 0;
+  recognizer.speechEndDetected = (_, e) => {
+    emit({ name: "speech_end_detected", offset: e.offset });
+    ends += 1;
+    if (ends === spec.turns) {
+      recognizer.stopContinuousRecognitionAsync(() => done(0), () => done(1));
+    }
+  };
   recognizer.recognizing = (_, e) => emit(resultRecord("recognizing", e.result));
   recognizer.recognized = (_, e) => emit(resultRecord("recognized", e.result));
   recognizer.canceled = (_, e) => emit(canceledRecord(e));

@@ -70,6 +70,15 @@ def _event(name: str, args: Any, started: float) -> Event:
     return event
 
 
+def set_properties(config: Any, properties: dict[str, str]) -> None:
+    """``PropertyId`` names through ``set_property``; anything else by its native name."""
+    for name, value in properties.items():
+        if name in speechsdk.PropertyId.__members__:
+            config.set_property(speechsdk.PropertyId[name], value)
+        else:
+            config.set_property_by_name(name, value)
+
+
 def translation_config(
     url: str,
     key: str,
@@ -84,8 +93,7 @@ def translation_config(
         config.add_target_language(target)
     if voice:
         config.voice_name = voice
-    for name, value in {**FAST, **(properties or {})}.items():
-        config.set_property_by_name(name, value)
+    set_properties(config, {**FAST, **(properties or {})})
     return config
 
 
@@ -157,6 +165,32 @@ def translate_continuous(
     )
     try:
         return run_continuous(recognizer, stream, pcm, chunk, pace, timeout)
+    finally:
+        del recognizer
+
+
+def recognize_continuous(
+    url: str,
+    key: str,
+    pcm: bytes,
+    *,
+    language: str = "en-US",
+    properties: dict[str, str] | None = None,
+    detailed: bool = False,
+    timeout: float = 60.0,
+) -> list[Event]:
+    """A plain ``SpeechRecognizer`` in continuous mode (the conversation endpoint)."""
+    config = speechsdk.SpeechConfig(host=url, subscription=key)
+    config.speech_recognition_language = language
+    if detailed:
+        config.output_format = speechsdk.OutputFormat.Detailed
+    set_properties(config, {**FAST, **(properties or {})})
+    stream = speechsdk.audio.PushAudioInputStream()
+    recognizer = speechsdk.SpeechRecognizer(
+        speech_config=config, audio_config=speechsdk.audio.AudioConfig(stream=stream)
+    )
+    try:
+        return run_continuous(recognizer, stream, pcm, timeout=timeout)
     finally:
         del recognizer
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from shim.audiotime import BYTES_PER_SECOND
 from shim.emulator.scenario import Scenario
 
 
@@ -47,21 +46,18 @@ class Phrase:
     status: str = "Success"
 
 
-# Every engine acknowledges each 5 s stretch without speech.
-SILENCE_ACK_BYTES = BYTES_PER_SECOND * 5
+RecognitionEvent = SpeechStarted | Hypothesis | Phrase
 
 
 @dataclass(frozen=True)
-class Silence:
-    """A long stretch without speech. The service acknowledges it to the SDK, whose buffer of
-    unacknowledged audio is capped (``SPEECH-MaxBufferSizeMs``, 66 s): without this, 100 s of
-    trailing silence from a legacy client would end the session with ServiceTimeout."""
+class Quiet:
+    """The stretch without speech at the end of a stream's audio so far, in absolute ticks:
+    from the end of the last speech the engine heard (or the turn's start) to the audio
+    received, or to the start of speech it is still hearing (``start == end`` then). The
+    service's silence timeouts (:mod:`shim.emulator.silence`) are measured on it."""
 
-    offset: int
-    duration: int
-
-
-RecognitionEvent = SpeechStarted | Hypothesis | Phrase | Silence
+    start: int
+    end: int
 
 
 @dataclass(frozen=True)
@@ -87,6 +83,10 @@ class RecognitionStream(Protocol):
         ...
 
     def set_targets(self, targets: tuple[str, ...]) -> None: ...
+
+    def quiet(self) -> Quiet:
+        """Where the audio received so far has been without speech (see :class:`Quiet`)."""
+        ...
 
 
 class Engine(Protocol):

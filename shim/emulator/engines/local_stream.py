@@ -19,11 +19,10 @@ from typing import Any, Protocol
 from shim.audiotime import BYTES_PER_SECOND, bytes_to_ticks, ticks_to_bytes
 from shim.emulator.engines.asr import Transcript, WhisperAsr, whisper_language
 from shim.emulator.engines.base import (
-    SILENCE_ACK_BYTES,
     Hypothesis,
     Phrase,
+    Quiet,
     RecognitionEvent,
-    Silence,
     SpeechStarted,
     StreamParams,
 )
@@ -128,7 +127,8 @@ class LocalStream:
         self._plans: dict[str, Plan] = {}
         self.set_targets(params.targets)
         self._done: set[int] = set()
-        self._quiet_from = self._turn_start  # end of the last phrase or acknowledged silence
+        self._quiet_from = self._turn_start  # end of the last phrase
+        self._pending_start: int | None = None  # a finished segment still waiting for audio
         self._speech_started = False
         self._ended = False
         self._partial: asyncio.Task[PartialResult | None] | None = None
@@ -199,24 +199,16 @@ class LocalStream:
         if live and open_start is not None and open_start < self._position:
             self._speech(events, open_start)
             self._partials(events, open_start)
-        self._acknowledge_silence(events, pending_start)
+        self._pending_start = pending_start
         session.trim()
         return events
 
-    def _acknowledge_silence(
-        self, events: list[RecognitionEvent], pending_start: int | None
-    ) -> None:
-        """Like the service: each 5 s stretch without speech is acknowledged, so the SDK's
-        buffer of unacknowledged audio never fills during long silence."""
+    def quiet(self) -> Quiet:
         quiet_until = self._position
-        open_start = self._session.vad.open_segment_start
-        for start in (pending_start, open_start):
+        for start in (self._pending_start, self._session.vad.open_segment_start):
             if start is not None:
-                quiet_until = min(quiet_until, start)
-        if quiet_until - self._quiet_from >= SILENCE_ACK_BYTES:
-            offset = bytes_to_ticks(self._quiet_from)
-            events.append(Silence(offset, bytes_to_ticks(quiet_until) - offset))
-            self._quiet_from = quiet_until
+                quiet_until = min(quiet_until, max(start, self._quiet_from))
+        return Quiet(bytes_to_ticks(self._quiet_from), bytes_to_ticks(quiet_until))
 
     def _speech(self, events: list[RecognitionEvent], start: int) -> None:
         if not self._speech_started:

@@ -24,11 +24,10 @@ from typing import Any
 from shim.audiotime import BYTES_PER_SECOND, bytes_to_ticks, ticks_to_bytes
 from shim.emulator import synthesis
 from shim.emulator.engines.base import (
-    SILENCE_ACK_BYTES,
     Hypothesis,
     Phrase,
+    Quiet,
     RecognitionEvent,
-    Silence,
     SpeechStarted,
     StreamParams,
     Synthesis,
@@ -95,7 +94,7 @@ class ScriptedStream:
         self._revealed: dict[int, int] = {}
         self._speech_started = False
         self._ended = False
-        self._quiet_from = self._turn_start  # end of the last phrase or acknowledged silence
+        self._quiet_from = self._turn_start  # end of the last phrase
 
     def set_targets(self, targets: tuple[str, ...]) -> None:
         self._targets = targets
@@ -153,20 +152,16 @@ class ScriptedStream:
                 self._quiet_from = max(
                     self._quiet_from, ticks_to_bytes(event.offset + event.duration)
                 )
-        # Silence up to the next utterance's start (or the open VAD segment's, or now).
+        return events
+
+    def quiet(self) -> Quiet:
+        # Quiet up to the next utterance's start (or the open VAD segment's, or now).
         quiet_until = self._position
         for i, start, _ in self._spans():
             if i not in self._done:
-                quiet_until = min(quiet_until, start)
+                quiet_until = min(quiet_until, max(start, self._quiet_from))
                 break
-        if quiet_until - self._quiet_from >= SILENCE_ACK_BYTES:
-            events.append(
-                Silence(
-                    bytes_to_ticks(self._quiet_from), bytes_to_ticks(quiet_until - self._quiet_from)
-                )
-            )
-            self._quiet_from = quiet_until
-        return events
+        return Quiet(bytes_to_ticks(self._quiet_from), bytes_to_ticks(quiet_until))
 
     def _utterance_events(self) -> list[RecognitionEvent]:
         events: list[RecognitionEvent] = []
