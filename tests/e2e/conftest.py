@@ -1,14 +1,18 @@
 """End-to-end fixtures: contract checks of every message the server sends; the drop-in server
-with the real offline engines."""
+with the real offline engines; Node with the JavaScript Speech SDK."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.support.contracts import ContractSuite
+from tests.support.js_sdk import node_executable
+from tests.support.paths import read_pcm
 from tests.support.processes import RunningProcess, shim_command, start_process
+from tests.support.scenarios import INSPECT
 
 
 @pytest.fixture
@@ -45,3 +49,22 @@ def local_shim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProc
 def local_speech_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProcess]:
     """The local Speech service (``emulator``) with the offline engines."""
     yield from _local_process(tmp_path_factory, "emulator")
+
+
+@pytest.fixture(scope="module")
+def node() -> str:
+    """Node with Microsoft's JavaScript Speech SDK (tests/js); skips, or in CI fails, without."""
+    return node_executable()
+
+
+@pytest.fixture
+def pcm_file(tmp_path: Path) -> Callable[..., str]:
+    """Writes PCM (a shared recording by name, or bytes) to a file the Node session reads."""
+
+    def write(name: str | None = None, pcm: bytes | None = None) -> str:
+        data = pcm if pcm is not None else read_pcm(name or INSPECT)
+        path = tmp_path / f"audio-{len(list(tmp_path.iterdir()))}.pcm"
+        path.write_bytes(data)
+        return str(path)
+
+    return write

@@ -13,56 +13,20 @@ Where the JavaScript SDK legitimately differs from the Python one, the test says
 from __future__ import annotations
 
 import base64
-import json
-import os
 import re
-import shutil
 import subprocess
-from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 
-from tests.support.paths import ROOT, read_pcm
+from tests.support.js_sdk import Record, named, run_js, unavailable
 from tests.support.processes import Emulator
-from tests.support.scenarios import INSPECT, THREE, WEATHER
+from tests.support.scenarios import THREE, WEATHER
 
 pytestmark = [pytest.mark.e2e]
 
-JS = ROOT / "tests" / "js"
 TICKS_PER_MS = 10_000
 WEATHER_WAV = "en-US_whatstheweatherlike.wav"
-Record = dict[str, Any]
-
-
-def _unavailable(reason: str) -> NoReturn:
-    """Skip on a developer's machine; in CI (CI=true), where make test installed it, fail."""
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def node() -> str:
-    executable = shutil.which("node")
-    if executable is None:
-        _unavailable("node is not installed (make test installs it)")
-    if not (JS / "node_modules" / "microsoft-cognitiveservices-speech-sdk").is_dir():
-        _unavailable(
-            "the JavaScript Speech SDK is not installed (make test runs npm ci in tests/js)"
-        )
-    return executable
-
-
-@pytest.fixture
-def pcm_file(tmp_path: Path) -> Any:
-    def write(name: str | None = None, pcm: bytes | None = None) -> str:
-        data = pcm if pcm is not None else read_pcm(name or INSPECT)
-        path = tmp_path / f"audio-{len(list(tmp_path.iterdir()))}.pcm"
-        path.write_bytes(data)
-        return str(path)
-
-    return write
 
 
 @pytest.fixture(scope="module")
@@ -79,30 +43,7 @@ def browser_websocket(node: str) -> None:
         timeout=30,
     )
     if probe.returncode != 0:
-        _unavailable("this Node has no WebSocket of its own (Node 20.10 or newer has)")
-
-
-def run_js(
-    node: str, spec: dict[str, Any], *, browser: bool = False, timeout: float = 120
-) -> list[Record]:
-    """One SDK session in Node; its events, in order. Fails on a non-zero exit."""
-    command = [node, *(["--experimental-websocket"] if browser else []), "sdk_session.js"]
-    process = subprocess.run(
-        [*command, json.dumps(spec)],
-        cwd=JS,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    records = [json.loads(line) for line in process.stdout.splitlines() if line.startswith("{")]
-    assert process.returncode == 0, (
-        f"node exited {process.returncode}: {records[-5:]}\n{process.stderr[-2000:]}"
-    )
-    return records
-
-
-def named(records: list[Record], name: str, reason: str | None = None) -> list[Record]:
-    return [r for r in records if r["name"] == name and (reason is None or r["reason"] == reason)]
+        unavailable("this Node has no WebSocket of its own (Node 20.10 or newer has)")
 
 
 def _check_finals_match(finals: list[Record], utterances: list[dict[str, Any]]) -> None:

@@ -7,11 +7,13 @@
 //        properties: {name: value}, audio: path of raw 16 kHz mono PCM, chunk: bytes, paceMs,
 //        bookmarks, visemes: connect those handlers,
 //        text | ssml | pieces: [[delayMs, text], ...] (a TextStream request; the stream closes
-//        after the last; closeAfterAudio: only once audio came back), turns,
+//        after the last; closeAfterAudio: only once audio came back), turns, telemetry,
 //        outputFormat: a SpeechSynthesisOutputFormat name, timeoutMs}
 //
 // turns: continuous recognition stops after that many speechEndDetected (the service's
-// ends of turns), as the SDK's own multi-turn tests do.
+// ends of turns), as the SDK's own multi-turn tests do. telemetry: true prints the telemetry
+// the SDK sends after each turn (what it counted of the service's messages), through the
+// same internal hook its own telemetry tests use.
 //
 // The first line says which WebSocket the SDK will use: "global" is the browser code path
 // (Node's own WebSocket, `node --experimental-websocket`), "ws" the npm package.
@@ -124,7 +126,16 @@ function finish(code) {
   process.stdout.write("", () => process.exit(code));
 }
 
+function recordTelemetry() {
+  const internal = require("microsoft-cognitiveservices-speech-sdk/distrib/lib/src/common.speech/Exports.js");
+  sdk.Recognizer.enableTelemetry(true);
+  internal.ServiceRecognizerBase.telemetryData = (json) => emit({ name: "telemetry", json });
+}
+
 function recognize() {
+  if (spec.telemetry) {
+    recordTelemetry();
+  }
   const audioConfig = sdk.AudioConfig.fromStreamInput(pushStream());
   let recognizer;
   if (spec.kind === "translation") {

@@ -38,6 +38,7 @@ class Outcome:
     texts: list[dict[str, Any]] = field(default_factory=list)
     binaries: list[bytes] = field(default_factory=list)
     close_code: int | None = None
+    close_reason: str | None = None
     request_id: str | None = None
 
     @property
@@ -73,14 +74,17 @@ async def run_messages(
             await ws.send_bytes(message)
         if close_after_send:
             await ws._writer.send_frame(struct.pack(">H", 1000), aiohttp.WSMsgType.CLOSE)
-        async for message in ws:
+        while True:  # (async for would swallow the Close frame and its reason)
+            message = await ws.receive()
             if message.type == aiohttp.WSMsgType.TEXT:
                 contract.message(Opcode.TEXT, message.data)
                 outcome.texts.append(json.loads(message.data))
             elif message.type == aiohttp.WSMsgType.BINARY:
                 contract.message(Opcode.BINARY, message.data)
                 outcome.binaries.append(message.data)
-            elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING):
+            else:
+                if message.type == aiohttp.WSMsgType.CLOSE:
+                    outcome.close_reason = message.extra
                 break
         if not ws.closed:
             await ws.close()
