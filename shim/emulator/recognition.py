@@ -75,6 +75,7 @@ class Turn:
     speech_detected: bool = False
     audio_frames: int = 0
     audio_bytes: int = 0
+    received_bytes: int = 0
     phrases: int = 0
     end_detected: bool = False  # the service ended the turn (speech.endDetected sent)
     ended: bool = False
@@ -131,6 +132,7 @@ class RecognitionConnection(UspConnection):
         self._turn: Turn | None = None
         self._resume = resume if resume is not None else ResumePoints()
         self._ack = self._resume.get(connection_id)  # absolute ticks acknowledged
+        self._received = self._ack  # absolute ticks: the end of the audio received so far
         self._phrases = 0  # on this connection, for after_phrase / on_phrase faults
         self._delay = 0.0
         self._hung = False
@@ -172,6 +174,8 @@ class RecognitionConnection(UspConnection):
         if turn.audio_frames == 0:
             payload = wire.strip_wav_header(payload)
         turn.audio_frames += 1
+        turn.received_bytes += len(payload)  # (also what arrives after the turn ended)
+        self._received = max(self._received, turn.base + bytes_to_ticks(turn.received_bytes))
         if turn.ended or self._hung:
             return
         if message.body == b"":
@@ -206,7 +210,14 @@ class RecognitionConnection(UspConnection):
             _dig(context, "synthesis"), targets, self._request.query.get("voice")
         )
         offset = _dig(context, "continuation", "audio", "streams", "1", "offset")
-        base = int(offset) if offset is not None else self._ack
+        if offset is not None:
+            base = int(offset)  # the Python SDK says where its audio resumes
+        elif interactive and self._turns_started:
+            # The JavaScript SDK's next recognizeOnce on this connection sends its stream on
+            # from where it stopped reading, not a replay, and counts offsets from there.
+            base = self._received
+        else:
+            base = self._ack  # a continuous turn after one the service ended: a replay
         profanity = str(
             _dig(context, "phraseDetection", "enrichment", "profanity")
             or self._request.query.get("profanity")

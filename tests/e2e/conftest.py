@@ -39,6 +39,21 @@ def _local_process(
     assert running.stop() == 0
 
 
+@pytest.fixture(scope="session")
+def local_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProcess]:
+    """The local Speech service with ``--engine local`` (skips when the engines are not
+    installed), one for the run: its models load once."""
+    from shim.emulator.engines.local import unavailable_reason
+
+    why = unavailable_reason()
+    if why is not None:
+        pytest.skip(f"local engines not installed: {why}")
+    log = tmp_path_factory.mktemp("local-emulator") / "emulator.log"
+    running = start_process(shim_command("emulator", "--engine", "local"), log)
+    yield running
+    assert running.stop() == 0
+
+
 @pytest.fixture(scope="module")
 def local_shim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProcess]:
     """The drop-in server with ``--engine local``."""

@@ -11,13 +11,12 @@ offsets that continue. Speech the scenario does not script ends in ``NoMatch``.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 
 import azure.cognitiveservices.speech as speechsdk
 import pytest
 
 from tests.support.paths import read_pcm
-from tests.support.processes import Emulator, RunningProcess, shim_command, start_process
+from tests.support.processes import Emulator, RunningProcess
 from tests.support.scenarios import INSPECT
 from tests.support.sdk_harness import (
     FAST,
@@ -193,24 +192,11 @@ def test_speech_after_the_last_scripted_utterance_is_not_recognized(emulator: Em
 
 
 # ---- the local engine ------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def local_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProcess]:
-    from shim.emulator.engines.local import unavailable_reason
-
-    reason = unavailable_reason()
-    if reason is not None:
-        pytest.skip(f"local engine not installed: {reason}")
-    log = tmp_path_factory.mktemp("local-silence") / "emulator.log"
-    running = start_process(shim_command("emulator", "--engine", "local"), log)
-    yield running
-    assert running.stop() == 0
-
-
 def test_the_local_engine_ends_silent_turns_like_the_service(
-    local_service: RunningProcess,
+    local_emulator: RunningProcess,
 ) -> None:
     pcm = bytes(32_000 * 16) + read_pcm(INSPECT)[: 32_000 * 8] + bytes(32_000 * 21)
-    events = translate_continuous(local_service.url, "any", pcm, targets=["en"])
+    events = translate_continuous(local_emulator.url, "any", pcm, targets=["en"])
     finals = named(events, "recognized")
     texts = [f.text for f in finals]
     # 16 s: one initial silence timeout; the speech; 20 s after it: the end silence; the rest.

@@ -7,7 +7,7 @@
 //        properties: {name: value}, audio: path of raw 16 kHz mono PCM, chunk: bytes, paceMs,
 //        bookmarks, visemes: connect those handlers,
 //        text | ssml | pieces: [[delayMs, text], ...] (a TextStream request; the stream closes
-//        after the last; closeAfterAudio: only once audio came back), turns, telemetry,
+//        after the last; closeAfterAudio: only once audio came back), turns, telemetry, times,
 //        outputFormat: a SpeechSynthesisOutputFormat name, timeoutMs}
 //
 // turns: continuous recognition stops after that many speechEndDetected (the service's
@@ -183,16 +183,25 @@ function recognize() {
     recognizer.close(() => finish(code), () => finish(code));
   };
   if (spec.mode === "once") {
-    recognizer.recognizeOnceAsync(
-      (result) => {
-        emit(resultRecord("result", result));
-        done(0);
-      },
-      (error) => {
-        emit({ name: "error", details: String(error) });
-        done(1);
-      },
-    );
+    // `times` recognitions in a row on the one recognizer (and its one connection).
+    let left = spec.times || 1;
+    const once = () =>
+      recognizer.recognizeOnceAsync(
+        (result) => {
+          emit(resultRecord("result", result));
+          left -= 1;
+          if (left > 0) {
+            setTimeout(once, 100); // as the SDK's own test, once the first has settled
+          } else {
+            done(0);
+          }
+        },
+        (error) => {
+          emit({ name: "error", details: String(error) });
+          done(1);
+        },
+      );
+    once();
     return;
   }
   recognizer.sessionStopped = () => {

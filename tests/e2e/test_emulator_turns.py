@@ -1,0 +1,108 @@
+"""Several recognitions on one connection, with the real Python and JavaScript SDKs.
+
+Both SDKs keep their connection between ``recognize_once`` calls and open a new turn on it
+for the next one. The Python SDK replays the audio after the last phrase and says so
+(``continuation``); the JavaScript SDK sends its stream on from where it stopped and counts
+offsets from zero again (the SDK's own "Multiple RecognizeOnce calls share a connection").
+Either way each call hears the next utterance, on the scripted and the local engines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import azure.cognitiveservices.speech as speechsdk
+import pytest
+
+from tests.support.js_sdk import named, run_js
+from tests.support.paths import read_pcm
+from tests.support.processes import Emulator, RunningProcess
+from tests.support.sdk_harness import FAST, set_properties
+
+pytestmark = pytest.mark.e2e
+
+WEATHER_TEXT = "What's the weather like?"
+WEATHER_TWICE = {"utterances": [{"text": WEATHER_TEXT}] * 2}
+SECOND = 10_000_000
+
+
+def _two_questions(gap_s: int = 1) -> bytes:
+    weather = read_pcm("en-US_whatstheweatherlike.wav")
+    return weather + bytes(32_000 * gap_s) + weather + bytes(32_000)
+
+
+def _recognize_once_three_times(url: str, key: str) -> list[speechsdk.SpeechRecognitionResult]:
+    config = speechsdk.SpeechConfig(host=url, subscription=key)
+    config.speech_recognition_language = "en-US"
+    set_properties(config, FAST)
+    stream = speechsdk.audio.PushAudioInputStream()
+    stream.write(_two_questions())
+    stream.close()
+    recognizer = speechsdk.SpeechRecognizer(
+        speech_config=config, audio_config=speechsdk.audio.AudioConfig(stream=stream)
+    )
+    connection = speechsdk.Connection.from_recognizer(recognizer)
+    opened: list[object] = []
+    connection.connected.connect(opened.append)
+    try:
+        results = [recognizer.recognize_once_async().get() for _ in range(3)]
+    finally:
+        connection.connected.disconnect_all()
+        del connection, recognizer
+    assert len(opened) == 1  # one connection for every call
+    return results
+
+
+def _check_python(results: list[speechsdk.SpeechRecognitionResult], exact: bool) -> None:
+    first, second, rest = results
+    for result in (first, second):
+        assert result.reason == speechsdk.ResultReason.RecognizedSpeech
+        assert "weather" in result.text.lower()
+        if exact:
+            assert result.text == WEATHER_TEXT
+    # The Python SDK counts offsets over the whole stream: the second question is 3 s in.
+    assert first.offset < SECOND < 3 * SECOND < second.offset < 4 * SECOND
+    assert rest.reason == speechsdk.ResultReason.NoMatch  # the trailing second of silence
+
+
+def test_python_recognize_once_three_times_on_one_connection(emulator: Emulator) -> None:
+    _check_python(_recognize_once_three_times(emulator.url, emulator.scenario(WEATHER_TWICE)), True)
+
+
+def test_python_recognize_once_three_times_with_the_local_engine(
+    local_emulator: RunningProcess,
+) -> None:
+    _check_python(_recognize_once_three_times(local_emulator.url, "any"), False)
+
+
+@pytest.mark.parametrize("engine", ["scripted", "local"])
+def test_js_recognize_once_twice_on_one_connection(
+    node: str,
+    emulator: Emulator,
+    local_emulator: RunningProcess,
+    pcm_file: Callable[..., str],
+    engine: str,
+) -> None:
+    url = emulator.url if engine == "scripted" else local_emulator.url
+    records = run_js(
+        node,
+        {
+            "kind": "speech",
+            "mode": "once",
+            "times": 2,
+            # A live source at twice real time: what the SDK sends while the first call is
+            # still being answered is that call's, so the second question comes 10 s later
+            # (and the second call waits that long for speech).
+            "paceMs": 50,
+            "properties": {"SpeechServiceConnection_InitialSilenceTimeoutMs": "15000"},
+            "host": url,
+            "key": emulator.scenario(WEATHER_TWICE),
+            "audio": pcm_file(pcm=_two_questions(gap_s=10)),
+        },
+    )
+    results = named(records, "result")
+    assert [r["reason"] for r in results] == ["RecognizedSpeech"] * 2
+    assert all("weather" in r["text"].lower() for r in results)
+    # Each call counts from its own start: the second question is not 12 s into it.
+    assert all(r["offset"] < 11 * SECOND for r in results)
+    assert len(named(records, "session_started")) == 2
