@@ -7,6 +7,9 @@ chunks and real sizes, a RIFF header on every 200 ms browser blob, stereo 44.1/4
 headers and samples split across 160-byte fragments. So the RIFF chunks are walked, never
 assumed to end at byte 44 (AI2), and a sample split across frames is carried over.
 
+The samples are converted by :mod:`shim.pcmformat` (shared with the local Speech service);
+this module walks the RIFF chunks and keeps the legacy rules (PCM and float only).
+
 Memory: a header is buffered only up to :data:`MAX_HEADER_BYTES`; audio is never buffered
 beyond one partial sample frame plus the resampler's state. What one :meth:`feed` returns,
 and the float32 temporaries it makes, grow with what it is given: a caller that must bound
@@ -18,17 +21,28 @@ numpy, because every session pays for it on every frame.
 from __future__ import annotations
 
 import enum
-import struct
-from dataclasses import dataclass
 
-import numpy as np
-import numpy.typing as npt
-import soxr
-
-from shim.audiotime import SAMPLE_RATE
+from shim import pcmformat
 from shim.legacy.errors import Failure, SessionError
+from shim.pcmformat import (
+    PCM_16K_MONO,
+    TARGET_RATE,
+    Encoding,
+    FormatError,
+    PcmConverter,
+    WavFormat,
+)
 
-TARGET_RATE = SAMPLE_RATE  # what the Speech SDK is fed (16 kHz mono 16-bit PCM)
+__all__ = [
+    "MAX_HEADER_BYTES",
+    "PCM_16K_MONO",
+    "TARGET_RATE",
+    "AudioNormalizer",
+    "Encoding",
+    "WavFormat",
+    "parse_fmt_chunk",
+]
+
 MAX_HEADER_BYTES = 64 * 1024  # RIFF header region before the data payload (AI2)
 # The most a legal format multiplies on conversion: 1 kHz 8-bit mono → 16 kHz 16-bit (32x).
 MAX_EXPANSION = (TARGET_RATE * 2) // 1_000
@@ -39,75 +53,22 @@ _RIFF_PREAMBLE = 12  # "RIFF" <size> "WAVE"
 _CHUNK_HEADER = 8  # <id> <size>
 _STREAMING_SIZES = (0, 0xFFFFFFFF)  # "size unknown": streaming writers put either here
 
-_TAG_PCM = 0x0001
-_TAG_FLOAT = 0x0003
-_TAG_EXTENSIBLE = 0xFFFE
-# KSDATAFORMAT_SUBTYPE_* GUIDs differ only in their first two bytes, the format tag.
-_SUBFORMAT_GUID_TAIL = bytes.fromhex("000000001000800000aa00389b71")
-_TAG_NAMES = {
-    0x0002: "MS ADPCM",
-    0x0006: "A-law",
-    0x0007: "mu-law",
-    0x0011: "IMA ADPCM",
-    0x0031: "GSM 6.10",
-    0x0050: "MPEG",
-    0x0055: "MP3",
-}
-_MIN_RATE, _MAX_RATE = 1_000, 768_000
-
-
-class Encoding(enum.Enum):
-    PCM = "pcm"  # integer: 8-bit unsigned, 16/24/32-bit signed
-    FLOAT = "float"  # IEEE float, 32 or 64 bit
-
-
-@dataclass(frozen=True)
-class WavFormat:
-    """The sample format a RIFF ``fmt `` chunk declares."""
-
-    encoding: Encoding
-    sample_rate: int
-    channels: int
-    bits_per_sample: int  # container size; 24-bit samples in 32-bit containers count as 32
-
-    @property
-    def block_align(self) -> int:
-        """Bytes per sample frame. Computed, because sloppy writers get nBlockAlign wrong."""
-        return self.channels * (self.bits_per_sample // 8)
-
-
-PCM_16K_MONO = WavFormat(Encoding.PCM, TARGET_RATE, 1, 16)
-
 
 def parse_fmt_chunk(body: bytes) -> WavFormat:
-    """Read a ``fmt `` chunk body (16, 18 or 40+ bytes); raise SessionError if unusable."""
-    if len(body) < 16:
-        raise _bad_header("WAV fmt chunk is shorter than 16 bytes")
-    tag, channels, rate, _byte_rate, _block_align, bits = struct.unpack_from("<HHIIHH", body)
-    if tag == _TAG_EXTENSIBLE:
-        if len(body) < 40:
-            raise _bad_header("WAVE_FORMAT_EXTENSIBLE fmt chunk is shorter than 40 bytes")
-        if body[26:40] != _SUBFORMAT_GUID_TAIL:
-            raise _unsupported("unsupported WAVE_FORMAT_EXTENSIBLE subformat; send PCM")
-        (tag,) = struct.unpack_from("<H", body, 24)
-    if tag == _TAG_PCM:
-        encoding = Encoding.PCM
-        if bits not in (8, 16, 24, 32):
-            raise _unsupported(f"unsupported PCM sample size of {bits} bits; send 16-bit PCM")
-    elif tag == _TAG_FLOAT:
-        encoding = Encoding.FLOAT
-        if bits not in (32, 64):
-            raise _unsupported(f"unsupported float sample size of {bits} bits; send 16-bit PCM")
-    else:
-        name = _TAG_NAMES.get(tag, "non-PCM")
-        raise _unsupported(f"unsupported WAV encoding {name} (format tag 0x{tag:04X}); send PCM")
-    if channels == 0:
-        raise _bad_header("WAV header declares 0 channels")
-    if rate == 0:
-        raise _bad_header("WAV header declares a sample rate of 0 Hz")
-    if not _MIN_RATE <= rate <= _MAX_RATE:
-        raise _unsupported(f"unsupported sample rate of {rate} Hz")
-    return WavFormat(encoding, rate, channels, bits)
+    """Read a ``fmt `` chunk body; raise SessionError if the legacy service could not use it.
+    Its clients sent PCM (AI5): G.711 A-law and μ-law are refused like any other encoding."""
+    try:
+        fmt = pcmformat.parse_fmt_chunk(body)
+    except FormatError as error:
+        if error.unsupported:
+            raise _unsupported(str(error)) from None
+        raise _bad_header(str(error)) from None
+    if fmt.encoding in (Encoding.ALAW, Encoding.MULAW):
+        tag = pcmformat.TAG_ALAW if fmt.encoding is Encoding.ALAW else pcmformat.TAG_MULAW
+        raise _unsupported(
+            f"unsupported WAV encoding {pcmformat.tag_name(tag)} (format tag 0x{tag:04X}); send PCM"
+        )
+    return fmt
 
 
 class _Phase(enum.Enum):
@@ -134,7 +95,7 @@ class AudioNormalizer:
 
     def __init__(self, default_format: WavFormat | None = None) -> None:
         self._default_format = default_format
-        self._converter: _Converter | None = None
+        self._converter: PcmConverter | None = None
         self._phase = _Phase.SNIFF
         self._field = bytearray()  # a fixed-size field being assembled across fragments
         self._need = _RIFF_PREAMBLE
@@ -298,15 +259,15 @@ class AudioNormalizer:
             return
         if self._converter is not None:
             out.append(self._converter.flush())
-        self._converter = _Converter(fmt)
+        self._converter = PcmConverter(fmt)
 
     def _has_stream(self) -> bool:
         return self._converter is not None or self._default_format is not None
 
-    def _stream(self) -> _Converter:
+    def _stream(self) -> PcmConverter:
         if self._converter is None:
             assert self._default_format is not None, "checked by _has_stream()"
-            self._converter = _Converter(self._default_format)
+            self._converter = PcmConverter(self._default_format)
         return self._converter
 
     def _emit(self, out: list[bytes]) -> bytes:
@@ -316,90 +277,10 @@ class AudioNormalizer:
         return result
 
 
-class _Converter:
-    """Sample-aligned conversion of one input format to 16 kHz mono 16-bit."""
-
-    def __init__(self, fmt: WavFormat) -> None:
-        self.format = fmt
-        self._block = fmt.block_align
-        self._carry = b""  # a sample frame split across fragments
-        self._passthrough = fmt == PCM_16K_MONO
-        self._resampler: soxr.ResampleStream | None = None
-        if fmt.sample_rate != TARGET_RATE:
-            self._resampler = soxr.ResampleStream(
-                fmt.sample_rate, TARGET_RATE, 1, dtype="float32", quality="HQ"
-            )
-
-    def drop_partial_frame(self) -> None:
-        self._carry = b""
-
-    def convert(self, chunk: bytes | memoryview) -> bytes:
-        block, carry = self._block, self._carry
-        if self._passthrough and not carry and len(chunk) % block == 0:
-            return chunk if isinstance(chunk, bytes) else bytes(chunk)
-        if carry:
-            need = block - len(carry)
-            if len(chunk) < need:
-                self._carry = carry + bytes(chunk)
-                return b""
-            head, chunk = carry + bytes(chunk[:need]), chunk[need:]
-        else:
-            head = b""
-        usable = len(chunk) - len(chunk) % block
-        self._carry = bytes(chunk[usable:])
-        body = head + bytes(chunk[:usable]) if head else chunk[:usable]
-        if self._passthrough:
-            return body if isinstance(body, bytes) else bytes(body)
-        samples = self._to_mono_float(body)
-        if self._resampler is not None:
-            samples = self._resampler.resample_chunk(samples)
-        return _to_pcm16(samples)
-
-    def flush(self) -> bytes:
-        self._carry = b""
-        if self._resampler is None:
-            return b""
-        return _to_pcm16(self._resampler.resample_chunk(np.zeros(0, np.float32), last=True))
-
-    def _to_mono_float(self, body: bytes | memoryview) -> npt.NDArray[np.float32]:
-        fmt = self.format
-        bits = fmt.bits_per_sample
-        samples: npt.NDArray[np.float32]
-        if fmt.encoding is Encoding.FLOAT:
-            raw = np.frombuffer(body, "<f4" if bits == 32 else "<f8")
-            # Clip before narrowing: a float64 of 1e300 would turn into inf, then NaN.
-            finite = np.nan_to_num(raw, nan=0.0, posinf=1.0, neginf=-1.0)
-            samples = np.clip(finite, -1.0, 1.0).astype(np.float32)
-        elif bits == 8:  # unsigned, silence at 128
-            samples = (np.frombuffer(body, np.uint8).astype(np.float32) - 128.0) / 128.0
-        elif bits == 16:
-            samples = np.frombuffer(body, "<i2").astype(np.float32) / 32768.0
-        elif bits == 24:
-            octets = np.frombuffer(body, np.uint8).reshape(-1, 3)
-            value = (
-                octets[:, 0].astype(np.int32)
-                | (octets[:, 1].astype(np.int32) << 8)
-                | (octets[:, 2].astype(np.int8).astype(np.int32) << 16)
-            )
-            samples = value.astype(np.float32) / 8388608.0
-        else:
-            samples = np.frombuffer(body, "<i4").astype(np.float32) / 2147483648.0
-        if fmt.channels > 1:
-            samples = samples.reshape(-1, fmt.channels).mean(axis=1, dtype=np.float32)
-        return samples
-
-
 def _may_be_riff(prefix: bytes | bytearray | memoryview) -> bool:
     """Whether ``prefix`` agrees with ``RIFF<size>WAVE`` as far as it goes."""
     head = bytes(prefix[:_RIFF_PREAMBLE])
     return head[:4] == _RIFF[: len(head)] and head[8:] == _WAVE[: max(0, len(head) - 8)]
-
-
-def _to_pcm16(samples: npt.NDArray[np.float32]) -> bytes:
-    if samples.size == 0:
-        return b""
-    scaled = np.clip(np.rint(samples * 32768.0), -32768.0, 32767.0)
-    return bytes(scaled.astype("<i2").data)
 
 
 def _bad_header(reason: str) -> SessionError:

@@ -27,6 +27,7 @@ NEUTRAL = frozenset(
         "shim.logs",
         "shim.logsink",
         "shim.mp3",
+        "shim.pcmformat",
         "shim.redaction",
         "shim.runtime",
         "shim.wsframes",

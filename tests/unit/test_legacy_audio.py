@@ -16,7 +16,7 @@ import soxr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shim.legacy import audio as audio_module
+from shim import pcmformat
 from shim.legacy.audio import MAX_HEADER_BYTES, PCM_16K_MONO, AudioNormalizer, Encoding
 from shim.legacy.errors import MAX_CLOSE_REASON_BYTES, Failure, SessionError
 
@@ -287,7 +287,7 @@ def test_pass_through_never_touches_numpy_AI3(monkeypatch: pytest.MonkeyPatch) -
             raise AssertionError(f"numpy.{name} used on the 16 kHz mono hot path")
 
     data, frames = recording(LAMP)
-    monkeypatch.setattr(audio_module, "np", NoNumpy())
+    monkeypatch.setattr(pcmformat, "np", NoNumpy())
     assert run([pieces(data, 160), bytes(32_000), pieces(frames, 3_201)]) == (
         frames + bytes(32_000) + frames
     )
