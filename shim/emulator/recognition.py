@@ -49,6 +49,7 @@ from shim.emulator.profanity import apply as apply_profanity
 from shim.emulator.resume import ResumePoints
 from shim.emulator.scenario import Fault, Scenario
 from shim.emulator.silence import SilenceTimeouts, TurnSilence, whole_ms
+from shim.pcmformat import PCM_16K_MONO, FormatError, PcmConverter
 
 log = logging.getLogger("shim.emulator")
 
@@ -74,8 +75,9 @@ class Turn:
     silence: TurnSilence
     speech_detected: bool = False
     audio_frames: int = 0
-    audio_bytes: int = 0
+    audio_bytes: int = 0  # of 16 kHz mono 16-bit PCM, whatever the client sends
     received_bytes: int = 0
+    converter: PcmConverter = dataclasses.field(default_factory=lambda: PcmConverter(PCM_16K_MONO))
     phrases: int = 0
     end_detected: bool = False  # the service ended the turn (speech.endDetected sent)
     ended: bool = False
@@ -172,7 +174,13 @@ class RecognitionConnection(UspConnection):
         payload = message.body
         assert isinstance(payload, bytes)
         if turn.audio_frames == 0:
-            payload = wire.strip_wav_header(payload)
+            try:
+                fmt, payload = wire.read_wav_header(payload)
+            except FormatError as error:
+                raise BadInput(f"unsupported audio format: {error}") from None
+            turn.converter = PcmConverter(fmt)
+            if fmt != PCM_16K_MONO:
+                log.info("turn %s: audio is %s", turn.request_id, fmt.name)
         turn.audio_frames += 1
         turn.received_bytes += len(payload)  # (also what arrives after the turn ended)
         self._received = max(self._received, turn.base + bytes_to_ticks(turn.received_bytes))
@@ -181,9 +189,13 @@ class RecognitionConnection(UspConnection):
         if message.body == b"":
             await self._end_of_audio(turn)
             return
-        turn.audio_bytes += len(payload)
-        self._metrics.audio.inc(len(payload) / BYTES_PER_SECOND)
-        await self._emit(turn, await turn.stream.feed(payload))
+        await self._feed(turn, turn.converter.convert(payload))
+
+    async def _feed(self, turn: Turn, pcm: bytes) -> None:
+        """16 kHz mono 16-bit PCM for the turn's recognition."""
+        turn.audio_bytes += len(pcm)
+        self._metrics.audio.inc(len(pcm) / BYTES_PER_SECOND)
+        await self._emit(turn, await turn.stream.feed(pcm))
         await self._check_silence(turn)
 
     # ---- turns ---------------------------------------------------------------------------
@@ -276,6 +288,11 @@ class RecognitionConnection(UspConnection):
 
     async def _end_of_audio(self, turn: Turn) -> None:
         """The client ended its audio (its stream closed, or it stopped)."""
+        rest = turn.converter.flush()  # the resampler's last samples
+        if rest:
+            await self._feed(turn, rest)
+            if turn.ended:
+                return
         events = await turn.stream.finish()
         await self._emit(turn, events)
         end = whole_ms(turn.base + bytes_to_ticks(turn.audio_bytes))

@@ -16,6 +16,7 @@ import struct
 from typing import Any
 
 from shim.emulator.engines.base import Hypothesis, Phrase
+from shim.pcmformat import PCM_16K_MONO, FormatError, WavFormat, parse_fmt_chunk
 
 SUCCESS = "Success"
 
@@ -117,17 +118,24 @@ def wav_header(data_bytes: int, rate: int = 16_000, channels: int = 1, bits: int
     )
 
 
-def strip_wav_header(payload: bytes) -> bytes:
-    """PCM after a RIFF header's ``data`` chunk; the payload itself when it has no header."""
+def read_wav_header(payload: bytes) -> tuple[WavFormat, bytes]:
+    """The format a turn's first audio message declares (its RIFF header: the SDKs send the
+    stream format there, 16 kHz 16-bit mono PCM unless told otherwise) and the audio after
+    the header's ``data`` chunk. A message without a header is 16 kHz mono 16-bit PCM.
+    Raises FormatError for a header without a usable ``fmt`` chunk."""
     if len(payload) < 12 or payload[:4] != b"RIFF" or payload[8:12] != b"WAVE":
-        return payload
-    position = 12
+        return PCM_16K_MONO, payload
+    position, fmt = 12, None
     while position + 8 <= len(payload):
         chunk, size = (
             payload[position : position + 4],
             struct.unpack_from("<I", payload, position + 4)[0],
         )
         if chunk == b"data":
-            return payload[position + 8 :]
+            if fmt is None:
+                raise FormatError("WAV data chunk comes before the fmt chunk", unsupported=False)
+            return fmt, payload[position + 8 :]
+        if chunk == b"fmt ":
+            fmt = parse_fmt_chunk(payload[position + 8 : position + 8 + size])
         position += 8 + size + (size & 1)
-    return b""
+    raise FormatError("WAV header without a data chunk", unsupported=False)

@@ -66,6 +66,12 @@ def _context(request_id: str = "r1") -> str:
     return usp.build_text("speech.context", request_id, body)
 
 
+def _riff(tag: int, bits: int) -> bytes:
+    """A turn's first audio message: the WAV header of the stream's format."""
+    fmt = struct.pack("<HHIIHH", tag, 1, 16000, 32000, 2, bits)
+    return b"RIFF\0\0\0\0WAVEfmt " + struct.pack("<I", 16) + fmt + b"data\0\0\0\0"
+
+
 @pytest.mark.parametrize(
     ("frames", "reason"),
     [
@@ -77,6 +83,8 @@ def _context(request_id: str = "r1") -> str:
         ([b"\x00"], "2-byte"),
         ([struct.pack(">H", 900) + b"Path: audio\r\n"], "does not fit"),
         ([_context(), usp.build_text("speech.context", "r2", "[1, 2")], "JSON"),
+        ([_context(), usp.build_binary("audio", "r1", _riff(0x55, 0))], "MP3"),
+        ([_context(), usp.build_binary("audio", "r1", _riff(1, 12))], "12 bits"),
     ],
 )
 async def test_bad_input_closes_that_connection_with_1007_and_service_keeps_serving(

@@ -4,7 +4,8 @@
 //
 // spec: {kind: "translation" | "speech" | "synthesis" | "voices" (locale), mode: "continuous" | "once",
 //        host | endpoint, key | token, language, targets, voice, detailed, profanity,
-//        properties: {name: value}, audio: path of raw 16 kHz mono PCM, chunk: bytes, paceMs,
+//        properties: {name: value}, audio: path of raw audio (16 kHz mono 16-bit PCM unless
+//        format says otherwise), format, chunk: bytes, paceMs,
 //        bookmarks, visemes: connect those handlers,
 //        text | ssml | pieces: [[delayMs, text], ...] (a TextStream request; the stream closes
 //        after the last; closeAfterAudio: only once audio came back), turns, telemetry, times,
@@ -95,7 +96,16 @@ function speechConfig(Config) {
 // The audio, in chunks of `chunk` bytes: all at once, or one every `paceMs` (a live source;
 // the SDK replays unacknowledged audio after a reconnect only while it is still sending).
 function pushStream() {
-  const stream = sdk.AudioInputStream.createPushStream();
+  // format: {rate, bits, channels, tag: "PCM" | "MuLaw" | "ALaw"}; the SDK's default if none.
+  const format = spec.format
+    ? sdk.AudioStreamFormat.getWaveFormat(
+        spec.format.rate,
+        spec.format.bits,
+        spec.format.channels,
+        sdk.AudioFormatTag[spec.format.tag || "PCM"],
+      )
+    : undefined;
+  const stream = sdk.AudioInputStream.createPushStream(format);
   const pcm = fs.readFileSync(spec.audio);
   const chunk = spec.chunk || 3200;
   const pieces = [];

@@ -157,9 +157,11 @@ def translate_continuous(
     chunk: int = 3200,
     pace: float = 0.0,
     timeout: float = 60.0,
+    stream_format: speechsdk.audio.AudioStreamFormat | None = None,
 ) -> list[Event]:
+    """``pcm`` in ``stream_format`` (the SDK's default, 16 kHz mono 16-bit, if None)."""
     config = translation_config(url, key, language, targets or ["de"], voice, properties)
-    stream = speechsdk.audio.PushAudioInputStream()
+    stream = speechsdk.audio.PushAudioInputStream(stream_format=stream_format)
     recognizer = speechsdk.translation.TranslationRecognizer(
         translation_config=config, audio_config=speechsdk.audio.AudioConfig(stream=stream)
     )
