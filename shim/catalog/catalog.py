@@ -218,6 +218,14 @@ class Catalog:
     def voice(self, short_name: str) -> NeuralVoice | None:
         return self._index.voices.get(short_name.lower())
 
+    def find_voice(self, voice: str) -> NeuralVoice | None:
+        """The neural voice a short name, long form or legacy id stands for, or ``None``."""
+        return self._find_voice(voice.strip()) if voice.strip() else None
+
+    def is_speech_locale(self, value: str) -> bool:
+        """Whether ``value`` (any case) is a locale the service recognises, as a whole."""
+        return value.strip().lower() in self._index.speech
+
     # ------------------------------------------------------------------ /languages lists
 
     def speech_languages(self, current: bool) -> tuple[SpeechLanguage, ...]:

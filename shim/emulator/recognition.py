@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from shim.audiotime import BYTES_PER_SECOND, TICKS_PER_MS, bytes_to_ticks
-from shim.emulator import usp, voices, wire
+from shim.emulator import usp, validation, voices, wire
 from shim.emulator.connection import BadInput, StopConnection, UspConnection
 from shim.emulator.engines.base import (
     Engine,
@@ -79,6 +79,7 @@ class Turn:
     received_bytes: int = 0
     converter: PcmConverter = dataclasses.field(default_factory=lambda: PcmConverter(PCM_16K_MONO))
     phrases: int = 0
+    translation_failure: str | None = None  # an unknown target: every translation fails
     end_detected: bool = False  # the service ended the turn (speech.endDetected sent)
     ended: bool = False
 
@@ -92,6 +93,14 @@ def _positive_int(value: Any) -> int | None:
     except (TypeError, ValueError):
         return None
     return number if number > 0 else None
+
+
+def _checked_targets(requested: tuple[str, ...]) -> tuple[tuple[str, ...], str | None]:
+    """The targets the engines see (unknown ones dropped), and why translation fails if any
+    target is unknown (Translator refuses the whole request)."""
+    unknown = validation.unknown_targets(requested)
+    known = tuple(t for t in requested if t not in unknown)
+    return known, validation.translation_failure(unknown)
 
 
 def _dig(data: Any, *keys: str) -> Any:
@@ -150,7 +159,8 @@ class RecognitionConnection(UspConnection):
         elif path == "event":
             body = message.json()
             if _dig(body, "name") == "updateLanguage" and self._turn is not None:
-                targets = tuple(str(t) for t in body.get("to") or ())
+                requested = tuple(str(t) for t in body.get("to") or ())
+                targets, self._turn.translation_failure = _checked_targets(requested)
                 self._turn.targets = targets
                 self._turn.stream.set_targets(targets)
                 if "synthesis" in body:  # the JavaScript SDK repeats its voice per target
@@ -177,7 +187,7 @@ class RecognitionConnection(UspConnection):
             try:
                 fmt, payload = wire.read_wav_header(payload)
             except FormatError as error:
-                raise BadInput(f"unsupported audio format: {error}") from None
+                raise BadInput(f"Unsupported audio format: {error}") from None
             turn.converter = PcmConverter(fmt)
             if fmt != PCM_16K_MONO:
                 log.info("turn %s: audio is %s", turn.request_id, fmt.name)
@@ -217,7 +227,12 @@ class RecognitionConnection(UspConnection):
             )
             if value:
                 silence = int(value)
-        targets = tuple(str(t) for t in _dig(context, "translation", "targetLanguages") or ())
+        refusal = validation.locale_refusal(str(language))
+        if refusal is not None:
+            raise BadInput(refusal)
+        targets, translation_failure = _checked_targets(
+            tuple(str(t) for t in _dig(context, "translation", "targetLanguages") or ())
+        )
         synthesized = voices.synthesized_languages(
             _dig(context, "synthesis"), targets, self._request.query.get("voice")
         )
@@ -267,6 +282,7 @@ class RecognitionConnection(UspConnection):
             profanity,
             str(language),
             silence_timeouts,
+            translation_failure=translation_failure,
         )
         log.info(
             "turn %s connection %s: %s %s -> %s, base %d ms%s",
@@ -345,7 +361,9 @@ class RecognitionConnection(UspConnection):
         turn.phrases += 1
         if self._kind is Kind.TRANSLATION and not turn.interactive:
             self._metrics.phrases.labels(wire.SUCCESS).inc()
-            body = wire.translation_silence(offset, duration, turn.base, turn.targets)
+            body = wire.translation_silence(
+                offset, duration, turn.base, turn.targets, turn.translation_failure
+            )
         else:
             self._metrics.phrases.labels(_SILENCE).inc()
             phrase = Phrase(offset, duration, "", {}, _SILENCE)
@@ -381,7 +399,8 @@ class RecognitionConnection(UspConnection):
                 self._metrics.hypotheses.inc()
                 if self._kind is Kind.TRANSLATION:
                     await self._send_text(
-                        "translation.hypothesis", wire.translation_hypothesis(event, turn.base)
+                        "translation.hypothesis",
+                        wire.translation_hypothesis(event, turn.base, turn.translation_failure),
                     )
                 else:
                     await self._send_text(
@@ -417,16 +436,21 @@ class RecognitionConnection(UspConnection):
         phrase, spoken = await self._filtered(turn, phrase)
         self._metrics.phrases.labels(phrase.status).inc()
         if self._kind is Kind.TRANSLATION:
-            await self._send_text(
-                "translation.phrase", wire.translation_phrase(phrase, turn.base, turn.interactive)
+            body = wire.translation_phrase(
+                phrase, turn.base, turn.interactive, turn.translation_failure
             )
+            await self._send_text("translation.phrase", body)
         else:
             await self._send_text(
                 "speech.phrase",
                 wire.speech_phrase(phrase, turn.base, turn.detailed, turn.interactive),
             )
         self._ack = max(self._ack, phrase.offset + phrase.duration)
-        if self._kind is Kind.TRANSLATION and phrase.status == wire.SUCCESS:
+        if (
+            self._kind is Kind.TRANSLATION
+            and phrase.status == wire.SUCCESS
+            and turn.translation_failure is None
+        ):
             await self._synthesize(turn, spoken)
         if turn.interactive:
             await self._end_of_speech(turn)
@@ -437,6 +461,10 @@ class RecognitionConnection(UspConnection):
         for language, voice in turn.synthesized.items():
             text = spoken.get(language)
             if not text:
+                continue
+            failure = validation.voice_failure(voice)
+            if failure is not None:
+                await self._send_text("translation.synthesis.end", wire.synthesis_failure(failure))
                 continue
             result = await self._engine.synthesize(text, language, voice, self._scenario)
             self._metrics.syntheses.inc()

@@ -21,23 +21,30 @@ from shim.pcmformat import PCM_16K_MONO, FormatError, WavFormat, parse_fmt_chunk
 SUCCESS = "Success"
 
 
-def _translations(translations: dict[str, str]) -> dict[str, Any]:
+def _translations(translations: dict[str, str], failure: str | None = None) -> dict[str, Any]:
+    if failure is not None:
+        return {"TranslationStatus": "Error", "FailureReason": failure}
     return {
         "TranslationStatus": SUCCESS,
         "Translations": [{"Language": k, "Text": v} for k, v in translations.items()],
     }
 
 
-def translation_hypothesis(event: Hypothesis, base: int) -> dict[str, Any]:
+def translation_hypothesis(
+    event: Hypothesis, base: int, failure: str | None = None
+) -> dict[str, Any]:
     return {
         "Text": event.text,
         "Offset": event.offset - base,
         "Duration": event.duration,
-        "Translation": _translations(event.translations),
+        "Translation": _translations(event.translations, failure),
     }
 
 
-def translation_phrase(event: Phrase, base: int, interactive: bool = False) -> dict[str, Any]:
+def translation_phrase(
+    event: Phrase, base: int, interactive: bool = False, failure: str | None = None
+) -> dict[str, Any]:
+    """``failure``: the translation failed (an unknown target), the recognition stands."""
     body: dict[str, Any] = {
         "RecognitionStatus": event.status,
         "Offset": event.offset - base,
@@ -46,14 +53,14 @@ def translation_phrase(event: Phrase, base: int, interactive: bool = False) -> d
     if event.status == SUCCESS:
         body["Text"] = event.text
         body["DisplayText"] = event.text
-        body["Translation"] = _translations(event.translations)
+        body["Translation"] = _translations(event.translations, failure)
     elif not interactive:
         body["Text"] = ""
     return body
 
 
 def translation_silence(
-    offset: int, duration: int, base: int, targets: tuple[str, ...]
+    offset: int, duration: int, base: int, targets: tuple[str, ...], failure: str | None = None
 ) -> dict[str, Any]:
     """Silence in continuous translation: an empty *successful* phrase, which the JavaScript
     SDK's "Silence Then Speech" test counts as ``TranslatedSpeech`` without text."""
@@ -63,8 +70,13 @@ def translation_silence(
         "Duration": duration,
         "Text": "",
         "DisplayText": "",
-        "Translation": _translations(dict.fromkeys(targets, "")),
+        "Translation": _translations(dict.fromkeys(targets, ""), failure),
     }
+
+
+def synthesis_failure(reason: str) -> dict[str, Any]:
+    """A synthesis that could not be made: the SDKs cancel with ``ServiceError`` and it."""
+    return {"SynthesisStatus": "Error", "FailureReason": reason}
 
 
 def end_of_dictation(offset: int, duration: int, base: int) -> dict[str, Any]:

@@ -42,6 +42,7 @@ function resultRecord(name, result) {
     offset: result.offset || 0,
     duration: result.duration || 0,
     json: result.json || "",
+    errorDetails: result.errorDetails === undefined ? null : result.errorDetails,
   };
   if (result.translations) {
     record.translations = {};
