@@ -69,7 +69,7 @@ class Turn:
     interactive: bool
     targets: tuple[str, ...]
     synthesized: dict[str, str | None]  # language -> voice
-    detailed: bool
+    output: wire.Output
     profanity: str
     language: str
     silence: TurnSilence
@@ -80,6 +80,8 @@ class Turn:
     converter: PcmConverter = dataclasses.field(default_factory=lambda: PcmConverter(PCM_16K_MONO))
     phrases: int = 0
     translation_failure: str | None = None  # an unknown target: every translation fails
+    identify_at_start: bool = False  # language identification at the start only
+    identified: str | None = None  # ... and what it found
     end_detected: bool = False  # the service ended the turn (speech.endDetected sent)
     ended: bool = False
 
@@ -101,6 +103,17 @@ def _checked_targets(requested: tuple[str, ...]) -> tuple[tuple[str, ...], str |
     unknown = validation.unknown_targets(requested)
     known = tuple(t for t in requested if t not in unknown)
     return known, validation.translation_failure(unknown)
+
+
+def _identified(turn: Turn, event: _Text) -> _Text:
+    """The event with the language identification's answer: what the engine heard, else the
+    turn's first candidate; in ``DetectAtAudioStart`` mode the first answer stays."""
+    if not turn.output.identify:
+        return event
+    language = turn.identified or event.language or turn.language
+    if turn.identify_at_start:
+        turn.identified = language
+    return dataclasses.replace(event, language=language)
 
 
 def _dig(data: Any, *keys: str) -> Any:
@@ -217,7 +230,15 @@ class RecognitionConnection(UspConnection):
         log.debug("speech.context %s: %s", request_id, message.body)
         if not isinstance(context, dict):
             raise BadInput("speech.context body is not a JSON object")
-        language = _dig(context, "phraseDetection", "language") or self._default_language or "en-US"
+        # With language identification the SDKs name the candidates instead of a language;
+        # the engines recognise the first (the scripted one reports what a scenario says).
+        candidates = tuple(str(c) for c in _dig(context, "languageId", "languages") or ())
+        language = (
+            _dig(context, "phraseDetection", "language")
+            or (candidates[0] if candidates else None)
+            or self._default_language
+            or "en-US"
+        )
         mode = str(_dig(context, "phraseDetection", "mode") or "").upper()
         interactive = mode == "INTERACTIVE" if mode else self._default_interactive
         silence = None
@@ -227,9 +248,10 @@ class RecognitionConnection(UspConnection):
             )
             if value:
                 silence = int(value)
-        refusal = validation.locale_refusal(str(language))
-        if refusal is not None:
-            raise BadInput(refusal)
+        for locale in candidates or (str(language),):
+            refusal = validation.locale_refusal(locale)
+            if refusal is not None:
+                raise BadInput(refusal)
         targets, translation_failure = _checked_targets(
             tuple(str(t) for t in _dig(context, "translation", "targetLanguages") or ())
         )
@@ -262,7 +284,15 @@ class RecognitionConnection(UspConnection):
                 or query.get("endSilenceTimeoutMs")
             ),
         )
-        detailed = str(_dig(context, "phraseOutput", "format") or "").lower() == "detailed"
+        options = _dig(context, "phraseOutput", "detailed", "options") or ()
+        words = "WordTimings" in options or query.get("wordLevelTimestamps") == "true"
+        output = wire.Output(
+            detailed=words
+            or str(_dig(context, "phraseOutput", "format") or query.get("format") or "").lower()
+            == "detailed",
+            words=words,
+            identify=bool(candidates),
+        )
         params = StreamParams(
             session_id=self._connection_id,
             language=str(language),
@@ -278,11 +308,12 @@ class RecognitionConnection(UspConnection):
             interactive,
             targets,
             synthesized,
-            detailed,
+            output,
             profanity,
             str(language),
             silence_timeouts,
             translation_failure=translation_failure,
+            identify_at_start=_dig(context, "languageId", "mode") != "DetectContinuous",
         )
         log.info(
             "turn %s connection %s: %s %s -> %s, base %d ms%s",
@@ -370,7 +401,7 @@ class RecognitionConnection(UspConnection):
             body = (
                 wire.translation_phrase(phrase, turn.base, turn.interactive)
                 if self._kind is Kind.TRANSLATION
-                else wire.speech_phrase(phrase, turn.base, turn.detailed, turn.interactive)
+                else wire.speech_phrase(phrase, turn.base, turn.output, turn.interactive)
             )
         await self._send_text(self._phrase_path, body)
         self._ack = max(self._ack, offset + duration)
@@ -395,16 +426,18 @@ class RecognitionConnection(UspConnection):
             if isinstance(event, SpeechStarted):
                 await self._send_text("speech.startDetected", {"Offset": event.offset - turn.base})
             elif isinstance(event, Hypothesis):
-                event = (await self._filtered(turn, event))[0]
+                event = _identified(turn, (await self._filtered(turn, event))[0])
                 self._metrics.hypotheses.inc()
                 if self._kind is Kind.TRANSLATION:
                     await self._send_text(
                         "translation.hypothesis",
-                        wire.translation_hypothesis(event, turn.base, turn.translation_failure),
+                        wire.translation_hypothesis(
+                            event, turn.base, turn.translation_failure, turn.output
+                        ),
                     )
                 else:
                     await self._send_text(
-                        "speech.hypothesis", wire.speech_hypothesis(event, turn.base)
+                        "speech.hypothesis", wire.speech_hypothesis(event, turn.base, turn.output)
                     )
             elif isinstance(event, Phrase):
                 await self._phrase(turn, event)
@@ -434,16 +467,17 @@ class RecognitionConnection(UspConnection):
                 phrase.offset, phrase.duration, "", {}, fault.recognition_status or "NoMatch"
             )
         phrase, spoken = await self._filtered(turn, phrase)
+        phrase = _identified(turn, phrase)
         self._metrics.phrases.labels(phrase.status).inc()
         if self._kind is Kind.TRANSLATION:
             body = wire.translation_phrase(
-                phrase, turn.base, turn.interactive, turn.translation_failure
+                phrase, turn.base, turn.interactive, turn.translation_failure, turn.output
             )
             await self._send_text("translation.phrase", body)
         else:
             await self._send_text(
                 "speech.phrase",
-                wire.speech_phrase(phrase, turn.base, turn.detailed, turn.interactive),
+                wire.speech_phrase(phrase, turn.base, turn.output, turn.interactive),
             )
         self._ack = max(self._ack, phrase.offset + phrase.duration)
         if (

@@ -32,6 +32,7 @@ class Utterance:
     duration_ms: int | None = None
     recognition_status: str = "Success"
     audio: dict[str, str] = field(default_factory=dict)  # language -> WAV path (absolute)
+    language: str | None = None  # the locale spoken, for language identification
 
     @property
     def timed(self) -> bool:
@@ -176,6 +177,8 @@ def _utterance_to_dict(utterance: Utterance, base: Path) -> dict[str, Any]:
         item["translations"] = dict(utterance.translations)
     if utterance.recognition_status != "Success":
         item["recognition_status"] = utterance.recognition_status
+    if utterance.language is not None:
+        item["language"] = utterance.language
     if utterance.audio:
         item["audio"] = {
             language: Path(os.path.relpath(wav, base)).as_posix()

@@ -13,12 +13,57 @@ from __future__ import annotations
 
 import re
 import struct
+from dataclasses import dataclass
 from typing import Any
 
 from shim.emulator.engines.base import Hypothesis, Phrase
 from shim.pcmformat import PCM_16K_MONO, FormatError, WavFormat, parse_fmt_chunk
 
 SUCCESS = "Success"
+CONFIDENCE = 0.95  # our choice: engines here give no confidence worth reporting
+
+
+@dataclass(frozen=True)
+class Output:
+    """What a turn asked to get with each phrase."""
+
+    detailed: bool = False  # NBest (OutputFormat.Detailed)
+    words: bool = False  # word timings in NBest (request_word_level_timestamps)
+    identify: bool = False  # language identification: PrimaryLanguage
+
+
+def _lexical(text: str) -> str:
+    return re.sub(r"[^\w\s']", "", text).lower()
+
+
+def _nbest(event: Phrase, base: int, words: bool) -> list[dict[str, Any]]:
+    """One alternative, as the service lists them. Word times split the phrase in proportion
+    to each word's length (our choice: the engines give no word times)."""
+    lexical = _lexical(event.text)
+    best: dict[str, Any] = {
+        "Confidence": CONFIDENCE,
+        "Lexical": lexical,
+        "ITN": lexical,
+        "MaskedITN": lexical,
+        "Display": event.text,
+    }
+    if words:
+        spoken = lexical.split()
+        total = sum(len(w) + 1 for w in spoken) or 1
+        timed, at = [], event.offset
+        for word in spoken:
+            length = event.duration * (len(word) + 1) // total
+            timed.append({"Word": word, "Offset": at - base, "Duration": length})
+            at += length
+        best["Words"] = timed
+    return [best]
+
+
+def _identified(body: dict[str, Any], language: str | None, output: Output) -> dict[str, Any]:
+    """The language identification's answer, where the service puts it."""
+    if output.identify and language:
+        body["PrimaryLanguage"] = {"Language": language, "Confidence": "High"}
+    return body
 
 
 def _translations(translations: dict[str, str], failure: str | None = None) -> dict[str, Any]:
@@ -31,18 +76,23 @@ def _translations(translations: dict[str, str], failure: str | None = None) -> d
 
 
 def translation_hypothesis(
-    event: Hypothesis, base: int, failure: str | None = None
+    event: Hypothesis, base: int, failure: str | None = None, output: Output = Output()
 ) -> dict[str, Any]:
-    return {
+    body = {
         "Text": event.text,
         "Offset": event.offset - base,
         "Duration": event.duration,
         "Translation": _translations(event.translations, failure),
     }
+    return _identified(body, event.language, output)
 
 
 def translation_phrase(
-    event: Phrase, base: int, interactive: bool = False, failure: str | None = None
+    event: Phrase,
+    base: int,
+    interactive: bool = False,
+    failure: str | None = None,
+    output: Output = Output(),
 ) -> dict[str, Any]:
     """``failure``: the translation failed (an unknown target), the recognition stands."""
     body: dict[str, Any] = {
@@ -53,7 +103,10 @@ def translation_phrase(
     if event.status == SUCCESS:
         body["Text"] = event.text
         body["DisplayText"] = event.text
+        if output.detailed:
+            body["NBest"] = _nbest(event, base, output.words)
         body["Translation"] = _translations(event.translations, failure)
+        _identified(body, event.language, output)
     elif not interactive:
         body["Text"] = ""
     return body
@@ -86,12 +139,13 @@ def end_of_dictation(offset: int, duration: int, base: int) -> dict[str, Any]:
     return {"RecognitionStatus": "EndOfDictation", "Offset": offset - base, "Duration": duration}
 
 
-def speech_hypothesis(event: Hypothesis, base: int) -> dict[str, Any]:
-    return {"Text": event.text, "Offset": event.offset - base, "Duration": event.duration}
+def speech_hypothesis(event: Hypothesis, base: int, output: Output = Output()) -> dict[str, Any]:
+    body = {"Text": event.text, "Offset": event.offset - base, "Duration": event.duration}
+    return _identified(body, event.language, output)
 
 
 def speech_phrase(
-    event: Phrase, base: int, detailed: bool, interactive: bool = False
+    event: Phrase, base: int, output: Output = Output(), interactive: bool = False
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "RecognitionStatus": event.status,
@@ -100,17 +154,9 @@ def speech_phrase(
     }
     if event.status == SUCCESS:
         body["DisplayText"] = event.text
-        if detailed:
-            lexical = re.sub(r"[^\w\s']", "", event.text).lower()
-            body["NBest"] = [
-                {
-                    "Confidence": 0.95,
-                    "Lexical": lexical,
-                    "ITN": lexical,
-                    "MaskedITN": lexical,
-                    "Display": event.text,
-                }
-            ]
+        if output.detailed:
+            body["NBest"] = _nbest(event, base, output.words)
+        _identified(body, event.language, output)
     elif not interactive:
         body["DisplayText"] = ""
     return body

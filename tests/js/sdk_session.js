@@ -9,7 +9,7 @@
 //        bookmarks, visemes: connect those handlers,
 //        text | ssml | pieces: [[delayMs, text], ...] (a TextStream request; the stream closes
 //        after the last; closeAfterAudio: only once audio came back), turns, telemetry, times,
-//        outputFormat: a SpeechSynthesisOutputFormat name, timeoutMs}
+//        autoDetect, lidMode, outputFormat: a SpeechSynthesisOutputFormat name, timeoutMs}
 //
 // turns: continuous recognition stops after that many speechEndDetected (the service's
 // ends of turns), as the SDK's own multi-turn tests do. telemetry: true prints the telemetry
@@ -43,6 +43,7 @@ function resultRecord(name, result) {
     duration: result.duration || 0,
     json: result.json || "",
     errorDetails: result.errorDetails === undefined ? null : result.errorDetails,
+    language: result.language === undefined ? null : result.language,
   };
   if (result.translations) {
     record.translations = {};
@@ -148,6 +149,13 @@ function recognize() {
     recordTelemetry();
   }
   const audioConfig = sdk.AudioConfig.fromStreamInput(pushStream());
+  // autoDetect: candidate languages (AutoDetectSourceLanguageConfig); lidMode: "Continuous".
+  const autoDetect = spec.autoDetect
+    ? sdk.AutoDetectSourceLanguageConfig.fromLanguages(spec.autoDetect)
+    : undefined;
+  if (autoDetect && spec.lidMode) {
+    autoDetect.mode = sdk.LanguageIdMode[spec.lidMode];
+  }
   let recognizer;
   if (spec.kind === "translation") {
     const config = speechConfig(sdk.SpeechTranslationConfig);
@@ -158,7 +166,9 @@ function recognize() {
     if (spec.voice) {
       config.voiceName = spec.voice;
     }
-    recognizer = new sdk.TranslationRecognizer(config, audioConfig);
+    recognizer = autoDetect
+      ? sdk.TranslationRecognizer.FromConfig(config, autoDetect, audioConfig)
+      : new sdk.TranslationRecognizer(config, audioConfig);
     recognizer.synthesizing = (_, e) => {
       const audio = e.result.audio ? Buffer.from(e.result.audio) : Buffer.alloc(0);
       emit({
@@ -170,7 +180,9 @@ function recognize() {
   } else {
     const config = speechConfig(sdk.SpeechConfig);
     config.speechRecognitionLanguage = spec.language || "en-US";
-    recognizer = new sdk.SpeechRecognizer(config, audioConfig);
+    recognizer = autoDetect
+      ? sdk.SpeechRecognizer.FromConfig(config, autoDetect, audioConfig)
+      : new sdk.SpeechRecognizer(config, audioConfig);
   }
   recognizer.sessionStarted = () => emit({ name: "session_started" });
   recognizer.speechStartDetected = (_, e) => emit({ name: "speech_start_detected", offset: e.offset });

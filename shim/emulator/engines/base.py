@@ -35,6 +35,7 @@ class Hypothesis:
     duration: int
     text: str
     translations: dict[str, str]
+    language: str | None = None  # the locale heard, where the engine tells (language ID)
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Phrase:
     text: str
     translations: dict[str, str]
     status: str = "Success"
+    language: str | None = None  # the locale heard, where the engine tells (language ID)
 
 
 RecognitionEvent = SpeechStarted | Hypothesis | Phrase

@@ -193,7 +193,12 @@ class ScriptedStream:
             return Phrase(bytes_to_ticks(start), bytes_to_ticks(end - start), "", {}, status)
         translations = {t: _translation(utterance, t) for t in self._targets}
         return Phrase(
-            bytes_to_ticks(start), bytes_to_ticks(end - start), utterance.text, translations, status
+            bytes_to_ticks(start),
+            bytes_to_ticks(end - start),
+            utterance.text,
+            translations,
+            status,
+            utterance.language,
         )
 
     def _hypothesis(
@@ -216,7 +221,9 @@ class ScriptedStream:
             t: _stripped(_prefix(_translation(utterance, t), count / max(1, len(words))))
             for t in self._targets
         }
-        return Hypothesis(bytes_to_ticks(start), bytes_to_ticks(heard), text, translations)
+        return Hypothesis(
+            bytes_to_ticks(start), bytes_to_ticks(heard), text, translations, utterance.language
+        )
 
 
 class ScriptedEngine:
