@@ -70,6 +70,7 @@ class Turn:
     targets: tuple[str, ...]
     synthesized: dict[str, str | None]  # language -> voice
     output: wire.Output
+    kind: Kind  # what the turn asked for (the universal endpoint serves both)
     profanity: str
     language: str
     silence: TurnSilence
@@ -267,6 +268,11 @@ class RecognitionConnection(UspConnection):
             base = self._received
         else:
             base = self._ack  # a continuous turn after one the service ended: a replay
+        # The universal v2 endpoint serves recognition too (the JavaScript SDK's
+        # SpeechRecognizer uses it): a turn without a translation section gets speech.*.
+        kind = self._kind
+        if kind is Kind.TRANSLATION and _dig(context, "translation") is None:
+            kind = Kind.SPEECH
         profanity = str(
             _dig(context, "phraseDetection", "enrichment", "profanity")
             or self._request.query.get("profanity")
@@ -309,6 +315,7 @@ class RecognitionConnection(UspConnection):
             targets,
             synthesized,
             output,
+            kind,
             profanity,
             str(language),
             silence_timeouts,
@@ -353,7 +360,7 @@ class RecognitionConnection(UspConnection):
         elif not turn.interactive and turn.phrases:
             tail = max(0, end - self._ack)
             await self._send_text(
-                self._phrase_path, wire.end_of_dictation(self._ack, tail, turn.base)
+                self._phrase_path(turn), wire.end_of_dictation(self._ack, tail, turn.base)
             )
             self._ack = max(self._ack, end)
         if not turn.interactive:
@@ -372,9 +379,9 @@ class RecognitionConnection(UspConnection):
             turn.audio_bytes / BYTES_PER_SECOND,
         )
 
-    @property
-    def _phrase_path(self) -> str:
-        return "translation.phrase" if self._kind is Kind.TRANSLATION else "speech.phrase"
+    @staticmethod
+    def _phrase_path(turn: Turn) -> str:
+        return "translation.phrase" if turn.kind is Kind.TRANSLATION else "speech.phrase"
 
     async def _check_silence(self, turn: Turn) -> None:
         """End the turn when its silence has lasted a timeout (:mod:`shim.emulator.silence`)."""
@@ -390,7 +397,7 @@ class RecognitionConnection(UspConnection):
     async def _silence_phrase(self, turn: Turn, offset: int, duration: int) -> None:
         """An empty phrase for silence, in the form the service uses on this path and mode."""
         turn.phrases += 1
-        if self._kind is Kind.TRANSLATION and not turn.interactive:
+        if turn.kind is Kind.TRANSLATION and not turn.interactive:
             self._metrics.phrases.labels(wire.SUCCESS).inc()
             body = wire.translation_silence(
                 offset, duration, turn.base, turn.targets, turn.translation_failure
@@ -400,10 +407,10 @@ class RecognitionConnection(UspConnection):
             phrase = Phrase(offset, duration, "", {}, _SILENCE)
             body = (
                 wire.translation_phrase(phrase, turn.base, turn.interactive)
-                if self._kind is Kind.TRANSLATION
+                if turn.kind is Kind.TRANSLATION
                 else wire.speech_phrase(phrase, turn.base, turn.output, turn.interactive)
             )
-        await self._send_text(self._phrase_path, body)
+        await self._send_text(self._phrase_path(turn), body)
         self._ack = max(self._ack, offset + duration)
 
     async def _end_of_speech(self, turn: Turn) -> None:
@@ -428,7 +435,7 @@ class RecognitionConnection(UspConnection):
             elif isinstance(event, Hypothesis):
                 event = _identified(turn, (await self._filtered(turn, event))[0])
                 self._metrics.hypotheses.inc()
-                if self._kind is Kind.TRANSLATION:
+                if turn.kind is Kind.TRANSLATION:
                     await self._send_text(
                         "translation.hypothesis",
                         wire.translation_hypothesis(
@@ -469,7 +476,7 @@ class RecognitionConnection(UspConnection):
         phrase, spoken = await self._filtered(turn, phrase)
         phrase = _identified(turn, phrase)
         self._metrics.phrases.labels(phrase.status).inc()
-        if self._kind is Kind.TRANSLATION:
+        if turn.kind is Kind.TRANSLATION:
             body = wire.translation_phrase(
                 phrase, turn.base, turn.interactive, turn.translation_failure, turn.output
             )
@@ -481,7 +488,7 @@ class RecognitionConnection(UspConnection):
             )
         self._ack = max(self._ack, phrase.offset + phrase.duration)
         if (
-            self._kind is Kind.TRANSLATION
+            turn.kind is Kind.TRANSLATION
             and phrase.status == wire.SUCCESS
             and turn.translation_failure is None
         ):
