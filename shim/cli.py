@@ -67,6 +67,32 @@ def _emulator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fingerprint(args: argparse.Namespace) -> int:
+    """Print a scenario with a recording per WAV file (scenario per audio)."""
+    from shim.emulator.scenario import (
+        Scenario,
+        ScenarioError,
+        Utterance,
+        dumps,
+        recording_from_wav,
+        scenario_to_dict,
+    )
+
+    recordings = []
+    texts = list(args.text or [])
+    for index, name in enumerate(args.files):
+        path = Path(name)
+        said = texts[index] if index < len(texts) else None
+        utterances = (Utterance(said),) if said is not None else ()
+        try:
+            recordings.append(recording_from_wav(path, utterances))
+        except ScenarioError as exc:
+            return _fail(str(exc))
+    document = scenario_to_dict(Scenario(recordings=tuple(recordings)), Path.cwd())
+    print(dumps(document))
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     from shim.config import settings_from
     from shim.server.app import GUARD, WORKER, create_app, drain, ssl_context
@@ -129,9 +155,15 @@ def build_parser() -> argparse.ArgumentParser:
     emulator.add_argument("--host", default="127.0.0.1")
     emulator.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
     source = emulator.add_mutually_exclusive_group()
-    source.add_argument("--scenario", metavar="FILE", help="scenario for every connection")
     source.add_argument(
-        "--scenario-dir", metavar="DIR", help="the subscription key picks DIR/<key>.json"
+        "--scenario",
+        metavar="PATH",
+        help="scenario for every connection: a file, or a directory of them (merged)",
+    )
+    source.add_argument(
+        "--scenario-dir",
+        metavar="DIR",
+        help="the subscription key picks DIR/<key>.json or the directory DIR/<key>/",
     )
     emulator.add_argument(
         "--engine",
@@ -163,6 +195,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="continuous mode: silence after speech that ends a turn (20000)",
     )
     emulator.set_defaults(run=_emulator)
+
+    prints = commands.add_parser(
+        "fingerprint",
+        help="print a scenario scripting these WAV files by their sound (scenario per audio)",
+    )
+    prints.add_argument("files", nargs="+", metavar="FILE.wav")
+    prints.add_argument(
+        "--text",
+        action="append",
+        metavar="TEXT",
+        help="what the file says (once per file, in order): an utterance on its speech",
+    )
+    prints.set_defaults(run=_fingerprint)
 
     from shim.config import add_serve_arguments
 

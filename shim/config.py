@@ -254,6 +254,8 @@ class ServerSettings:
             "--backends": self.backends_file,
         }
         for flag, path in files.items():
+            if flag == "--scenario" and path is not None and path.is_dir():
+                continue  # a directory of scenario files (a recording per audio file)
             if path is not None and not path.is_file():
                 why = "is not a file" if path.exists() else "no such file"
                 raise ConfigError(f"{flag} {path}: {why}")
@@ -280,7 +282,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="a pool of Speech resources with their session limits, in YAML, instead of the"
         " flags above (docs/configuration.md; env SHIM_BACKENDS)",
     )
-    backend.add_argument("--scenario", help="embedded backend: scenario file (env SHIM_SCENARIO)")
+    backend.add_argument(
+        "--scenario",
+        help="embedded backend: scenario file, or directory of them (env SHIM_SCENARIO)",
+    )
     backend.add_argument(
         "--engine",
         help="embedded backend: auto (local engines when installed, else scripted; default),"

@@ -12,12 +12,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
+import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from shim import boundedjson
 from shim.contractcheck import contract_problem
+from shim.emulator.fingerprint import Fingerprint
+from shim.emulator.fingerprint import fingerprint as fingerprint_of
+from shim.pcmformat import Encoding, PcmConverter, WavFormat
 
 
 class ScenarioError(ValueError):
@@ -37,6 +42,18 @@ class Utterance:
     @property
     def timed(self) -> bool:
         return self.offset_ms is not None
+
+
+@dataclass(frozen=True)
+class Recording:
+    """What one audio file says (scenario per audio): known by the fingerprint of its first
+    second of speech (:mod:`shim.emulator.fingerprint`), wherever it is heard in a session.
+    Utterance times count from the recording's start."""
+
+    fingerprint: Fingerprint
+    utterances: tuple[Utterance, ...]
+    name: str = ""
+    duration_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +80,7 @@ class Fault:
 @dataclass(frozen=True)
 class Scenario:
     utterances: tuple[Utterance, ...] = ()
+    recordings: tuple[Recording, ...] = ()
     faults: tuple[Fault, ...] = ()
     segmentation_silence_ms: int = 500
     synthesis_engine: str = "auto"
@@ -72,7 +90,8 @@ class Scenario:
 
     def recorded_audio(self, language: str, text: str) -> Path | None:
         """A recorded WAV for this translation, if the scenario carries one."""
-        for utterance in self.utterances:
+        every = (*self.utterances, *(u for r in self.recordings for u in r.utterances))
+        for utterance in every:
             path = utterance.audio.get(language)
             if path and utterance.translations.get(language) == text:
                 return Path(path)
@@ -106,14 +125,21 @@ def scenario_from_dict(
 ) -> Scenario:
     validate(document, source)
     synthesis = document.get("synthesis", {})
-    utterances = []
-    for item in document.get("utterances", []):
-        audio = {
-            lang: str((base or Path.cwd()) / path) for lang, path in item.get("audio", {}).items()
-        }
-        utterances.append(Utterance(**{**item, "audio": audio}))
+    folder = base or Path.cwd()
+    recordings = tuple(
+        Recording(
+            fingerprint=Fingerprint(
+                item["fingerprint"]["speech_ms"], tuple(item["fingerprint"]["levels"])
+            ),
+            utterances=_utterances(item["utterances"], folder),
+            name=item.get("name", ""),
+            duration_ms=item.get("duration_ms"),
+        )
+        for item in document.get("recordings", [])
+    )
     return Scenario(
-        utterances=tuple(utterances),
+        utterances=_utterances(document.get("utterances", []), folder),
+        recordings=recordings,
         faults=tuple(fault_from_dict(f) for f in document.get("faults", [])),
         segmentation_silence_ms=document.get("segmentation_silence_ms", 500),
         synthesis_engine=synthesis.get("engine", "auto"),
@@ -123,8 +149,23 @@ def scenario_from_dict(
     )
 
 
+def _utterances(items: list[dict[str, Any]], folder: Path) -> tuple[Utterance, ...]:
+    utterances = []
+    for item in items:
+        audio = {lang: str(folder / path) for lang, path in item.get("audio", {}).items()}
+        utterances.append(Utterance(**{**item, "audio": audio}))
+    return tuple(utterances)
+
+
+MAX_SCENARIO_FILES = 1000  # in a scenario directory
+
+
 def load_scenario(path: str | Path) -> Scenario:
+    """A scenario file, or a directory of them: one scenario with every file's recordings,
+    utterances and faults (in file name order), so many audio files share one key."""
     path = Path(path)
+    if path.is_dir():
+        return _load_directory(path)
     try:
         text = path.read_text("utf-8")
     except OSError as exc:
@@ -138,13 +179,32 @@ def load_scenario(path: str | Path) -> Scenario:
     return scenario_from_dict(document, str(path), path.parent)
 
 
+def _load_directory(path: Path) -> Scenario:
+    files = sorted(path.glob("*.json"))
+    if len(files) > MAX_SCENARIO_FILES:
+        raise ScenarioError(f"{path}: more than {MAX_SCENARIO_FILES} scenario files")
+    parts = [load_scenario(file) for file in files]
+    if not parts:
+        return Scenario(source=str(path))
+    return dataclasses.replace(
+        parts[0],
+        utterances=tuple(u for p in parts for u in p.utterances),
+        recordings=tuple(r for p in parts for r in p.recordings),
+        faults=tuple(f for p in parts for f in p.faults),
+        source=str(path),
+    )
+
+
 def scenario_to_dict(scenario: Scenario, base: Path) -> dict[str, Any]:
     """The file form of ``scenario``: only what differs from the defaults, audio paths
     relative to ``base`` (the scenario file's folder), as :func:`scenario_from_dict` reads."""
     document: dict[str, Any] = {}
     if scenario.description:
         document["description"] = scenario.description
-    document["utterances"] = [_utterance_to_dict(u, base) for u in scenario.utterances]
+    if scenario.utterances or not scenario.recordings:
+        document["utterances"] = [_utterance_to_dict(u, base) for u in scenario.utterances]
+    if scenario.recordings:
+        document["recordings"] = [_recording_to_dict(r, base) for r in scenario.recordings]
     if scenario.faults:
         document["faults"] = [_non_default(fault) for fault in scenario.faults]
     if scenario.segmentation_silence_ms != Scenario.segmentation_silence_ms:
@@ -163,7 +223,32 @@ def save_scenario(scenario: Scenario, path: Path) -> None:
     """Write ``scenario`` to ``path`` (UTF-8 JSON), validated first: what is written loads."""
     document = scenario_to_dict(scenario, path.parent)
     validate(document, str(path))
-    path.write_text(json.dumps(document, ensure_ascii=False, indent=1) + "\n", "utf-8")
+    path.write_text(dumps(document) + "\n", "utf-8")
+
+
+_NUMBER_LIST = re.compile(r"\[\s*(-?\d+(?:,\s*-?\d+)*)\s*\]")
+
+
+def dumps(document: dict[str, Any]) -> str:
+    """A scenario as indented JSON, with lists of numbers (fingerprints) on one line."""
+    text = json.dumps(document, ensure_ascii=False, indent=1)
+    return _NUMBER_LIST.sub(
+        lambda m: "[" + ", ".join(m.group(1).split()).replace(",,", ",") + "]", text
+    )
+
+
+def _recording_to_dict(recording: Recording, base: Path) -> dict[str, Any]:
+    item: dict[str, Any] = {}
+    if recording.name:
+        item["name"] = recording.name
+    if recording.duration_ms is not None:
+        item["duration_ms"] = recording.duration_ms
+    item["fingerprint"] = {
+        "speech_ms": recording.fingerprint.speech_ms,
+        "levels": list(recording.fingerprint.levels),
+    }
+    item["utterances"] = [_utterance_to_dict(u, base) for u in recording.utterances]
+    return item
 
 
 def _utterance_to_dict(utterance: Utterance, base: Path) -> dict[str, Any]:
@@ -193,6 +278,23 @@ def _non_default(fault: Fault) -> dict[str, Any]:
         for f in dataclasses.fields(fault)
         if getattr(fault, f.name) != f.default
     }
+
+
+def recording_from_wav(path: Path, utterances: tuple[Utterance, ...] = ()) -> Recording:
+    """A recording for a WAV file (any PCM, float, A-law or mu-law format): its fingerprint,
+    its length, and what it says (``utterances``)."""
+    try:
+        with wave.open(str(path)) as wav:
+            rate, channels, width = wav.getframerate(), wav.getnchannels(), wav.getsampwidth()
+            frames = wav.readframes(wav.getnframes())
+    except (OSError, EOFError, wave.Error) as exc:
+        raise ScenarioError(f"{path}: not a WAV file this reads ({exc})") from None
+    converter = PcmConverter(WavFormat(Encoding.PCM, rate, channels, width * 8))
+    pcm = converter.convert(frames) + converter.flush()
+    print_ = fingerprint_of(pcm)
+    if print_ is None:
+        raise ScenarioError(f"{path}: no speech to know it by")
+    return Recording(print_, utterances, path.name, len(pcm) * 1000 // 32_000)
 
 
 def parse_fault_spec(text: str) -> tuple[Fault, ...]:

@@ -122,14 +122,24 @@ def fingerprint(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:8]
 
 
+def _modified(path: Path) -> float | None:
+    """When a scenario file or directory (or a file in it) last changed; None if absent."""
+    try:
+        if path.is_dir():
+            return max([path.stat().st_mtime, *(f.stat().st_mtime for f in path.glob("*.json"))])
+        return path.stat().st_mtime
+    except OSError:
+        return None
+
+
 def _scenario_for(state: _State, key: str) -> Scenario | None:
     settings = state.settings
     if settings.scenario_dir is not None and _KEY_FILE_NAME.match(key):
+        # DIR/<key>.json, or DIR/<key>/ holding several (a recording per audio file, say).
         path = settings.scenario_dir / f"{key}.json"
-        try:
-            mtime = path.stat().st_mtime
-        except OSError:
-            mtime = None
+        if not path.is_file():
+            path = settings.scenario_dir / key
+        mtime = _modified(path)
         if mtime is not None:
             cached = state.scenario_cache.get(path)
             if cached is None or cached[0] != mtime:

@@ -1,9 +1,16 @@
 """``serve --record-backend DIR``: capture what the speech backend did, as a replayable scenario.
 
 For each session it writes ``DIR/<request id>.json``, a scenario for the local Speech service
-(utterances with their offsets, texts and translations) and the synthesized speech of each
-final as ``DIR/<request id>/<n>.<language>.wav``. Run a session against Azure once, then
-replay the same behaviour in CI forever: ``emulator --scenario DIR/<request id>.json``.
+and the synthesized speech of each final as ``DIR/<request id>/<n>.<language>.wav``. The
+scenario holds one *recording*: the session's audio known by its fingerprint (the loudness of
+its first second of speech, :mod:`shim.emulator.fingerprint`), with the utterances' offsets,
+texts and translations. Run sessions against Azure once, then replay the same behaviour in CI
+forever, each audio answered as recorded however many share one key:
+``emulator --scenario DIR`` (or ``--scenario-dir`` with ``DIR`` as ``<key>/``). A session
+with no speech in its first :data:`PRINT_SECONDS` is written without a fingerprint: its
+utterances at their offsets, for ``--scenario DIR/<request id>.json``.
+
+Memory: the first :data:`PRINT_SECONDS` of the session's audio (960 kB) until it is saved.
 The file is written through the scenario module (:func:`~shim.emulator.scenario.save_scenario`),
 so it is validated against the scenario schema and loads back as it was recorded.
 """
@@ -15,12 +22,15 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shim.audiotime import TICKS_PER_MS
-from shim.emulator.scenario import Scenario, Utterance, save_scenario
+from shim.audiotime import BYTES_PER_SECOND, TICKS_PER_MS
+from shim.emulator.fingerprint import fingerprint
+from shim.emulator.scenario import Recording, Scenario, Utterance, save_scenario
 from shim.legacy.tts import FinalSpeech
 from shim.speech.events import BridgeEvent, Recognized, SynthesisAudio, SynthesisCompleted
 
 log = logging.getLogger("shim.server")
+
+PRINT_SECONDS = 30  # the fingerprint is taken from the first speech in this much audio
 
 
 @dataclass
@@ -32,6 +42,15 @@ class BackendRecorder:
     utterances: list[Utterance] = field(default_factory=list)
     _audio: dict[int, bytes] = field(default_factory=dict)  # utterance index -> its speech
     _speech: FinalSpeech[int] = field(default_factory=FinalSpeech)
+    _start: bytearray = field(default_factory=bytearray)  # the first PRINT_SECONDS of audio
+    _audio_bytes: int = 0
+
+    def audio(self, pcm: bytes) -> None:
+        """The session's audio as the backend is given it (16 kHz mono 16-bit)."""
+        room = PRINT_SECONDS * BYTES_PER_SECOND - len(self._start)
+        if room > 0:
+            self._start += pcm[:room]
+        self._audio_bytes += len(pcm)
 
     def observe(self, event: BridgeEvent) -> None:
         """Called on the event loop for every backend event, in order; cheap."""
@@ -69,11 +88,17 @@ class BackendRecorder:
             utterances[index] = dataclasses.replace(
                 utterances[index], audio={self.target_language: str(path)}
             )
-        scenario = Scenario(
-            utterances=tuple(utterances),
-            description=f"recorded from the speech backend: session {self.request_id},"
-            f" {self.source_locale} -> {self.target_language}",
+        description = (
+            f"recorded from the speech backend: session {self.request_id},"
+            f" {self.source_locale} -> {self.target_language}"
         )
+        print_ = fingerprint(bytes(self._start))
+        if print_ is None:
+            scenario = Scenario(utterances=tuple(utterances), description=description)
+        else:
+            duration_ms = self._audio_bytes * 1000 // BYTES_PER_SECOND
+            recording = Recording(print_, tuple(utterances), self.request_id, duration_ms)
+            scenario = Scenario(recordings=(recording,), description=description)
         path = self.directory / f"{self.request_id}.json"
         save_scenario(scenario, path)
         log.info(

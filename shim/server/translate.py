@@ -190,6 +190,8 @@ class TranslateSession:
         speech = self._speech
         if isinstance(command, WriteAudio):
             self.telemetry.audio_written(command.pcm, self._loop.time())
+            if self._recorder is not None:
+                self._recorder.audio(command.pcm)
             if speech is not None:
                 speech.write(command.pcm)
             if self._traffic is not None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shim.audiotime import BYTES_PER_SECOND, bytes_to_ticks, ticks_to_bytes
-from shim.emulator import synthesis
+from shim.emulator import fingerprint, synthesis
 from shim.emulator.engines.base import (
     Hypothesis,
     Phrase,
@@ -32,6 +32,7 @@ from shim.emulator.engines.base import (
     StreamParams,
     Synthesis,
 )
+from shim.emulator.fingerprint import LevelTrack
 from shim.emulator.scenario import Scenario, Utterance
 from shim.emulator.vad import EnergyVad, Segment
 
@@ -40,11 +41,34 @@ NO_TEXT_STATUSES = {"NoMatch", "InitialSilenceTimeout", "BabbleTimeout", "Error"
 PARTIAL_STEP_BYTES = BYTES_PER_SECOND * 3 // 10  # untimed utterances reveal about a word per 300 ms
 
 
+@dataclass(frozen=True)
+class _Placement:
+    """A scenario recording heard in the session's audio."""
+
+    recording: int  # index in the scenario's recordings
+    start: int  # byte of the session's audio where the recording starts
+    end: int | None  # ... and ends (None: its duration is not known)
+
+
 @dataclass
 class _SessionAudio:
     vad: EnergyVad
     segments: list[Segment] = field(default_factory=list)
     analysed: int = 0  # bytes of the session's audio the VAD has seen
+    # Recordings (scenario per audio): levels of what is not matched yet, what matched where,
+    # and for each segment start the placement it belongs to (None: no recording).
+    track: LevelTrack | None = None
+    placements: list[_Placement] = field(default_factory=list)
+    decided: dict[int, int | None] = field(default_factory=dict)
+
+    def placement_at(self, position: int) -> int | None:
+        for index, placement in enumerate(self.placements):
+            if placement.start <= position and (placement.end is None or position < placement.end):
+                return index
+        return None
+
+
+Key = tuple[int, ...]  # (utterance index,) or (placement, utterance index in its recording)
 
 
 def _translation(utterance: Utterance, target: str) -> str:
@@ -80,7 +104,9 @@ class ScriptedStream:
         # No scenario utterances: every stretch of speech becomes a visibly synthetic one, so
         # the embedded default answers something real-looking to any audio.
         self._utterances = list(self._scenario.utterances)
-        self._generated = not self._utterances
+        self._recordings = self._scenario.recordings
+        self._prints = [r.fingerprint for r in self._recordings]
+        self._generated = not self._utterances and not self._recordings
         order = sorted(
             range(len(self._utterances)),
             key=lambda i: self._utterances[i].offset_ms or 0,
@@ -89,9 +115,11 @@ class ScriptedStream:
         self._untimed = [i for i, u in enumerate(self._utterances) if not u.timed]
         # Only untimed (and generated) utterances are placed on what the VAD finds: a fully
         # timed scenario, like every benchmark's, skips its cost (a third of the service's CPU).
-        self._needs_vad = self._generated or bool(self._untimed)
-        self._done: set[int] = set()
-        self._revealed: dict[int, int] = {}
+        self._needs_vad = self._generated or bool(self._untimed) or bool(self._recordings)
+        if self._recordings and self._audio.track is None:
+            self._audio.track = LevelTrack(self._audio.analysed)
+        self._done: set[Key] = set()
+        self._revealed: dict[Key, int] = {}
         self._speech_started = False
         self._ended = False
         self._quiet_from = self._turn_start  # end of the last phrase
@@ -106,43 +134,113 @@ class ScriptedStream:
             if self._needs_vad:
                 fresh = pcm[max(0, audio.analysed - self._position) :]
                 audio.segments += audio.vad.feed(fresh)
+                if audio.track is not None:
+                    audio.track.feed(fresh, end - len(fresh))
             audio.analysed = end
         self._position = end
+        self._match()
         return self._events()
 
     async def finish(self) -> list[RecognitionEvent]:
         if self._needs_vad and self._position >= self._audio.analysed:
             self._audio.segments += self._audio.vad.flush()
         self._ended = True
+        self._match()
         return self._events()
 
-    def _spans(self) -> list[tuple[int, int, int | None]]:
-        """(utterance index, start byte, end byte or None while still open), in time order."""
-        spans: list[tuple[int, int, int | None]] = []
+    def _match(self) -> None:
+        """Decide which recording each new speech segment is (scenario per audio): one
+        second into it, or when it ends; a segment inside a placed recording is its own."""
+        audio, track = self._audio, self._audio.track
+        if track is None:
+            return
+        starts = [(s.start, True) for s in audio.segments]
+        if audio.vad.open_segment_start is not None:
+            starts.append((audio.vad.open_segment_start, self._ended))
+        waiting = None
+        for start, closed in starts:
+            if start in audio.decided:
+                continue
+            inside = audio.placement_at(start)
+            if inside is not None:
+                audio.decided[start] = inside
+                continue
+            if not closed and not fingerprint.ready(track, start):
+                waiting = start
+                break
+            found = fingerprint.best_match(self._prints, track, start)
+            if found is None:
+                audio.decided[start] = None
+                continue
+            recording = self._recordings[found[0]]
+            begin = found[1] - recording.fingerprint.speech_ms * 32
+            end = None if recording.duration_ms is None else begin + recording.duration_ms * 32
+            audio.placements.append(_Placement(found[0], begin, end))
+            audio.decided[start] = len(audio.placements) - 1
+        # Keep a second behind the detector: a segment opens a few frames after it starts.
+        keep = audio.analysed - BYTES_PER_SECOND
+        track.trim(min(waiting, keep) if waiting is not None else keep)
+
+    def _spans(self) -> list[tuple[Key, Utterance, int, int | None]]:
+        """(key, utterance, start byte, end byte or None while still open), in time order."""
+        spans: list[tuple[Key, Utterance, int, int | None]] = []
         for i in self._timed:
             u = self._utterances[i]
             assert u.offset_ms is not None and u.duration_ms is not None
-            spans.append((i, u.offset_ms * 32, (u.offset_ms + u.duration_ms) * 32))
-        segments = self._audio.segments
-        open_start = self._audio.vad.open_segment_start
-        while len(self._untimed) < len(segments) + (open_start is not None):
+            spans.append(((i,), u, u.offset_ms * 32, (u.offset_ms + u.duration_ms) * 32))
+        audio = self._audio
+        segments: list[tuple[int, int | None]] = [(s.start, s.end) for s in audio.segments]
+        if audio.vad.open_segment_start is not None:
+            segments.append((audio.vad.open_segment_start, None))
+        if audio.track is not None:
+            spans += self._recording_spans(segments)
+            # Unmatched speech falls to the scenario's own utterances; undecided speech waits.
+            decided = audio.decided
+            segments = [s for s in segments if s[0] in decided and decided[s[0]] is None]
+        while len(self._untimed) < len(segments):
             if self._generated:
                 number = len(self._untimed) + 1
                 utterance = Utterance(f"Scripted speech segment number {number}.")
-            elif self._untimed and not self._timed:
+            elif not self._timed:
                 utterance = Utterance("", recognition_status="NoMatch")  # unscripted speech
             else:
                 break  # timed scenarios place their utterances themselves
             self._untimed.append(len(self._utterances))
             self._utterances.append(utterance)
         for k, i in enumerate(self._untimed):
-            if k < len(segments):
-                spans.append((i, segments[k].start, segments[k].end))
-            elif k == len(segments) and open_start is not None:
-                spans.append((i, open_start, None))
-            else:
+            if k >= len(segments):
                 break
-        spans.sort(key=lambda span: span[1])
+            start, end = segments[k]
+            spans.append(((i,), self._utterances[i], start, end))
+            if end is None:
+                break
+        spans.sort(key=lambda span: span[2])
+        return spans
+
+    def _recording_spans(
+        self, segments: list[tuple[int, int | None]]
+    ) -> list[tuple[Key, Utterance, int, int | None]]:
+        """Each placed recording's utterances: timed ones where the recording puts them,
+        the others on its speech segments in order."""
+        audio = self._audio
+        spans: list[tuple[Key, Utterance, int, int | None]] = []
+        for p, placement in enumerate(audio.placements):
+            utterances = self._recordings[placement.recording].utterances
+            own = [s for s in segments if audio.decided.get(s[0]) == p]
+            untimed = 0
+            for j, u in enumerate(utterances):
+                if u.timed:
+                    assert u.offset_ms is not None and u.duration_ms is not None
+                    start = placement.start + u.offset_ms * 32
+                    spans.append(((p, j), u, start, start + u.duration_ms * 32))
+                elif untimed < len(own):
+                    start, end = own[untimed]
+                    spans.append(((p, j), u, start, end))
+                    untimed += 1
+            for start, end in own[untimed:]:  # more speech than the recording scripts
+                if not any(u.timed for u in utterances):
+                    key = (p, len(utterances) + own.index((start, end)))
+                    spans.append((key, Utterance("", recognition_status="NoMatch"), start, end))
         return spans
 
     def _events(self) -> list[RecognitionEvent]:
@@ -157,31 +255,33 @@ class ScriptedStream:
     def quiet(self) -> Quiet:
         # Quiet up to the next utterance's start (or the open VAD segment's, or now).
         quiet_until = self._position
-        for i, start, _ in self._spans():
-            if i not in self._done:
+        for key, _, start, _ in self._spans():
+            if key not in self._done:
                 quiet_until = min(quiet_until, max(start, self._quiet_from))
                 break
+        undecided = self._audio.vad.open_segment_start
+        if self._audio.track is not None and undecided is not None:
+            quiet_until = min(quiet_until, max(undecided, self._quiet_from))  # speech all the same
         return Quiet(bytes_to_ticks(self._quiet_from), bytes_to_ticks(quiet_until))
 
     def _utterance_events(self) -> list[RecognitionEvent]:
         events: list[RecognitionEvent] = []
-        for i, start, end in self._spans():
-            if i in self._done:
+        for key, utterance, start, end in self._spans():
+            if key in self._done:
                 continue
             if end is not None and end <= self._turn_start:
-                self._done.add(i)  # acknowledged on an earlier connection
+                self._done.add(key)  # acknowledged on an earlier connection
                 continue
             if start >= self._position:
                 break
             if not self._speech_started:
                 self._speech_started = True
                 events.append(SpeechStarted(bytes_to_ticks(max(start, self._turn_start))))
-            utterance = self._utterances[i]
             if end is not None and end <= self._position:
-                self._done.add(i)
+                self._done.add(key)
                 events.append(self._phrase(utterance, start, end))
                 continue
-            partial = self._hypothesis(i, utterance, start, end)
+            partial = self._hypothesis(key, utterance, start, end)
             if partial is not None:
                 events.append(partial)
             break  # later utterances wait for this one's final
@@ -202,7 +302,7 @@ class ScriptedStream:
         )
 
     def _hypothesis(
-        self, index: int, utterance: Utterance, start: int, end: int | None
+        self, index: Key, utterance: Utterance, start: int, end: int | None
     ) -> Hypothesis | None:
         if utterance.recognition_status in NO_TEXT_STATUSES:
             return None
