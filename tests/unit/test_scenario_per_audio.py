@@ -136,3 +136,14 @@ def test_a_fingerprint_needs_levels_and_utterances() -> None:
         scenario_from_dict(
             {"recordings": [{"fingerprint": {"speech_ms": 5, "levels": [-9]}, "utterances": []}]}
         )
+
+
+async def test_what_the_engine_said_it_understands_when_played_back() -> None:
+    """The SDKs' round-trip tests recognise a translation's synthesized speech."""
+    engine = ScriptedEngine()
+    spoken = await engine.synthesize("Wie ist das Wetter?", "de", None, Scenario())
+    heard = Scenario(utterances=(Utterance("Something else entirely."),))
+    stream = engine.open_stream(StreamParams("back", "de-DE", (), 0, scenario=heard))
+    pcm = bytes(SECOND) + spoken.pcm + bytes(SECOND)
+    events = await stream.feed(pcm) + await stream.finish()
+    assert [e.text for e in events if isinstance(e, Phrase)] == ["Wie ist das Wetter?"]

@@ -33,10 +33,11 @@ from shim.emulator.engines.base import (
     Synthesis,
 )
 from shim.emulator.fingerprint import LevelTrack
-from shim.emulator.scenario import Scenario, Utterance
+from shim.emulator.scenario import Recording, Scenario, Utterance
 from shim.emulator.vad import EnergyVad, Segment
 
 MAX_SESSIONS = 4096
+MAX_SPOKEN = 256  # syntheses remembered to be understood when played back (1 kB each)
 NO_TEXT_STATUSES = {"NoMatch", "InitialSilenceTimeout", "BabbleTimeout", "Error"}
 PARTIAL_STEP_BYTES = BYTES_PER_SECOND * 3 // 10  # untimed utterances reveal about a word per 300 ms
 
@@ -45,7 +46,7 @@ PARTIAL_STEP_BYTES = BYTES_PER_SECOND * 3 // 10  # untimed utterances reveal abo
 class _Placement:
     """A scenario recording heard in the session's audio."""
 
-    recording: int  # index in the scenario's recordings
+    recording: Recording
     start: int  # byte of the session's audio where the recording starts
     end: int | None  # ... and ends (None: its duration is not known)
 
@@ -105,7 +106,6 @@ class ScriptedStream:
         # the embedded default answers something real-looking to any audio.
         self._utterances = list(self._scenario.utterances)
         self._recordings = self._scenario.recordings
-        self._prints = [r.fingerprint for r in self._recordings]
         self._generated = not self._utterances and not self._recordings
         order = sorted(
             range(len(self._utterances)),
@@ -116,6 +116,11 @@ class ScriptedStream:
         # Only untimed (and generated) utterances are placed on what the VAD finds: a fully
         # timed scenario, like every benchmark's, skips its cost (a third of the service's CPU).
         self._needs_vad = self._generated or bool(self._untimed) or bool(self._recordings)
+        if self._needs_vad:
+            # What the service itself said is understood too: a translation's speech, played
+            # back, is its text (the SDK's own round-trip tests).
+            self._recordings += engine.spoken()
+        self._prints = [r.fingerprint for r in self._recordings]
         if self._recordings and self._audio.track is None:
             self._audio.track = LevelTrack(self._audio.analysed)
         self._done: set[Key] = set()
@@ -175,7 +180,7 @@ class ScriptedStream:
             recording = self._recordings[found[0]]
             begin = found[1] - recording.fingerprint.speech_ms * 32
             end = None if recording.duration_ms is None else begin + recording.duration_ms * 32
-            audio.placements.append(_Placement(found[0], begin, end))
+            audio.placements.append(_Placement(recording, begin, end))
             audio.decided[start] = len(audio.placements) - 1
         # Keep a second behind the detector: a segment opens a few frames after it starts.
         keep = audio.analysed - BYTES_PER_SECOND
@@ -225,7 +230,7 @@ class ScriptedStream:
         audio = self._audio
         spans: list[tuple[Key, Utterance, int, int | None]] = []
         for p, placement in enumerate(audio.placements):
-            utterances = self._recordings[placement.recording].utterances
+            utterances = placement.recording.utterances
             own = [s for s in segments if audio.decided.get(s[0]) == p]
             untimed = 0
             for j, u in enumerate(utterances):
@@ -331,6 +336,22 @@ class ScriptedEngine:
 
     def __init__(self) -> None:
         self._sessions: OrderedDict[str, _SessionAudio] = OrderedDict()
+        self._spoken: OrderedDict[tuple[str, str], Recording] = OrderedDict()
+
+    def spoken(self) -> tuple[Recording, ...]:
+        """Recordings of the speech this engine synthesized lately (at most MAX_SPOKEN)."""
+        return tuple(self._spoken.values())
+
+    def _remember(self, result: Synthesis, text: str, language: str) -> None:
+        print_ = fingerprint.fingerprint(result.pcm)
+        if print_ is None:
+            return
+        duration_ms = len(result.pcm) * 1000 // BYTES_PER_SECOND
+        said = Utterance(text, language=language if "-" in language else None)
+        self._spoken[(language, text)] = Recording(print_, (said,), "synthesized", duration_ms)
+        self._spoken.move_to_end((language, text))
+        while len(self._spoken) > MAX_SPOKEN:
+            self._spoken.popitem(last=False)
 
     def session_audio(self, params: StreamParams) -> _SessionAudio:
         audio = self._sessions.get(params.session_id)
@@ -364,8 +385,11 @@ class ScriptedEngine:
     ) -> Synthesis:
         recorded = scenario.recorded_audio(language, text)
         if recorded is not None:
-            return await synthesis.from_wav_file(recorded, text)
-        return await synthesis.synthesize(text, language, scenario.synthesis_engine)
+            result = await synthesis.from_wav_file(recorded, text)
+        else:
+            result = await synthesis.synthesize(text, language, scenario.synthesis_engine)
+        self._remember(result, text, language)
+        return result
 
     async def translate_words(
         self, words: tuple[str, ...], source_locale: str, target_language: str
