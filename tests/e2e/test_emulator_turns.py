@@ -106,3 +106,22 @@ def test_js_recognize_once_twice_on_one_connection(
     # Each call counts from its own start: the second question is not 12 s into it.
     assert all(r["offset"] < 11 * SECOND for r in results)
     assert len(named(records, "session_started")) == 2
+
+
+def test_js_speech_recognizer_on_the_universal_endpoint_gets_speech_results(
+    node: str, emulator: Emulator, pcm_file: Callable[..., str]
+) -> None:
+    """The SDK's recognizer with endpoint version 2 (what Microsoft's own tests run) uses
+    the universal endpoint; without a translation section its turns get speech.*."""
+    records = run_js(
+        node,
+        {
+            "kind": "speech",
+            "endpoint": f"{emulator.url}/stt/speech/universal/v2",
+            "key": emulator.scenario(WEATHER_TWICE),
+            "audio": pcm_file(pcm=_two_questions()),
+        },
+    )
+    assert [(r["reason"], r["text"]) for r in named(records, "recognized")] == [
+        ("RecognizedSpeech", WEATHER_TEXT)
+    ] * 2
