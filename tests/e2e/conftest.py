@@ -11,7 +11,13 @@ import pytest
 from tests.support.contracts import ContractSuite
 from tests.support.js_sdk import node_executable
 from tests.support.paths import read_pcm
-from tests.support.processes import RunningProcess, shim_command, start_process
+from tests.support.processes import (
+    Emulator,
+    RunningProcess,
+    Service,
+    shim_command,
+    start_process,
+)
 from tests.support.scenarios import INSPECT
 
 
@@ -83,3 +89,12 @@ def pcm_file(tmp_path: Path) -> Callable[..., str]:
         return str(path)
 
     return write
+
+
+@pytest.fixture(params=["scripted", "local"])
+def service(request: pytest.FixtureRequest, emulator: Emulator) -> Service:
+    """The test once on each engine (skipped on the local one when it is not installed)."""
+    if request.param == "scripted":
+        return Service("scripted", emulator.url, emulator)
+    local: RunningProcess = request.getfixturevalue("local_emulator")
+    return Service("local", local.url, emulator)

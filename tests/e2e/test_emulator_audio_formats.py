@@ -18,7 +18,7 @@ from tests.support.audio_formats import encode
 from tests.support.js_sdk import named as js_named
 from tests.support.js_sdk import run_js
 from tests.support.paths import read_pcm
-from tests.support.processes import Emulator, RunningProcess
+from tests.support.processes import Emulator, RunningProcess, Service
 from tests.support.sdk_harness import Event, named, translate_continuous
 
 pytestmark = pytest.mark.e2e
@@ -84,19 +84,11 @@ def test_python_formats_with_the_local_engine(local_emulator: RunningProcess, na
     assert texts and "weather" in " ".join(texts).lower()
 
 
-@pytest.mark.parametrize("engine", ["scripted", "local"])
 @pytest.mark.parametrize(
     ("tag", "rate", "channels"), [("PCM", 44_100, 1), ("MuLaw", 16_000, 1), ("ALaw", 8_000, 1)]
 )
 def test_js_declared_formats(
-    node: str,
-    emulator: Emulator,
-    local_emulator: RunningProcess,
-    pcm_file: Callable[..., str],
-    engine: str,
-    tag: str,
-    rate: int,
-    channels: int,
+    node: str, service: Service, pcm_file: Callable[..., str], tag: str, rate: int, channels: int
 ) -> None:
     """What the SDK's "PushStream44K, muLaw, Alaw files" test sends: the JavaScript SDK's
     header says 16 bits per sample for the companded formats too."""
@@ -108,8 +100,8 @@ def test_js_declared_formats(
         {
             "kind": "speech",
             "mode": "once",
-            "host": emulator.url if engine == "scripted" else local_emulator.url,
-            "key": emulator.scenario(WEATHER),
+            "host": service.url,
+            "key": service.key(WEATHER),
             "format": {"rate": rate, "bits": 16, "channels": channels, "tag": tag},
             "audio": pcm_file(pcm=encode(pcm, rate, channels, bits, encoding)),
         },

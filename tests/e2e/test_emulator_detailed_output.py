@@ -22,7 +22,7 @@ import pytest
 from tests.support.js_sdk import named as js_named
 from tests.support.js_sdk import run_js
 from tests.support.paths import read_pcm
-from tests.support.processes import Emulator, RunningProcess
+from tests.support.processes import Emulator, Service
 from tests.support.sdk_harness import FAST, set_properties
 
 pytestmark = pytest.mark.e2e
@@ -66,16 +66,8 @@ def _check_words(phrase: dict[str, Any], offset: int, duration: int) -> None:
     assert words[-1]["Offset"] + words[-1]["Duration"] <= offset + duration
 
 
-@pytest.mark.parametrize("engine", ["scripted", "local"])
-def test_python_word_level_timestamps_put_words_in_the_detailed_phrase(
-    emulator: Emulator, local_emulator: RunningProcess, engine: str
-) -> None:
-    url, key = (
-        (emulator.url, emulator.scenario(WEATHER))
-        if engine == "scripted"
-        else (local_emulator.url, "any")
-    )
-    config = speechsdk.SpeechConfig(host=url, subscription=key)
+def test_python_word_level_timestamps_put_words_in_the_detailed_phrase(service: Service) -> None:
+    config = speechsdk.SpeechConfig(host=service.url, subscription=service.key(WEATHER))
     config.speech_recognition_language = "en-US"
     config.request_word_level_timestamps()
     recognizer = _recognizer(config, _two_questions())
@@ -156,23 +148,17 @@ def test_python_translation_carries_the_identified_language_in_its_json(
     assert json.loads(result.json)["PrimaryLanguage"] == {"Language": "de-DE", "Confidence": "High"}
 
 
-@pytest.mark.parametrize("engine", ["scripted", "local"])
 def test_js_detailed_words_and_identified_languages(
-    node: str,
-    emulator: Emulator,
-    local_emulator: RunningProcess,
-    pcm_file: Callable[..., str],
-    engine: str,
+    node: str, service: Service, pcm_file: Callable[..., str]
 ) -> None:
-    scripted = engine == "scripted"
-    url = emulator.url if scripted else local_emulator.url
+    scripted, url = service.scripted, service.url
     audio = pcm_file(pcm=_two_questions())
     detailed = run_js(
         node,
         {
             "kind": "speech",
             "host": url,
-            "key": emulator.scenario(WEATHER),
+            "key": service.key(WEATHER),
             "detailed": True,
             "properties": {"SpeechServiceResponse_RequestWordLevelTimestamps": "true"},
             "audio": audio,
@@ -188,7 +174,7 @@ def test_js_detailed_words_and_identified_languages(
         {
             "kind": "translation",
             "host": url,
-            "key": emulator.scenario(BILINGUAL),
+            "key": service.key(BILINGUAL),
             "targets": ["fr"],
             "autoDetect": ["de-DE", "en-US"] if scripted else ["en-US", "de-DE"],
             "lidMode": "Continuous",

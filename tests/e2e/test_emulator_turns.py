@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.js_sdk import named, run_js
 from tests.support.paths import read_pcm
-from tests.support.processes import Emulator, RunningProcess
+from tests.support.processes import Emulator, RunningProcess, Service
 from tests.support.sdk_harness import FAST, set_properties
 
 pytestmark = pytest.mark.e2e
@@ -75,15 +75,9 @@ def test_python_recognize_once_three_times_with_the_local_engine(
     _check_python(_recognize_once_three_times(local_emulator.url, "any"), False)
 
 
-@pytest.mark.parametrize("engine", ["scripted", "local"])
 def test_js_recognize_once_twice_on_one_connection(
-    node: str,
-    emulator: Emulator,
-    local_emulator: RunningProcess,
-    pcm_file: Callable[..., str],
-    engine: str,
+    node: str, service: Service, pcm_file: Callable[..., str]
 ) -> None:
-    url = emulator.url if engine == "scripted" else local_emulator.url
     records = run_js(
         node,
         {
@@ -95,8 +89,8 @@ def test_js_recognize_once_twice_on_one_connection(
             # (and the second call waits that long for speech).
             "paceMs": 50,
             "properties": {"SpeechServiceConnection_InitialSilenceTimeoutMs": "15000"},
-            "host": url,
-            "key": emulator.scenario(WEATHER_TWICE),
+            "host": service.url,
+            "key": service.key(WEATHER_TWICE),
             "audio": pcm_file(pcm=_two_questions(gap_s=10)),
         },
     )

@@ -16,7 +16,7 @@ import pytest
 from tests.support.js_sdk import named as js_named
 from tests.support.js_sdk import run_js
 from tests.support.paths import read_pcm
-from tests.support.processes import Emulator, RunningProcess
+from tests.support.processes import Emulator, Service
 from tests.support.sdk_harness import FAST, named, set_properties, translate_continuous
 
 pytestmark = pytest.mark.e2e
@@ -24,13 +24,6 @@ pytestmark = pytest.mark.e2e
 WEATHER_TEXT = "What's the weather like?"
 WEATHER = {"utterances": [{"text": WEATHER_TEXT, "translations": {"de": "Wie ist das Wetter?"}}]}
 NO_RETRY = {"SPEECH-Error-MaxRetryCount": "0"}
-ENGINES = ["scripted", "local"]
-
-
-def _url_and_key(engine: str, emulator: Emulator, local: RunningProcess) -> tuple[str, str]:
-    if engine == "scripted":
-        return emulator.url, emulator.scenario(WEATHER)
-    return local.url, "any"
 
 
 def _once(config: speechsdk.SpeechConfig, translation: bool) -> speechsdk.RecognitionResult:
@@ -50,12 +43,11 @@ def _once(config: speechsdk.SpeechConfig, translation: bool) -> speechsdk.Recogn
         del recognizer
 
 
-@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("translation", [False, True], ids=["speech", "translation"])
 def test_python_an_unknown_recognition_language_closes_with_1007(
-    emulator: Emulator, local_emulator: RunningProcess, engine: str, translation: bool
+    service: Service, translation: bool
 ) -> None:
-    url, key = _url_and_key(engine, emulator, local_emulator)
+    url, key = service.url, service.key(WEATHER)
     if translation:
         config = speechsdk.translation.SpeechTranslationConfig(host=url, subscription=key)
         config.add_target_language("en")
@@ -70,11 +62,10 @@ def test_python_an_unknown_recognition_language_closes_with_1007(
     assert "Unsupported locale: BadLanguage." in details.error_details
 
 
-@pytest.mark.parametrize("engine", ENGINES)
 def test_python_an_unknown_target_fails_the_translation_not_the_recognition(
-    emulator: Emulator, local_emulator: RunningProcess, engine: str
+    service: Service,
 ) -> None:
-    url, key = _url_and_key(engine, emulator, local_emulator)
+    url, key = service.url, service.key(WEATHER)
     config = speechsdk.translation.SpeechTranslationConfig(host=url, subscription=key)
     config.speech_recognition_language = "en-US"
     config.add_target_language("zz")
@@ -102,11 +93,8 @@ def test_python_a_known_target_beside_an_unknown_one_is_not_translated_either(
     assert partials and all(p.translations == {} for p in partials)
 
 
-@pytest.mark.parametrize("engine", ENGINES)
-def test_python_an_unknown_voice_fails_the_synthesis(
-    emulator: Emulator, local_emulator: RunningProcess, engine: str
-) -> None:
-    url, key = _url_and_key(engine, emulator, local_emulator)
+def test_python_an_unknown_voice_fails_the_synthesis(service: Service) -> None:
+    url, key = service.url, service.key(WEATHER)
     events = translate_continuous(
         url,
         key,
@@ -122,15 +110,10 @@ def test_python_an_unknown_voice_fails_the_synthesis(
     assert not [e for e in named(events, "synthesizing") if e.audio]
 
 
-@pytest.mark.parametrize("engine", ENGINES)
 def test_js_the_sdks_own_bad_language_bad_target_and_bad_voice_cases(
-    node: str,
-    emulator: Emulator,
-    local_emulator: RunningProcess,
-    pcm_file: Callable[..., str],
-    engine: str,
+    node: str, service: Service, pcm_file: Callable[..., str]
 ) -> None:
-    url, key = _url_and_key(engine, emulator, local_emulator)
+    url, key = service.url, service.key(WEATHER)
     audio = pcm_file("en-US_whatstheweatherlike.wav")
     common = {"host": url, "key": key, "audio": audio}
 

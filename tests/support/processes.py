@@ -132,3 +132,20 @@ def shim_args(emulator: Emulator, *extra: str) -> list[str]:
         "20",
         *extra,
     )
+
+
+@dataclass(frozen=True)
+class Service:
+    """A local Speech service to run a test on: the scripted one (a key picks the scenario)
+    or the one with the local engines (any key; scenarios do not apply)."""
+
+    engine: str
+    url: str
+    emulator: Emulator
+
+    @property
+    def scripted(self) -> bool:
+        return self.engine == "scripted"
+
+    def key(self, scenario: dict[str, object]) -> str:
+        return self.emulator.scenario(scenario) if self.scripted else "any"
