@@ -349,25 +349,31 @@ class RecognitionConnection(UspConnection):
                 return
         events = await turn.stream.finish()
         await self._emit(turn, events)
+        if not turn.interactive:
+            self._resume.forget(self._connection_id)  # the session's audio is over
+        if turn.ended:
+            return  # a once-mode phrase at the end of audio ended it already
         end = whole_ms(turn.base + bytes_to_ticks(turn.audio_bytes))
         if turn.phrases == 0 and turn.audio_bytes > 0:
             # A turn always answers its audio: what it heard, if nothing else.
             heard = turn.speech_detected or any(isinstance(e, SpeechStarted) for e in events)
-            if heard:
-                await self._phrase(turn, Phrase(turn.base, end - turn.base, "", {}, "NoMatch"))
-            else:
+            if not heard:
                 await self._silence_phrase(turn, turn.base, end - turn.base)
-        elif not turn.interactive and turn.phrases:
+                return
+            if not turn.interactive:  # (in once mode the phrase ends the turn itself)
+                await self._end_of_speech(turn, end)
+            await self._phrase(turn, Phrase(turn.base, end - turn.base, "", {}, "NoMatch"))
+            if not turn.ended:
+                await self._end_turn(turn)
+            return
+        await self._send_text("speech.endDetected", {"Offset": end - turn.base})
+        if not turn.interactive and turn.phrases:
             tail = max(0, end - self._ack)
             await self._send_text(
                 self._phrase_path(turn), wire.end_of_dictation(self._ack, tail, turn.base)
             )
             self._ack = max(self._ack, end)
-        if not turn.interactive:
-            self._resume.forget(self._connection_id)  # the session's audio is over
-        if not turn.ended:  # (a once-mode phrase at the end of audio ended it already)
-            await self._send_text("speech.endDetected", {"Offset": end - turn.base})
-            await self._end_turn(turn)
+        await self._end_turn(turn)
 
     async def _end_turn(self, turn: Turn) -> None:
         await self._send_text("turn.end", {})
@@ -392,10 +398,11 @@ class RecognitionConnection(UspConnection):
         due = turn.silence.due(max(quiet.start, self._ack, turn.base), quiet.end, heard)
         if due is not None:
             await self._silence_phrase(turn, *due)
-            await self._end_of_speech(turn)
 
     async def _silence_phrase(self, turn: Turn, offset: int, duration: int) -> None:
-        """An empty phrase for silence, in the form the service uses on this path and mode."""
+        """An empty phrase for silence, in the form the service uses on this path and mode,
+        which ends the turn."""
+        await self._end_of_speech(turn, offset + duration)
         turn.phrases += 1
         if turn.kind is Kind.TRANSLATION and not turn.interactive:
             self._metrics.phrases.labels(wire.SUCCESS).inc()
@@ -412,15 +419,17 @@ class RecognitionConnection(UspConnection):
             )
         await self._send_text(self._phrase_path(turn), body)
         self._ack = max(self._ack, offset + duration)
-
-    async def _end_of_speech(self, turn: Turn) -> None:
-        """The service ends the turn. It does not wait for the client: the JavaScript SDK
-        goes on sending audio until ``turn.end`` (then starts its next turn, replaying from
-        the last phrase); the Python SDK sends the 0-byte end of the turn's audio, which
-        arrives for the ended turn and is ignored."""
-        turn.end_detected = True
-        await self._send_text("speech.endDetected", {"Offset": self._ack - turn.base})
         await self._end_turn(turn)
+
+    async def _end_of_speech(self, turn: Turn, end: int) -> None:
+        """The service ends the turn at ``end`` (absolute ticks): ``speech.endDetected``
+        comes before the phrase that ends it (sdk-js "Event Tests (RecognizeOnce)": speech
+        end, then recognized, then session stopped), and ``turn.end`` after it, without
+        waiting for the client: the JavaScript SDK goes on sending audio until ``turn.end``
+        (then starts its next turn, replaying from the last phrase); the Python SDK sends
+        the 0-byte end of the turn's audio, which arrives for the ended turn and is ignored."""
+        turn.end_detected = True
+        await self._send_text("speech.endDetected", {"Offset": end - turn.base})
 
     async def _emit(self, turn: Turn, events: list[RecognitionEvent]) -> None:
         for event in events:
@@ -476,6 +485,8 @@ class RecognitionConnection(UspConnection):
         phrase, spoken = await self._filtered(turn, phrase)
         phrase = _identified(turn, phrase)
         self._metrics.phrases.labels(phrase.status).inc()
+        if turn.interactive:  # once mode: its phrase ends the turn
+            await self._end_of_speech(turn, max(self._ack, phrase.offset + phrase.duration))
         if turn.kind is Kind.TRANSLATION:
             body = wire.translation_phrase(
                 phrase, turn.base, turn.interactive, turn.translation_failure, turn.output
@@ -494,7 +505,7 @@ class RecognitionConnection(UspConnection):
         ):
             await self._synthesize(turn, spoken)
         if turn.interactive:
-            await self._end_of_speech(turn)
+            await self._end_turn(turn)
         for fault in self._faults.after_phrase(self._phrases):
             await self._apply(fault)
 

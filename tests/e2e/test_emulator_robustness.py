@@ -141,10 +141,11 @@ async def test_a_full_turn_over_a_raw_websocket_echoes_the_request_id(emulator: 
             if message.path == "turn.end":
                 break
         assert paths[0] == "turn.start"
-        # Three utterances, then the EndOfDictation that acknowledges the audio's tail.
+        # Three utterances; then the end of speech and the EndOfDictation that acknowledges
+        # the audio's tail.
         assert paths.count("translation.phrase") == 4
-        assert bodies[-3]["RecognitionStatus"] == "EndOfDictation"
-        assert paths[-3:] == ["translation.phrase", "speech.endDetected", "turn.end"]
+        assert bodies[-2]["RecognitionStatus"] == "EndOfDictation"
+        assert paths[-3:] == ["speech.endDetected", "translation.phrase", "turn.end"]
     finally:
         await ws.close()
         await session.close()

@@ -100,6 +100,9 @@ def test_js_recognize_once_twice_on_one_connection(
     # Each call counts from its own start: the second question is not 12 s into it.
     assert all(r["offset"] < 11 * SECOND for r in results)
     assert len(named(records, "session_started")) == 2
+    # As "Event Tests (RecognizeOnce)" expects: the end of speech, then the recognized phrase.
+    order = [r["name"] for r in records if r["name"] in ("speech_end_detected", "recognized")]
+    assert order == ["speech_end_detected", "recognized"] * 2
 
 
 def test_js_speech_recognizer_on_the_universal_endpoint_gets_speech_results(
