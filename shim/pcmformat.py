@@ -75,6 +75,10 @@ class WavFormat:
         return self.channels * (self.bits_per_sample // 8)
 
     @property
+    def byte_rate(self) -> int:
+        return self.sample_rate * self.block_align
+
+    @property
     def name(self) -> str:
         return f"{self.encoding.value} {self.bits_per_sample}-bit {self.sample_rate} Hz"
 

@@ -2,12 +2,11 @@
 
 Turns as the service runs them (usp-speech-service.md §6): ``turn.start`` first; hypotheses
 and phrases as audio arrives; every message echoes the turn's X-RequestId. A turn ends with
-``speech.endDetected``: after its phrase in once mode, after a silence timeout
-(:mod:`shim.emulator.silence`) in either mode, or at the client's end of audio. The SDK then
-ends its audio for the turn with a 0-byte frame, and ``turn.end`` answers it; after a turn
-the service ended, the SDK starts the next one on the same connection from the end of the
-last phrase (replaying what came after it), so the engines keep a session's audio by
-connection id and a turn's offsets count from that point.
+``speech.endDetected``, the phrase that ends it and ``turn.end``: in once mode at its phrase,
+in either mode at a silence timeout (:mod:`shim.emulator.silence`), or at the client's end of
+audio. After a turn the service ended, the SDK starts the next one on the same connection
+from the end of the last phrase (replaying what came after it), so the engines keep a
+session's audio by connection id and a turn's offsets count from that point.
 
 Audio nobody speaks in gets what the service sends: silence an empty phrase per timeout
 (``InitialSilenceTimeout``; an empty successful phrase in continuous translation), and a
@@ -30,7 +29,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from shim.audiotime import BYTES_PER_SECOND, TICKS_PER_MS, bytes_to_ticks
+from shim.audiotime import BYTES_PER_SECOND, TICKS_PER_MS, TICKS_PER_SECOND, bytes_to_ticks
 from shim.emulator import usp, validation, voices, wire
 from shim.emulator.connection import BadInput, StopConnection, UspConnection
 from shim.emulator.engines.base import (
@@ -77,7 +76,7 @@ class Turn:
     speech_detected: bool = False
     audio_frames: int = 0
     audio_bytes: int = 0  # of 16 kHz mono 16-bit PCM, whatever the client sends
-    received_bytes: int = 0
+    received_bytes: int = 0  # as the client sends them, in its format
     converter: PcmConverter = dataclasses.field(default_factory=lambda: PcmConverter(PCM_16K_MONO))
     phrases: int = 0
     translation_failure: str | None = None  # an unknown target: every translation fails
@@ -207,7 +206,8 @@ class RecognitionConnection(UspConnection):
                 log.info("turn %s: audio is %s", turn.request_id, fmt.name)
         turn.audio_frames += 1
         turn.received_bytes += len(payload)  # (also what arrives after the turn ended)
-        self._received = max(self._received, turn.base + bytes_to_ticks(turn.received_bytes))
+        received = turn.received_bytes * TICKS_PER_SECOND // turn.converter.format.byte_rate
+        self._received = max(self._received, turn.base + received)
         if turn.ended or self._hung:
             return
         if message.body == b"":
