@@ -370,7 +370,7 @@ class RecognitionConnection(UspConnection):
         if not turn.interactive and turn.phrases:
             tail = max(0, end - self._ack)
             await self._send_text(
-                self._phrase_path(turn), wire.end_of_dictation(self._ack, tail, turn.base)
+                self._phrase_path(turn), wire.end_of_dictation(self._ack, tail, turn.base), turn
             )
             self._ack = max(self._ack, end)
         await self._end_turn(turn)
@@ -417,7 +417,7 @@ class RecognitionConnection(UspConnection):
                 if turn.kind is Kind.TRANSLATION
                 else wire.speech_phrase(phrase, turn.base, turn.output, turn.interactive)
             )
-        await self._send_text(self._phrase_path(turn), body)
+        await self._send_text(self._phrase_path(turn), body, turn)
         self._ack = max(self._ack, offset + duration)
         await self._end_turn(turn)
 
@@ -450,6 +450,7 @@ class RecognitionConnection(UspConnection):
                         wire.translation_hypothesis(
                             event, turn.base, turn.translation_failure, turn.output
                         ),
+                        turn,
                     )
                 else:
                     await self._send_text(
@@ -491,7 +492,7 @@ class RecognitionConnection(UspConnection):
             body = wire.translation_phrase(
                 phrase, turn.base, turn.interactive, turn.translation_failure, turn.output
             )
-            await self._send_text("translation.phrase", body)
+            await self._send_text("translation.phrase", body, turn)
         else:
             await self._send_text(
                 "speech.phrase",
@@ -555,7 +556,17 @@ class RecognitionConnection(UspConnection):
             )
             raise StopConnection
 
-    async def _send_text(self, path: str, body: dict[str, Any]) -> None:
+    async def _send_text(
+        self, path: str, body: dict[str, Any], turn_of: Turn | None = None
+    ) -> None:
+        """``turn_of``: a turn with language identification sends its translation results
+        as ``translation.response`` (:func:`wire.translation_response`)."""
+        if (
+            turn_of is not None
+            and turn_of.output.identify
+            and path in ("translation.phrase", "translation.hypothesis")
+        ):
+            path, body = "translation.response", wire.translation_response(body)
         turn = self._turn
         if log.isEnabledFor(logging.DEBUG):
             log.debug("send %s %s", path, body)

@@ -127,6 +127,23 @@ def translation_silence(
     }
 
 
+def translation_response(body: dict[str, Any]) -> dict[str, Any]:
+    """A ``translation.phrase`` or ``translation.hypothesis`` body in the other form the
+    service sends, ``translation.response``: the recognition in ``SpeechPhrase`` (or
+    ``SpeechHypothesis``), the translation's status and texts beside it. With language
+    identification the service answers in this form: it is the one from which the Python
+    SDK fills a translation's ``AutoDetectSourceLanguageResult`` (observed: from
+    ``PrimaryLanguage`` in ``translation.phrase`` it does not)."""
+    translation = body.get("Translation") or {"TranslationStatus": SUCCESS, "Translations": []}
+    speech = {k: v for k, v in body.items() if k not in ("Translation", "Text", "DisplayText")}
+    if "RecognitionStatus" in body:
+        if "DisplayText" in body or "Text" in body:
+            speech["DisplayText"] = body.get("DisplayText", body.get("Text", ""))
+        return {"SpeechPhrase": speech, **translation}
+    speech["Text"] = body.get("Text", "")
+    return {"SpeechHypothesis": speech, **translation}
+
+
 def synthesis_failure(reason: str) -> dict[str, Any]:
     """A synthesis that could not be made: the SDKs cancel with ``ServiceError`` and it."""
     return {"SynthesisStatus": "Error", "FailureReason": reason}
