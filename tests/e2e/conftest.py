@@ -45,30 +45,16 @@ def _local_process(
     assert running.stop() == 0
 
 
-@pytest.fixture(scope="session")
-def local_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProcess]:
-    """The local Speech service with ``--engine local`` (skips when the engines are not
-    installed), one for the run: its models load once."""
-    from shim.emulator.engines.local import unavailable_reason
-
-    why = unavailable_reason()
-    if why is not None:
-        pytest.skip(f"local engines not installed: {why}")
-    log = tmp_path_factory.mktemp("local-emulator") / "emulator.log"
-    running = start_process(shim_command("emulator", "--engine", "local"), log)
-    yield running
-    assert running.stop() == 0
-
-
 @pytest.fixture(scope="module")
 def local_shim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProcess]:
     """The drop-in server with ``--engine local``."""
     yield from _local_process(tmp_path_factory, "serve")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def local_speech_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProcess]:
-    """The local Speech service (``emulator``) with the offline engines."""
+    """The local Speech service (``emulator``) with the offline engines, one for the run: its
+    models load once."""
     yield from _local_process(tmp_path_factory, "emulator")
 
 
@@ -96,5 +82,5 @@ def service(request: pytest.FixtureRequest, emulator: Emulator) -> Service:
     """The test once on each engine (skipped on the local one when it is not installed)."""
     if request.param == "scripted":
         return Service("scripted", emulator.url, emulator)
-    local: RunningProcess = request.getfixturevalue("local_emulator")
+    local: RunningProcess = request.getfixturevalue("local_speech_service")
     return Service("local", local.url, emulator)

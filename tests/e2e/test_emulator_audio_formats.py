@@ -78,8 +78,10 @@ def test_python_every_format_is_heard_where_its_speech_is(emulator: Emulator) ->
 
 
 @pytest.mark.parametrize("name", ["pcm-44k1-stereo", "mulaw-8k", "alaw-8k"])
-def test_python_formats_with_the_local_engine(local_emulator: RunningProcess, name: str) -> None:
-    events = _python_session(local_emulator.url, "any", name, target="en")
+def test_python_formats_with_the_local_engine(
+    local_speech_service: RunningProcess, name: str
+) -> None:
+    events = _python_session(local_speech_service.url, "any", name, target="en")
     texts = [f.text for f in named(events, "recognized") if f.text]
     assert texts and "weather" in " ".join(texts).lower()
 

@@ -193,10 +193,10 @@ def test_speech_after_the_last_scripted_utterance_is_not_recognized(emulator: Em
 
 # ---- the local engine ------------------------------------------------------------------------
 def test_the_local_engine_ends_silent_turns_like_the_service(
-    local_emulator: RunningProcess,
+    local_speech_service: RunningProcess,
 ) -> None:
     pcm = bytes(32_000 * 16) + read_pcm(INSPECT)[: 32_000 * 8] + bytes(32_000 * 21)
-    events = translate_continuous(local_emulator.url, "any", pcm, targets=["en"])
+    events = translate_continuous(local_speech_service.url, "any", pcm, targets=["en"])
     finals = named(events, "recognized")
     texts = [f.text for f in finals]
     # 16 s: one initial silence timeout; the speech; 20 s after it: the end silence; the rest.

@@ -70,9 +70,9 @@ def test_python_recognize_once_three_times_on_one_connection(emulator: Emulator)
 
 
 def test_python_recognize_once_three_times_with_the_local_engine(
-    local_emulator: RunningProcess,
+    local_speech_service: RunningProcess,
 ) -> None:
-    _check_python(_recognize_once_three_times(local_emulator.url, "any"), False)
+    _check_python(_recognize_once_three_times(local_speech_service.url, "any"), False)
 
 
 def test_js_recognize_once_twice_on_one_connection(
