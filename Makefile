@@ -49,7 +49,8 @@ typecheck: $(STAMP)
 	    shim/mp3.py shim/emulator/connection.py shim/redaction.py shim/espeak.py \
 	    shim/server/sampling.py shim/server/taps.py shim/server/capture_store.py \
 	    shim/emulator/ssml.py shim/emulator/synthesis_metadata.py shim/pool shim/contractcheck.py \
-	    shim/emulator/silence.py shim/pcmformat.py shim/emulator/fingerprint.py
+	    shim/emulator/silence.py shim/pcmformat.py shim/emulator/fingerprint.py \
+	    shim/emulator/validation.py shim/emulator/wire.py
 
 # Installs the Debian packages named in the shell variable `missing`: with apt-get as root,
 # otherwise it names them and fails. $(1): what they are for.
