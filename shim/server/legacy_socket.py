@@ -349,8 +349,13 @@ class LegacySocket:
                 self._tapped(opcode, index == max(len(fragments), 1) - 1, piece)
         return await self._send(encode_message(Opcode.BINARY, fragments))
 
-    async def close(self, code: int, reason: str = "") -> None:
-        """Send Close (unless sent), wait briefly for the client's, then drop the connection."""
+    async def close(
+        self, code: int, reason: str = "", on_sent: Callable[[], None] = lambda: None
+    ) -> None:
+        """Send Close (unless sent), wait briefly for the client's, then drop the connection.
+
+        ``on_sent`` runs as soon as the Close is handed to the transport: a client that has
+        its Close may connect again at once, before its own Close reaches us."""
         # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
         if not self._close_sent:
             with contextlib.suppress(TimeoutError):
@@ -358,6 +363,7 @@ class LegacySocket:
                     self._tapped(Opcode.CLOSE, True, close_payload(code, reason))
                     await self._send(encode_frame(Opcode.CLOSE, close_payload(code, reason)))
             self._close_sent = True
+        on_sent()
         if not self._peer_closed.is_set():
             self.discard_input()
             with contextlib.suppress(TimeoutError):

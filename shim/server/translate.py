@@ -168,6 +168,11 @@ class TranslateSession:
             else None
         )
 
+    def _free_slot(self) -> None:
+        """The client has its Close: its key's session slot is free (once)."""
+        on_closed, self._on_closed = self._on_closed, lambda: None
+        on_closed()
+
     @property
     def finals(self) -> int:
         return self._conduct.finals_sent
@@ -259,7 +264,7 @@ class TranslateSession:
         try:
             await self._start_backend()
             await self._finished.wait()
-            self._on_closed()
+            self._free_slot()
         finally:
             for task in tasks:
                 task.cancel()
@@ -329,7 +334,7 @@ class TranslateSession:
             command, result_at = self._outbox.popleft()
             if isinstance(command, CloseSession):
                 socket.discard_input()
-                await socket.close(command.code, command.reason)
+                await socket.close(command.code, command.reason, on_sent=self._free_slot)
                 self._finished.set()
                 return
             try:

@@ -226,3 +226,23 @@ async def test_live_catalog_falls_back_to_bundled_data_with_one_warning_on_500(
         assert failing not in running.log()
     finally:
         assert running.stop() == 0
+
+
+async def test_a_key_at_its_limit_may_connect_again_as_soon_as_it_has_its_close(
+    keyed_shim: RunningProcess,
+) -> None:
+    """The slot is free once the server's Close is sent, not when the client answers it: a
+    client that reconnects at once (before, or without, echoing the Close) is not refused 429."""
+    url = keyed_shim.url.replace("http", "ws", 1) + "/speech/translate"
+    params = {"api-version": "1.0", "from": "en-US", "to": "de"}
+    headers = {"Ocp-Apim-Subscription-Key": "client-one"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(url, params=params, headers=headers, autoclose=False) as ws,
+    ):
+        await ws.send_str("not audio")  # AI1: the server closes the session first
+        message = await ws.receive(timeout=30)
+        assert message.type == aiohttp.WSMsgType.CLOSE
+        # our Close is withheld: the server waits for it (CLOSE_WAIT_SECONDS) meanwhile
+        async with http.ws_connect(url, params=params, headers=headers) as again:
+            await again.close()
