@@ -56,6 +56,7 @@ RUN apt-get update \
       espeak-ng \
       apertium apertium-eng-spa apertium-fr-es apertium-spa-ita \
       apertium-eng-cat apertium-fra-cat apertium-cat-ita \
+      apertium-es-pt apertium-por-cat apertium-spa-cat \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log
 COPY --from=build-offline /opt/shim /opt/shim
 USER 10001:10001

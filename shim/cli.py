@@ -29,7 +29,7 @@ def _fail(message: str) -> int:
 
 def _emulator(args: argparse.Namespace) -> int:
     from shim.emulator.scenario import ScenarioError, load_scenario
-    from shim.emulator.service import EmulatorSettings, create_app
+    from shim.emulator.service import EmulatorSettings, create_app, read_keys
     from shim.emulator.silence import SilenceTimeouts
 
     try:
@@ -46,6 +46,10 @@ def _emulator(args: argparse.Namespace) -> int:
     ):
         if not 100 <= value <= 600_000:
             return _fail(f"{flag} {value}: choose 100 to 600000 milliseconds")
+    try:
+        keys = read_keys(Path(args.keys)) if args.keys else None
+    except (OSError, ValueError) as exc:
+        return _fail(f"--keys: {exc}")
     settings = EmulatorSettings(
         scenario=scenario,
         scenario_dir=Path(args.scenario_dir) if args.scenario_dir else None,
@@ -56,6 +60,7 @@ def _emulator(args: argparse.Namespace) -> int:
             conversation_initial_ms=args.initial_silence_ms,
             conversation_end_ms=args.end_silence_ms,
         ),
+        keys=keys,
     )
     if not 0 <= args.port <= 65535:
         return _fail(f"--port {args.port}: choose 0 (any free port) to 65535")
@@ -193,6 +198,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=20_000,
         metavar="MS",
         help="continuous mode: silence after speech that ends a turn (20000)",
+    )
+    emulator.add_argument(
+        "--keys",
+        metavar="FILE",
+        help="serve only these subscription keys (one per line); others get HTTP 401",
     )
     emulator.set_defaults(run=_emulator)
 

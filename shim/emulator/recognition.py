@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from shim.audiotime import BYTES_PER_SECOND, TICKS_PER_MS, TICKS_PER_SECOND, bytes_to_ticks
-from shim.emulator import usp, validation, voices, wire
+from shim.emulator import phrase_list, usp, validation, voices, wire
 from shim.emulator.connection import BadInput, StopConnection, UspConnection
 from shim.emulator.engines.base import (
     Engine,
@@ -306,6 +306,8 @@ class RecognitionConnection(UspConnection):
             start_ticks=base,
             segmentation_silence_ms=silence,
             scenario=self._scenario,
+            phrases=phrase_list.phrases(context),
+            synthesized=tuple(synthesized),
         )
         self._turn = Turn(
             request_id,

