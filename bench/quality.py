@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+import wave
 from pathlib import Path
 
 AUDIO = Path(__file__).resolve().parent.parent.parent / "shared" / "audio"
@@ -67,3 +68,9 @@ def transcript(name: str) -> str:
         if entry["file"] == name:
             return str(entry["transcript"])
     raise KeyError(name)
+
+
+def read_pcm(name: str) -> bytes:
+    """The PCM samples of a shared recording (16 kHz mono 16-bit)."""
+    with wave.open(str(AUDIO / name)) as wav:
+        return bytes(wav.readframes(wav.getnframes()))

@@ -144,7 +144,7 @@ async def measure(pairs: list[tuple[str, str]]) -> list[PairResult]:
                 )
             )
     finally:
-        translator.close()
+        await translator.aclose()
     return results
 
 

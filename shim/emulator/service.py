@@ -33,6 +33,7 @@ import uuid
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -68,6 +69,7 @@ class EmulatorSettings:
     voices_file: Path | None = None  # a voices/list response served instead of the bundled one
     silence: SilenceTimeouts = field(default_factory=SilenceTimeouts)
     keys: frozenset[str] | None = None  # accepted subscription keys (None: any key)
+    engine_options: dict[str, Any] = field(default_factory=dict)  # LocalEngine(**options)
 
 
 @dataclass
@@ -365,8 +367,9 @@ async def _close_sockets(app: web.Application) -> None:
     )
 
 
-def make_engine(name: str, asr_model: Path | None = None) -> Engine:
-    """Raises ValueError (an unknown name, or an engine that cannot run here, and why)."""
+def make_engine(name: str, asr_model: Path | None = None, **options: Any) -> Engine:
+    """Raises ValueError (an unknown name, or an engine that cannot run here, and why).
+    ``options`` go to the local engine (lanes, cpu_threads, vad, ...)."""
     if name == "scripted":
         from shim.emulator.engines.scripted import ScriptedEngine
 
@@ -374,22 +377,25 @@ def make_engine(name: str, asr_model: Path | None = None) -> Engine:
     if name == "local":
         from shim.emulator.engines.local import LocalEngine
 
-        return LocalEngine(asr_model)
+        return LocalEngine(asr_model, **options)
     if name == "auto":
         # The real offline engines when they are installed, the scripted one otherwise.
         from shim.emulator.engines.local import unavailable_reason
 
         why = unavailable_reason(asr_model)
         if why is None:
-            return make_engine("local", asr_model)
+            return make_engine("local", asr_model, **options)
         log.info("local engine unavailable (%s): using the scripted engine", why)
         return make_engine("scripted")
     raise ValueError(f"unknown engine {name!r} (available: scripted, local, auto)")
 
 
 async def _close_engine(app: web.Application) -> None:
-    close = getattr(app[STATE].engine, "close", None)
-    if close is not None:
+    engine = app[STATE].engine
+    aclose = getattr(engine, "aclose", None)
+    if aclose is not None:
+        await aclose()  # the local engine's Apertium pipelines are waited for
+    elif (close := getattr(engine, "close", None)) is not None:
         close()
 
 
@@ -400,7 +406,8 @@ def engine_of(app: web.Application) -> Engine:
 
 def create_app(settings: EmulatorSettings) -> web.Application:
     app = web.Application()
-    app[STATE] = _State(settings, make_engine(settings.engine, settings.asr_model))
+    engine = make_engine(settings.engine, settings.asr_model, **settings.engine_options)
+    app[STATE] = _State(settings, engine)
     app[METRICS] = ServiceMetrics()
     app.router.add_get("/metrics", metrics_route)
     app.router.add_get("/stt/speech/universal/v2", translation)

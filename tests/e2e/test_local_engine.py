@@ -416,7 +416,7 @@ async def test_served_chains_are_the_measured_ones_and_a_missing_pair_names_its_
         assert translator.route("en", "de") is None
         assert "en->de" in translator.missing("en", "de")
     finally:
-        translator.close()
+        await translator.aclose()
 
 
 def test_fallback_routes_pivot_through_catalan_when_no_measured_chain_is_installed(

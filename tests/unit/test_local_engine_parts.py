@@ -104,10 +104,26 @@ async def test_decoder_serves_waiting_finals_in_one_batch_before_any_partial() -
         "final 2",
         "p",
     ]
-    # The three finals waited together and went as one batch; the partial (another window)
-    # only after them.
-    assert [len(batch) for batch in model.batches] == [1, 3, 1]
-    assert model.batches[2][0].quick
+    # The waiting finals went two to a batch; the partial (another window) only after them.
+    assert [len(batch) for batch in model.batches] == [1, 2, 1, 1]
+    assert model.batches[3][0].quick
+
+
+async def test_finals_of_ended_segments_go_before_speculative_ones_until_hastened() -> None:
+    model = _Model(lanes=1)
+    decoder = BatchDecoder(ThreadPoolExecutor(2))
+    busy = asyncio.ensure_future(decoder.final(model, _job("busy")))
+    await _until(lambda: len(model.batches) == 1)
+    early, hastened = _job("speculative", 12.0), _job("hastened", 12.0)
+    speculative = asyncio.ensure_future(decoder.final(model, early, speculative=True))
+    promoted = asyncio.ensure_future(decoder.final(model, hastened, speculative=True))
+    ended = asyncio.ensure_future(decoder.final(model, _job("ended", 12.0)))
+    await asyncio.sleep(0.05)
+    decoder.hasten(hastened)  # its segment ended while it waited
+    model.release.set()
+    await asyncio.gather(busy, speculative, promoted, ended)
+    order = [job.pcm.decode().strip() for batch in model.batches[1:] for job in batch]
+    assert order == ["hastened", "ended", "speculative"]
 
 
 async def test_a_partial_reads_its_audio_when_its_batch_forms_and_none_when_gone() -> None:

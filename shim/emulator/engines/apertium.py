@@ -172,12 +172,9 @@ class ApertiumPipe:
                 os.killpg(process.pid, 9)
             await process.wait()
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         """Stop the pipeline (every program of it: they share a process group)."""
-        process, self._process = self._process, None
-        if process is not None and process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, 15)
+        await self._kill()
 
 
 async def translate_once(exe: str, mode: str, text: str) -> str:

@@ -3,12 +3,18 @@ what is left.
 
 Each model decodes on ``lanes`` replicas (one CPU thread each by default), one batch per lane
 at a time, in the engine's thread pool. When a lane is free it takes the oldest final and
-every other waiting final with the same encoder window (``asr.window_frames``), up to
-``max_batch``; partials of that window fill the batch's free places. Only when no final
-waits does a lane run partials alone, and then no more than fit in ``partial_slice`` seconds
-(from the measured cost per job), so a final never waits long for a lane. Each stream has at
-most one partial waiting, and a partial reads its audio when its batch is formed, not when
-it was asked for: under load, partials come less often but are never stale.
+the next waiting final with the same encoder window (``asr.window_frames``); partials of
+that window fill the batch up to ``max_batch``. Finals of segments
+that have ended come before speculative ones (decoded 300 ms into a pause, in case it ends
+the segment), and a speculative final is moved up when its segment does end. Only when no
+final waits does a lane run partials alone, and then no more than fit in ``partial_slice``
+seconds (from the measured cost per job), so a final never waits long for a lane; and
+partials alone keep at most ``PARTIAL_SHARE`` of the lanes busy (over the last few
+seconds), so that finals, translation and synthesis find a core free. Finals go
+at most ``MAX_FINAL_BATCH`` to a batch: their 20-30 s windows cost more per job in bigger
+batches (memory), partials' 10-15 s ones less. Each stream has at most one partial
+waiting, and a partial reads its audio when its batch is formed, not when it was asked for:
+under load, partials come less often but are never stale.
 """
 
 from __future__ import annotations
@@ -27,7 +33,10 @@ from shim.emulator.engines.asr import DecodeJob, Transcript, WhisperAsr, window_
 log = logging.getLogger("shim.emulator.local")
 
 MAX_BATCH = 8  # jobs per CTranslate2 call
+MAX_FINAL_BATCH = 2
 PARTIAL_SLICE_S = 0.25  # a lane's batch of partials alone is sized to take about this long
+PARTIAL_SHARE = 0.5  # of all lanes' time, at most this on batches of partials alone...
+SHARE_WINDOW_S = 3.0  # ...over this much of the recent past
 MAX_WAITING = 1024  # finals and partials queued engine-wide (256 sessions, a few each)
 
 
@@ -43,6 +52,8 @@ class _Request:
     future: asyncio.Future[Transcript | None]
     job: DecodeJob | None = None
     seq: int = 0
+    queued: float = field(default_factory=time.monotonic)
+    speculative: bool = False
 
 
 @dataclass
@@ -55,6 +66,19 @@ class DecoderStats:
     decoded_audio_seconds: float = 0.0
     largest_batch: int = 0
     by_size: dict[int, int] = field(default_factory=dict)
+    final_waits: deque[float] = field(default_factory=lambda: deque(maxlen=1000))  # s queued
+
+    def summary(self) -> str:
+        waits = sorted(self.final_waits)
+
+        def at(q: float) -> float:
+            return waits[min(len(waits) - 1, int(q * len(waits)))] if waits else 0.0
+
+        return (
+            f"{self.batches} batches ({self.finals} finals, {self.partials} partials, largest"
+            f" {self.largest_batch}), lanes busy {self.busy_seconds:.1f} s; a final waited for a"
+            f" lane p50 {at(0.5):.3f} s, p90 {at(0.9):.3f} s, max {at(1.0):.3f} s"
+        )
 
 
 class BatchDecoder:
@@ -74,8 +98,16 @@ class BatchDecoder:
         self._partials: deque[_Request] = deque()
         self._running: dict[WhisperAsr, int] = {}  # batches in flight per model
         self._cost: dict[tuple[WhisperAsr, int], float] = {}  # s per job, by window
+        # (start, end) of recent batches of partials alone, per model: at most a few per lane
+        # and second within SHARE_WINDOW_S, older ones dropped.
+        self._partial_runs: dict[WhisperAsr, deque[list[float]]] = {}
+        self._retry: asyncio.TimerHandle | None = None
         self._seq = itertools.count()
         self.stats = DecoderStats()
+
+    def cost(self, asr: WhisperAsr, frames: int) -> float | None:
+        """Measured lane seconds per job of this window size (None until one ran)."""
+        return self._cost.get((asr, frames))
 
     @property
     def waiting(self) -> int:
@@ -85,9 +117,10 @@ class BatchDecoder:
     def finals_waiting(self) -> bool:
         return any(not r.future.done() for r in self._finals)
 
-    async def final(self, asr: WhisperAsr, job: DecodeJob) -> Transcript:
-        """A final's decode: always served, oldest first."""
-        result = await self._enqueue(asr, True, lambda: job, job).future
+    async def final(self, asr: WhisperAsr, job: DecodeJob, speculative: bool = False) -> Transcript:
+        """A final's decode: always served, oldest first; speculative ones after the others."""
+        request = self._enqueue(asr, True, lambda: job, job, speculative)
+        result = await request.future
         assert result is not None
         return result
 
@@ -98,17 +131,25 @@ class BatchDecoder:
         gave nothing (the segment ended)."""
         return await self._enqueue(asr, False, source).future
 
+    def hasten(self, job: DecodeJob) -> None:
+        """The segment of a speculative final's ``job`` ended: it is a final like the others."""
+        for request in self._finals:
+            if request.job is job:
+                request.speculative = False
+
     def _enqueue(
         self,
         asr: WhisperAsr,
         final: bool,
         source: Callable[[], DecodeJob | None],
         job: DecodeJob | None = None,
+        speculative: bool = False,
     ) -> _Request:
         if self.waiting >= MAX_WAITING:
             raise DecoderBusy(f"{self.waiting} Whisper decodes waiting")
         future: asyncio.Future[Transcript | None] = asyncio.get_running_loop().create_future()
         request = _Request(asr, final, source, future, job, next(self._seq))
+        request.speculative = speculative
         (self._finals if final else self._partials).append(request)
         self._kick()
         return request
@@ -127,23 +168,46 @@ class BatchDecoder:
     def _free(self, asr: WhisperAsr) -> bool:
         return self._running.get(asr, 0) < asr.lanes
 
+    def _partials_may_run(self, asr: WhisperAsr) -> bool:
+        """Whether partials alone have kept less than PARTIAL_SHARE of the lanes busy lately
+        (a running batch counts as busy until now)."""
+        now = time.monotonic()
+        since = now - SHARE_WINDOW_S
+        runs = self._partial_runs.setdefault(asr, deque())
+        while runs and runs[0][1] < since:
+            runs.popleft()
+        busy = sum(min(end, now) - max(start, since) for start, end in runs)
+        if busy < PARTIAL_SHARE * asr.lanes * SHARE_WINDOW_S:
+            return True
+        if self._retry is None:  # look again when some of that time has passed
+            self._retry = asyncio.get_running_loop().call_later(0.1, self._retry_kick)
+        return False
+
+    def _retry_kick(self) -> None:
+        self._retry = None
+        self._kick()
+
     def _next_batch(self) -> list[_Request]:
         for queue in (self._finals, self._partials):
             while queue and queue[0].future.done():  # cancelled by its stream
                 queue.popleft()
-        head = next((r for r in self._finals if self._free(r.asr)), None)
+        ordered = sorted(self._finals, key=lambda r: (r.speculative, r.seq))
+        head = next((r for r in ordered if self._free(r.asr)), None)
         if head is not None:
             assert head.job is not None
             frames = window_frames(head.job.seconds, head.job.quick)
-            batch = [r for r in self._finals if self._fits(r, head.asr, frames)]
-            batch = batch[: self.max_batch]
+            batch = [r for r in ordered if self._fits(r, head.asr, frames)]
+            batch = batch[:MAX_FINAL_BATCH]
             for request in batch:
                 self._finals.remove(request)
             self._fill(batch, head.asr, frames, self.max_batch - len(batch))
             return batch
         if self.finals_waiting:
             return []  # a final waits for a lane of its model: partials do not overtake it
-        head_partial = next((r for r in self._partials if self._free(r.asr)), None)
+        head_partial = next(
+            (r for r in self._partials if self._free(r.asr) and self._partials_may_run(r.asr)),
+            None,
+        )
         if head_partial is None:
             return []
         asr = head_partial.asr
@@ -200,6 +264,10 @@ class BatchDecoder:
     async def _run(self, asr: WhisperAsr, batch: list[_Request]) -> None:
         jobs = [r.job for r in batch if r.job is not None]
         started = time.monotonic()
+        self.stats.final_waits.extend(started - r.queued for r in batch if r.final)
+        run = [started, float("inf")]
+        if not any(r.final for r in batch):
+            self._partial_runs.setdefault(asr, deque()).append(run)
         try:
             results = await asyncio.get_running_loop().run_in_executor(
                 self._executor, asr.decode_batch, jobs
@@ -215,6 +283,7 @@ class BatchDecoder:
                 if not request.future.done():
                     request.future.set_result(result)
         finally:
+            run[1] = time.monotonic()
             self._running[asr] -= 1
             for request in batch:  # cancelled while decoding: nothing to hand over
                 if not request.future.done():

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from shim.audiotime import BYTES_PER_SECOND
-from shim.emulator.engines.asr import Transcript
+from shim.emulator.engines.asr import DecodeJob, Transcript
 from shim.emulator.engines.mt import Route
 from shim.emulator.vad import FRAME_BYTES, Vad
 
@@ -63,6 +63,7 @@ class SessionAudio:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     decodes: OrderedDict[DecodeKey, Transcript] = field(default_factory=OrderedDict)
     running: dict[DecodeKey, asyncio.Future[Transcript]] = field(default_factory=dict)
+    jobs: dict[DecodeKey, DecodeJob] = field(default_factory=dict)  # of the running decodes
 
     def append(self, fresh: bytes) -> None:
         self.audio += fresh
@@ -97,6 +98,7 @@ class SessionAudio:
         """A decode ended: keep its result (a final may want the very same audio)."""
         if self.running.get(key) is future:
             del self.running[key]
+            self.jobs.pop(key, None)
         if not future.cancelled() and future.exception() is None:
             self.decodes[key] = future.result()
             while len(self.decodes) > MAX_DECODES_KEPT:

