@@ -254,15 +254,29 @@ class LocalStream:
         """The segment's final, after a hypothesis if none was sent for it."""
         offset = bytes_to_ticks(segment.start)
         duration = bytes_to_ticks(segment.end - segment.start)
+        started = time.monotonic()
+        how = "cached"
         if segment.transcript is None:
-            segment.transcript = await self._final(*self._key(segment.start, segment.end))
+            key, job = self._key(segment.start, segment.end)
+            how = "joined" if key in self._session.running else "new"
+            how = "ready" if key in self._session.decodes else how
+            segment.transcript = await self._final(key, job)
         transcript = segment.transcript
+        decoded = time.monotonic()
         hypothesized = segment.start in self._hypothesized
         self._reset_partials()
         if not transcript.text:
             return [Phrase(offset, duration, "", {}, "NoMatch")]
         translations = await self._translations(transcript)
         self._presynthesize(translations)
+        log.debug(
+            "final %.2f-%.2f s: decode %s, waited %.0f ms; translations %.0f ms",
+            segment.start / BYTES_PER_SECOND,
+            segment.end / BYTES_PER_SECOND,
+            how,
+            1000 * (decoded - started),
+            1000 * (time.monotonic() - decoded),
+        )
         events: list[RecognitionEvent] = []
         if not hypothesized and (text := _stripped(transcript.text)):
             shown = {t: _stripped(v) for t, v in translations.items()}
