@@ -52,32 +52,18 @@ class Vad(Protocol):
     def flush(self) -> list[Segment]: ...
 
 
-class EnergyVad:
-    def __init__(
-        self,
-        silence_ms: int = 500,
-        min_speech_ms: int = 120,
-        start_frames: int = 3,
-        margin_db: float = 12.0,
-        floor_dbfs: float = -50.0,
-        window_frames: int = 300,
-        start: int = 0,
-    ) -> None:
-        self.silence_frames = max(1, silence_ms // FRAME_MS)
+class _Segments:
+    """What both detectors share: the open segment, the last voiced frame, splitting and
+    closing. A segment closes after ``silence_ms`` of unvoiced audio; shorter than
+    ``min_speech_ms`` it is dropped."""
+
+    def __init__(self, silence_ms: int, min_speech_ms: int, start: int) -> None:
+        self.silence_ms = silence_ms
         self.min_speech_bytes = min_speech_ms * BYTES_PER_SECOND // 1000
-        self.start_frames = start_frames
-        self.margin_db = margin_db
-        self.floor_dbfs = floor_dbfs
-        self._levels = np.full(window_frames, np.nan, dtype=np.float32)
-        self._level_count = 0
-        self._noise: float | None = None  # dBFS, re-estimated every NOISE_EVERY_FRAMES
-        self._noise_at = 0
-        self._pending = b""
         self._position = start  # absolute byte offset, consumed in whole frames
-        self._run_voiced = 0
-        self._run_silent = 0
         self._start: int | None = None
-        self._last_voiced_end = 0
+        self._last_voiced_end = start
+        self._silent_bytes = 0  # unvoiced audio since the last voiced frame of a segment
 
     @property
     def position(self) -> int:
@@ -93,7 +79,70 @@ class EnergyVad:
         return self._last_voiced_end
 
     def set_silence_ms(self, silence_ms: int) -> None:
-        self.silence_frames = max(1, silence_ms // FRAME_MS)
+        self.silence_ms = silence_ms
+
+    def split(self, at: int) -> Segment | None:
+        """Close the open segment at ``at`` and go on with a new one from there.
+
+        For speech without pauses that is longer than a recogniser takes in one piece.
+        """
+        start = self._start
+        if start is None or not start < at <= self._position:
+            return None
+        self._start = at
+        return Segment(start, at)
+
+    def flush(self) -> list[Segment]:
+        """End of audio: close an open segment."""
+        if self._start is None:
+            return []
+        segment = self._close(self._last_voiced_end)
+        return [segment] if segment else []
+
+    def _voiced(self, frame_end: int) -> None:
+        self._last_voiced_end = frame_end
+        self._silent_bytes = 0
+
+    def _unvoiced(self, frame_bytes: int) -> Segment | None:
+        """An unvoiced frame inside a segment: the segment's end once the silence is long."""
+        self._silent_bytes += frame_bytes
+        if self._silent_bytes * 1000 >= self.silence_ms * BYTES_PER_SECOND:
+            return self._close(self._last_voiced_end)
+        return None
+
+    def _close(self, end: int) -> Segment | None:
+        start = self._start
+        self._start = None
+        self._silent_bytes = 0
+        if start is None or end - start < self.min_speech_bytes:
+            return None
+        return Segment(start, end)
+
+
+class EnergyVad(_Segments):
+    def __init__(
+        self,
+        silence_ms: int = 500,
+        min_speech_ms: int = 120,
+        start_frames: int = 3,
+        margin_db: float = 12.0,
+        floor_dbfs: float = -50.0,
+        window_frames: int = 300,
+        start: int = 0,
+    ) -> None:
+        super().__init__(max(FRAME_MS, silence_ms), min_speech_ms, start)
+        self.start_frames = start_frames
+        self.margin_db = margin_db
+        self.floor_dbfs = floor_dbfs
+        self._levels = np.full(window_frames, np.nan, dtype=np.float32)
+        self._level_count = 0
+        self._noise: float | None = None  # dBFS, re-estimated every NOISE_EVERY_FRAMES
+        self._noise_at = 0
+        self._pending = b""
+        self._run_voiced = 0
+
+    def set_silence_ms(self, silence_ms: int) -> None:
+        super().set_silence_ms(max(FRAME_MS, silence_ms))
 
     def feed(self, pcm: bytes) -> list[Segment]:
         """Consume audio; return the segments that closed."""
@@ -139,49 +188,19 @@ class EnergyVad:
         noise = self.floor_dbfs - 20.0 if self._noise is None else self._noise
         return max(self.floor_dbfs, noise + self.margin_db)
 
-    def split(self, at: int) -> Segment | None:
-        """Close the open segment at ``at`` and go on with a new one from there.
-
-        For speech without pauses that is longer than a recogniser takes in one piece.
-        """
-        start = self._start
-        if start is None or not start < at <= self._position:
-            return None
-        self._start = at
-        return Segment(start, at)
-
-    def flush(self) -> list[Segment]:
-        """End of audio: close an open segment."""
-        if self._start is None:
-            return []
-        segment = self._close(self._last_voiced_end)
-        return [segment] if segment else []
-
     def _frame(self, voiced: bool) -> Segment | None:
         frame_start = self._position
         self._position += FRAME_BYTES
         if voiced:
             self._run_voiced += 1
-            self._run_silent = 0
-            self._last_voiced_end = self._position
+            self._voiced(self._position)
             if self._start is None and self._run_voiced >= self.start_frames:
                 self._start = frame_start - (self.start_frames - 1) * FRAME_BYTES
             return None
         self._run_voiced = 0
         if self._start is None:
             return None
-        self._run_silent += 1
-        if self._run_silent >= self.silence_frames:
-            return self._close(self._last_voiced_end)
-        return None
-
-    def _close(self, end: int) -> Segment | None:
-        start = self._start
-        self._start = None
-        self._run_silent = 0
-        if start is None or end - start < self.min_speech_bytes:
-            return None
-        return Segment(start, end)
+        return self._unvoiced(FRAME_BYTES)
 
 
 SILERO_FRAME = 512  # samples (32 ms): the model's frame
@@ -189,7 +208,7 @@ SILERO_CONTEXT = 64  # samples of the previous frame the model sees with each fr
 SILERO_FRAME_BYTES = SILERO_FRAME * 2
 
 
-class SileroVad:
+class SileroVad(_Segments):
     """Silero VAD v6 (bundled with faster-whisper), streamed: a segment opens at a frame whose
     speech probability reaches ``threshold``, stays open while frames stay above
     ``threshold - 0.15`` (faster-whisper's hysteresis) and closes after ``silence_ms`` below.
@@ -207,34 +226,14 @@ class SileroVad:
             from faster_whisper.vad import get_vad_model
 
             model = get_vad_model()
+        super().__init__(silence_ms, min_speech_ms, start)
         self._session = model.session
         self.threshold = threshold
         self.neg_threshold = max(threshold - 0.15, 0.01)
-        self.silence_ms = silence_ms
-        self.min_speech_bytes = min_speech_ms * BYTES_PER_SECOND // 1000
         self._h = np.zeros((1, 1, 128), dtype=np.float32)
         self._c = np.zeros((1, 1, 128), dtype=np.float32)
         self._context = np.zeros(SILERO_CONTEXT, dtype=np.float32)
         self._pending = b""
-        self._position = start
-        self._start: int | None = None
-        self._last_voiced_end = start
-        self._silent_bytes = 0
-
-    @property
-    def position(self) -> int:
-        return self._position
-
-    @property
-    def open_segment_start(self) -> int | None:
-        return self._start
-
-    @property
-    def last_voiced_end(self) -> int:
-        return self._last_voiced_end
-
-    def set_silence_ms(self, silence_ms: int) -> None:
-        self.silence_ms = silence_ms
 
     def probabilities(self, pcm: bytes) -> np.ndarray:
         """Speech probability of each whole frame of ``pcm`` (after what was fed before)."""
@@ -267,35 +266,9 @@ class SileroVad:
         if self._start is None:
             if prob >= self.threshold:
                 self._start = frame_start
-                self._last_voiced_end = self._position
-                self._silent_bytes = 0
+                self._voiced(self._position)
             return None
         if prob >= self.neg_threshold:
-            self._last_voiced_end = self._position
-            self._silent_bytes = 0
+            self._voiced(self._position)
             return None
-        self._silent_bytes += SILERO_FRAME_BYTES
-        if self._silent_bytes * 1000 >= self.silence_ms * BYTES_PER_SECOND:
-            return self._close(self._last_voiced_end)
-        return None
-
-    def split(self, at: int) -> Segment | None:
-        start = self._start
-        if start is None or not start < at <= self._position:
-            return None
-        self._start = at
-        return Segment(start, at)
-
-    def flush(self) -> list[Segment]:
-        if self._start is None:
-            return []
-        segment = self._close(self._last_voiced_end)
-        return [segment] if segment else []
-
-    def _close(self, end: int) -> Segment | None:
-        start = self._start
-        self._start = None
-        self._silent_bytes = 0
-        if start is None or end - start < self.min_speech_bytes:
-            return None
-        return Segment(start, end)
+        return self._unvoiced(SILERO_FRAME_BYTES)

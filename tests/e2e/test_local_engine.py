@@ -316,24 +316,24 @@ def test_phrase_list_makes_whisper_hear_wreck_a_nice_beach(local_service: Runnin
     assert "wreck a nice beach" not in recognize([]).lower()
 
 
+def _run_js_on(
+    executable: str, service: RunningProcess, tmp_path: Path, recording: str, **spec: Any
+) -> list[dict[str, Any]]:
+    """The JavaScript SDK in Node against the local service, on one shared recording."""
+    audio = tmp_path / "audio.pcm"
+    audio.write_bytes(read_pcm(recording))
+    return run_js(executable, {"host": service.url, "key": KEY, "audio": str(audio), **spec})
+
+
 def test_js_phrase_list_makes_whisper_hear_wreck_a_nice_beach(
     node: str,  # noqa: F811 (the fixture)
     local_service: RunningProcess,
     tmp_path: Path,
 ) -> None:
-    audio = tmp_path / "beach.pcm"
-    audio.write_bytes(read_pcm(BEACH))
-    records = run_js(
-        node,
-        {
-            "kind": "speech",
-            "mode": "once",
-            "host": local_service.url,
-            "key": KEY,
-            "phrases": ["Wreck a nice beach"],
-            "audio": str(audio),
-        },
-    )
+    records = _run_js_on(
+        node, local_service, tmp_path, BEACH, kind="speech", mode="once",
+        phrases=["Wreck a nice beach"],
+    )  # fmt: skip
     (result,) = [r for r in records if r["name"] == "result"]
     assert (result["reason"], result["text"]) == ("RecognizedSpeech", "Wreck a nice beach.")
 
@@ -343,19 +343,8 @@ def test_js_continuous_translation_has_a_partial_before_every_final_of_fast_audi
     local_service: RunningProcess,
     tmp_path: Path,
 ) -> None:
-    audio = tmp_path / "jfk.pcm"
-    pcm = read_pcm(JFK)
-    audio.write_bytes(pcm)
-    records = run_js(
-        node,
-        {
-            "kind": "translation",
-            "host": local_service.url,
-            "key": KEY,
-            "targets": ["es"],
-            "audio": str(audio),  # all at once: faster than real time
-        },
-    )
+    # The whole recording at once: faster than real time.
+    records = _run_js_on(node, local_service, tmp_path, JFK, kind="translation", targets=["es"])
     finals = [r for r in records if r["name"] == "recognized" and r["text"]]
     assert wer(transcript(JFK), " ".join(f["text"] for f in finals)) <= 0.10, finals
     spanish = " ".join(f["translations"]["es"] for f in finals)
