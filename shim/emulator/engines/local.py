@@ -59,6 +59,7 @@ log = logging.getLogger("shim.emulator.local")
 MAX_SESSIONS = 256
 SYNTHESES_KEPT = 32  # finals' speech started early, kept until the service asks (~5 MB)
 VADS = ("silero", "energy")
+MAX_LANES = 8
 
 
 class EngineUnavailable(ValueError):
@@ -116,7 +117,7 @@ class LocalEngine:
         self,
         asr_model: Path | None = None,
         *,
-        lanes: int = 2,
+        lanes: int | None = None,
         cpu_threads: int = 1,
         partial_interval_s: float = 0.6,
         vad: str = "silero",
@@ -131,6 +132,8 @@ class LocalEngine:
             raise EngineUnavailable(f"local engine: unknown VAD {vad!r} (choose {VADS})")
         started = time.monotonic()
         _single_threaded_blas()
+        if lanes is None:  # one model replica per core this process may use
+            lanes = max(1, min(MAX_LANES, len(os.sched_getaffinity(0))))
         self._asr: list[WhisperAsr] = []
         try:
             explicit = models.explicit_model(asr_model)
