@@ -10,17 +10,13 @@ the ``local`` extra is not installed.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import itertools
 import json
 import shutil
-import sys
 import threading
 import unicodedata
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -43,8 +39,8 @@ from shim.emulator.engines import mt
 from shim.emulator.engines.local import unavailable_reason
 from shim.emulator.engines.mt import TextTranslator
 from shim.harness.session import synth, wavfile
-from tests.e2e.test_js_sdk import node, run_js  # noqa: F401 (node is a fixture)
 from tests.support import logscan
+from tests.support.js_sdk import run_js
 from tests.support.paths import AUDIO, read_pcm
 from tests.support.processes import RunningProcess, shim_command, start_process
 from tests.support.sdk_harness import (
@@ -71,42 +67,12 @@ OTHER_LANGUAGES = {
     "ja-JP": (0.30, 20),
     "zh-CN": (0.40, 20),
 }
-# Until `emulator --engine local` is on the command line: the same app, started by hand.
-_RUNNER = """
-import asyncio
-from shim.emulator.service import EmulatorSettings, create_app
-from shim.runtime import configure_logging, serve_until_signal
-configure_logging("INFO")
-app = create_app(EmulatorSettings(engine="local"))
-asyncio.run(serve_until_signal(app, "127.0.0.1", 0, "ws"))
-"""
 
 
-def _cli_knows_local() -> bool:
-    from shim.cli import build_parser
-
-    try:
-        with contextlib.redirect_stderr(io.StringIO()):
-            build_parser().parse_args(["emulator", "--engine", "local"])
-    except SystemExit:
-        return False
-    return True
-
-
-@pytest.fixture(scope="module")
-def local_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProcess]:
-    reason = unavailable_reason()
-    if reason is not None:
-        pytest.skip(f"local engine not installed: {reason}")
-    if _cli_knows_local():
-        command = shim_command("emulator", "--engine", "local")
-    else:
-        command = [sys.executable, "-c", _RUNNER]
-    log_path = tmp_path_factory.mktemp("local") / "emulator.log"
-    running = start_process(command, log_path, env={"HF_HUB_OFFLINE": "1"}, timeout=180)
-    yield running
-    code = running.stop()
-    assert code == 0, f"local Speech service exited {code}:\n{running.log()[-3000:]}"
+@pytest.fixture
+def local_service(local_speech_service: RunningProcess) -> RunningProcess:
+    """The run's local Speech service (tests/e2e/conftest.py), with the offline engines."""
+    return local_speech_service
 
 
 def _capabilities(service: RunningProcess, query: str = "") -> dict[str, Any]:
@@ -326,7 +292,7 @@ def _run_js_on(
 
 
 def test_js_phrase_list_makes_whisper_hear_wreck_a_nice_beach(
-    node: str,  # noqa: F811 (the fixture)
+    node: str,
     local_service: RunningProcess,
     tmp_path: Path,
 ) -> None:
@@ -339,7 +305,7 @@ def test_js_phrase_list_makes_whisper_hear_wreck_a_nice_beach(
 
 
 def test_js_continuous_translation_has_a_partial_before_every_final_of_fast_audio(
-    node: str,  # noqa: F811 (the fixture)
+    node: str,
     local_service: RunningProcess,
     tmp_path: Path,
 ) -> None:
