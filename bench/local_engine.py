@@ -49,7 +49,7 @@ import psutil
 from bench import translation_chains, vad_compare
 from bench.docsection import replace_section
 from bench.quality import SPANISH, looks_like, read_pcm, transcript, wer
-from shim.emulator.vad import EnergyVad
+from shim.emulator.engines.vad import EnergyVad
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "performance.md"

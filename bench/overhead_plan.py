@@ -29,7 +29,7 @@ SILENCE_SECONDS = 1.5  # sent after the speech, as a client that stops talking d
 LOOP_MS = 19_100  # the recording (19.18 s) cut to whole chunks; its speech ends at 17.5 s
 
 # Speech segments of the recording as the emulator's own VAD finds them
-# (shim.emulator.vad.EnergyVad(silence_ms=500)), with what is said in each.
+# (shim.emulator.engines.vad.EnergyVad(silence_ms=500)), with what is said in each.
 SEGMENTS: tuple[tuple[int, int, str], ...] = (
     (1060, 780, "Good morning, Steve."),
     (2670, 640, "Good morning."),

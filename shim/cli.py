@@ -28,7 +28,7 @@ def _fail(message: str) -> int:
 
 
 def _emulator(args: argparse.Namespace) -> int:
-    from shim.emulator.scenario import ScenarioError, load_scenario
+    from shim.emulator.engines.scenario import ScenarioError, load_scenario
     from shim.emulator.service import EmulatorSettings, create_app, read_keys
     from shim.emulator.silence import SilenceTimeouts
 
@@ -74,7 +74,7 @@ def _emulator(args: argparse.Namespace) -> int:
 
 def _fingerprint(args: argparse.Namespace) -> int:
     """Print a scenario with a recording per WAV file (scenario per audio)."""
-    from shim.emulator.scenario import (
+    from shim.emulator.engines.scenario import (
         Scenario,
         ScenarioError,
         Utterance,

@@ -3,8 +3,8 @@
 :class:`UspConnection` parses each frame (:mod:`shim.emulator.usp`) and hands it to the
 endpoint (recognition and translation in :mod:`~shim.emulator.recognition`, synthesis in
 :mod:`~shim.emulator.synthesis_service`); a client that breaks the protocol, or asks for
-what the engines cannot do, raises :class:`BadInput` and the connection closes with 1007
-and the reason, as the service does.
+what the engines cannot do, raises :class:`~shim.emulator.engines.base.BadInput` and the
+connection closes with 1007 and the reason, as the service does.
 """
 
 from __future__ import annotations
@@ -14,14 +14,11 @@ import logging
 from aiohttp import WSMsgType, web
 
 from shim.emulator import usp
+from shim.emulator.engines.base import BadInput
 
 log = logging.getLogger("shim.emulator")
 
 CLOSE_BAD_INPUT = 1007
-
-
-class BadInput(Exception):
-    """The client broke the protocol: the connection is closed with 1007 and this reason."""
 
 
 class StopConnection(Exception):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 
-from shim.emulator.scenario import Fault
+from shim.emulator.engines.scenario import Fault
 
 MAX_REMEMBERED = 16_384
 

@@ -31,8 +31,9 @@ from aiohttp import web
 
 from shim.audiotime import BYTES_PER_SECOND, TICKS_PER_MS, TICKS_PER_SECOND, bytes_to_ticks
 from shim.emulator import phrase_list, usp, validation, voices, wire
-from shim.emulator.connection import BadInput, StopConnection, UspConnection
+from shim.emulator.connection import StopConnection, UspConnection
 from shim.emulator.engines.base import (
+    BadInput,
     Engine,
     Hypothesis,
     Phrase,
@@ -41,12 +42,12 @@ from shim.emulator.engines.base import (
     SpeechStarted,
     StreamParams,
 )
+from shim.emulator.engines.scenario import Fault, Scenario
 from shim.emulator.faults import FaultPlan
 from shim.emulator.metrics import ServiceMetrics
 from shim.emulator.profanity import RAW, marked_words
 from shim.emulator.profanity import apply as apply_profanity
 from shim.emulator.resume import ResumePoints
-from shim.emulator.scenario import Fault, Scenario
 from shim.emulator.silence import SilenceTimeouts, TurnSilence, whole_ms
 from shim.pcmformat import PCM_16K_MONO, FormatError, PcmConverter
 

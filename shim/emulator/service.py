@@ -39,11 +39,7 @@ from aiohttp import web
 
 from shim.emulator import catalog_routes
 from shim.emulator.engines.base import Engine
-from shim.emulator.faults import FaultPlan, FiredFaults
-from shim.emulator.metrics import METRICS, ServiceMetrics, metrics_route
-from shim.emulator.recognition import Kind, RecognitionConnection
-from shim.emulator.resume import ResumePoints
-from shim.emulator.scenario import (
+from shim.emulator.engines.scenario import (
     Fault,
     Scenario,
     ScenarioError,
@@ -51,6 +47,10 @@ from shim.emulator.scenario import (
     parse_fault_spec,
     scenario_to_dict,
 )
+from shim.emulator.faults import FaultPlan, FiredFaults
+from shim.emulator.metrics import METRICS, ServiceMetrics, metrics_route
+from shim.emulator.recognition import Kind, RecognitionConnection
+from shim.emulator.resume import ResumePoints
 from shim.emulator.silence import SilenceTimeouts
 from shim.emulator.synthesis_service import SynthesisConnection
 

@@ -43,10 +43,10 @@ from aiohttp import web
 
 from shim.audiotime import TICKS_PER_SECOND, bytes_to_ticks
 from shim.emulator import ssml, synthesis_metadata, usp, wire
-from shim.emulator.connection import BadInput, UspConnection
-from shim.emulator.engines.base import Engine
+from shim.emulator.connection import UspConnection
+from shim.emulator.engines.base import BadInput, Engine
+from shim.emulator.engines.scenario import Scenario
 from shim.emulator.metrics import ServiceMetrics
-from shim.emulator.scenario import Scenario
 from shim.mp3 import encode_mp3
 
 log = logging.getLogger("shim.emulator")

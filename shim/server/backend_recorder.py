@@ -3,7 +3,7 @@
 For each session it writes ``DIR/<request id>.json``, a scenario for the local Speech service
 and the synthesized speech of each final as ``DIR/<request id>/<n>.<language>.wav``. The
 scenario holds one *recording*: the session's audio known by its fingerprint (the loudness of
-its first second of speech, :mod:`shim.emulator.fingerprint`), with the utterances' offsets,
+its first second of speech, :mod:`shim.emulator.engines.fingerprint`), with the utterances' offsets,
 texts and translations. Run sessions against Azure once, then replay the same behaviour in CI
 forever, each audio answered as recorded however many share one key:
 ``emulator --scenario DIR`` (or ``--scenario-dir`` with ``DIR`` as ``<key>/``). A session
@@ -11,8 +11,9 @@ with no speech in its first :data:`PRINT_SECONDS` is written without a fingerpri
 utterances at their offsets, for ``--scenario DIR/<request id>.json``.
 
 Memory: the first :data:`PRINT_SECONDS` of the session's audio (960 kB) until it is saved.
-The file is written through the scenario module (:func:`~shim.emulator.scenario.save_scenario`),
-so it is validated against the scenario schema and loads back as it was recorded.
+The file is written through the scenario module
+(:func:`~shim.emulator.engines.scenario.save_scenario`), so it is validated against the
+scenario schema and loads back as it was recorded.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shim.audiotime import BYTES_PER_SECOND, TICKS_PER_MS
-from shim.emulator.fingerprint import fingerprint
-from shim.emulator.scenario import Recording, Scenario, Utterance, save_scenario
+from shim.emulator.engines.fingerprint import fingerprint
+from shim.emulator.engines.scenario import Recording, Scenario, Utterance, save_scenario
 from shim.legacy.tts import FinalSpeech
 from shim.speech.events import BridgeEvent, Recognized, SynthesisAudio, SynthesisCompleted
 

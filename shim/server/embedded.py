@@ -90,7 +90,7 @@ async def run_embedded(
     scenario_path: Path | None, engine: str, *, log_ready: bool = True
 ) -> AsyncIterator[EmbeddedBackend]:
     """Run the local Speech service in this process on a free loopback port."""
-    from shim.emulator.scenario import load_scenario
+    from shim.emulator.engines.scenario import load_scenario
     from shim.emulator.service import EmulatorSettings, create_app, engine_of
     from shim.runtime import start_site
 

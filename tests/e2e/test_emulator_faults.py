@@ -220,7 +220,7 @@ async def test_faults_set_while_the_service_runs_apply_to_new_connections_until_
     from aiohttp import WSServerHandshakeError
     from aiohttp.test_utils import TestClient, TestServer
 
-    from shim.emulator.scenario import Scenario
+    from shim.emulator.engines.scenario import Scenario
     from shim.emulator.service import EmulatorSettings, create_app
 
     throttle = [{"at_upgrade": True, "http_status": 429}]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from shim.emulator.scenario import load_scenario
+from shim.emulator.engines.scenario import load_scenario
 from tests.support.legacy_ws import Outcome, header46, run_messages
 from tests.support.paths import read_pcm
 from tests.support.processes import Emulator, shim_args, shim_command, start_process

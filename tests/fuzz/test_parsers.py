@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from shim.catalog.catalog import Catalog
 from shim.emulator import usp
-from shim.emulator.scenario import ScenarioError, load_scenario, parse_fault_spec
+from shim.emulator.engines.scenario import ScenarioError, load_scenario, parse_fault_spec
 from shim.legacy.audio import AudioNormalizer
 from shim.legacy.errors import HandshakeError, SessionError
 from shim.legacy.request import parse_request

@@ -63,7 +63,10 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # the migration harness judges the rest from outside: neutral modules only
     "shim.harness": frozenset(),
     # the local Speech service: a stand-in for Azure, knows nothing of the shim around it
-    "shim.emulator": frozenset({"shim.catalog"}),
+    "shim.emulator": frozenset({"shim.emulator.engines", "shim.catalog"}),
+    # its engines (scripted, local) behind one boundary (engines/base.py): they know nothing
+    # of the service around them (USP, connections, turns, faults, metrics)
+    "shim.emulator.engines": frozenset(),
     # the pool of Speech resources: which failures are a resource's comes from the failures
     "shim.pool": frozenset({"shim.legacy.errors"}),
     # the legacy protocol, sans-I/O: the bridge's event data classes, the catalog
@@ -153,6 +156,9 @@ def test_no_import_circles_between_or_within_the_packages() -> None:
         ("shim.audiotime", "shim.catalog"),
         ("shim.pool.core", "shim.speech.bridge"),  # the pool decides; the server connects
         ("shim.pool.trouble", "shim.legacy.conduct"),  # the failures only, not the session
+        ("shim.emulator.engines.local", "shim.emulator.connection"),  # engines: not upward
+        ("shim.emulator.engines.base", "shim.emulator.wire"),
+        ("shim.emulator.engines.scripted", "shim.emulator.recognition"),
         ("shim.legacy.conduct", "shim.pool.core"),
     ],
 )

@@ -26,7 +26,7 @@ from shim.emulator.engines.local import unavailable_reason
 from shim.emulator.engines.local_decoder import BatchDecoder
 from shim.emulator.engines.local_stream import PrefixStabilizer
 from shim.emulator.engines.mt import language_code
-from shim.emulator.vad import EnergyVad
+from shim.emulator.engines.vad import EnergyVad
 
 pytestmark = pytest.mark.unit
 

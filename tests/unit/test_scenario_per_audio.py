@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from shim.emulator import fingerprint as fp
+from shim.emulator.engines import fingerprint as fp
 from shim.emulator.engines.base import Phrase, StreamParams
-from shim.emulator.engines.scripted import ScriptedEngine
-from shim.emulator.scenario import (
+from shim.emulator.engines.scenario import (
     Recording,
     Scenario,
     ScenarioError,
@@ -21,6 +20,7 @@ from shim.emulator.scenario import (
     save_scenario,
     scenario_from_dict,
 )
+from shim.emulator.engines.scripted import ScriptedEngine
 from shim.pcmformat import PcmConverter, parse_fmt_chunk
 from tests.support.audio_formats import encode
 from tests.support.paths import AUDIO, read_pcm

@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 
 from shim.emulator.engines.base import Hypothesis, Phrase, StreamParams
-from shim.emulator.engines.scripted import ScriptedEngine
-from shim.emulator.scenario import (
+from shim.emulator.engines.scenario import (
     ScenarioError,
     load_scenario,
     parse_fault_spec,
     save_scenario,
     scenario_from_dict,
 )
-from shim.emulator.vad import EnergyVad
+from shim.emulator.engines.scripted import ScriptedEngine
+from shim.emulator.engines.vad import EnergyVad
 from tests.support.paths import read_pcm
 
 pytestmark = pytest.mark.unit
@@ -174,7 +174,7 @@ def test_per_connection_fault_spec_accepts_an_object_or_a_list() -> None:
 
 
 async def test_without_scenario_utterances_each_speech_segment_gets_a_synthetic_one() -> None:
-    from shim.emulator.scenario import Scenario
+    from shim.emulator.engines.scenario import Scenario
 
     params = StreamParams("g", "en-US", ("es",), 0, scenario=Scenario())
     events = await _run(ScriptedEngine(), params, read_pcm("en-US_jfk.wav"))

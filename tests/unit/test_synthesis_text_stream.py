@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from shim.emulator import usp
-from shim.emulator.connection import BadInput
+from shim.emulator.engines.base import BadInput
+from shim.emulator.engines.scenario import Scenario
 from shim.emulator.engines.scripted import ScriptedEngine
-from shim.emulator.scenario import Scenario
 from shim.emulator.synthesis_service import SynthesisConnection
 
 pytestmark = [pytest.mark.unit]

@@ -4,6 +4,10 @@ An engine recognises a stream of 16 kHz mono 16-bit PCM into hypotheses and phra
 (with their translations), and synthesises text to PCM. Positions in events are
 *absolute* 100-ns ticks from the start of the session's audio (the service makes them
 turn-relative on the wire), so an engine never needs to know about USP turns.
+
+This module is the engines' boundary: nothing in ``shim/emulator/engines/`` imports the
+service around it (``tests/unit/test_import_layers.py``); what they refuse they raise as
+:class:`BadInput`, which the service turns into a 1007 close.
 """
 
 from __future__ import annotations
@@ -11,7 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from shim.emulator.scenario import Scenario
+from shim.emulator.engines.scenario import Scenario
+
+
+class BadInput(Exception):
+    """The client broke the protocol, or asked for what the engines cannot do: the
+    connection is closed with 1007 and this reason."""
 
 
 @dataclass(frozen=True)

@@ -42,17 +42,16 @@ from pathlib import Path
 from typing import Any
 
 from shim.audiotime import TICKS_PER_SECOND, ticks_to_bytes
-from shim.emulator.connection import BadInput
 from shim.emulator.engines import models
 from shim.emulator.engines.asr import WhisperAsr, whisper_language
-from shim.emulator.engines.base import StreamParams, Synthesis
+from shim.emulator.engines.base import BadInput, StreamParams, Synthesis
 from shim.emulator.engines.local_decoder import BatchDecoder
 from shim.emulator.engines.local_session import Plan, SessionAudio
 from shim.emulator.engines.local_stream import LocalStream
 from shim.emulator.engines.mt import TextTranslator, language_code
+from shim.emulator.engines.scenario import Scenario
 from shim.emulator.engines.tts_local import LocalSynthesizer
-from shim.emulator.scenario import Scenario
-from shim.emulator.vad import EnergyVad, SileroVad, Vad
+from shim.emulator.engines.vad import EnergyVad, SileroVad, Vad
 
 log = logging.getLogger("shim.emulator.local")
 

@@ -19,7 +19,7 @@ import numpy as np
 from shim.audiotime import BYTES_PER_SECOND
 from shim.emulator.engines.asr import DecodeJob, Transcript
 from shim.emulator.engines.mt import Route
-from shim.emulator.vad import FRAME_BYTES, Vad
+from shim.emulator.engines.vad import FRAME_BYTES, Vad
 
 PRE_ROLL = BYTES_PER_SECOND // 5  # audio before the first voiced frame handed to Whisper
 POST_ROLL = BYTES_PER_SECOND * 3 // 10  # and after the last one (soft word endings)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shim.audiotime import BYTES_PER_SECOND, bytes_to_ticks, ticks_to_bytes
-from shim.emulator import fingerprint, synthesis
+from shim.emulator.engines import fingerprint, synthesis
 from shim.emulator.engines.base import (
     Hypothesis,
     Phrase,
@@ -32,9 +32,9 @@ from shim.emulator.engines.base import (
     StreamParams,
     Synthesis,
 )
-from shim.emulator.fingerprint import LevelTrack
-from shim.emulator.scenario import Recording, Scenario, Utterance
-from shim.emulator.vad import EnergyVad, Segment
+from shim.emulator.engines.fingerprint import LevelTrack
+from shim.emulator.engines.scenario import Recording, Scenario, Utterance
+from shim.emulator.engines.vad import EnergyVad, Segment
 
 MAX_SESSIONS = 4096
 MAX_SPOKEN = 256  # syntheses remembered to be understood when played back (1 kB each)

@@ -20,7 +20,7 @@ import soxr
 
 from shim import espeak
 from shim.audiotime import SAMPLE_RATE
-from shim.emulator import synthesis
+from shim.emulator.engines import synthesis
 from shim.emulator.engines.base import Synthesis
 from shim.emulator.engines.mt import language_code
 

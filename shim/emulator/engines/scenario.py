@@ -20,8 +20,8 @@ from typing import Any
 
 from shim import boundedjson
 from shim.contractcheck import contract_problem
-from shim.emulator.fingerprint import Fingerprint
-from shim.emulator.fingerprint import fingerprint as fingerprint_of
+from shim.emulator.engines.fingerprint import Fingerprint
+from shim.emulator.engines.fingerprint import fingerprint as fingerprint_of
 from shim.pcmformat import Encoding, PcmConverter, WavFormat
 
 
@@ -47,7 +47,7 @@ class Utterance:
 @dataclass(frozen=True)
 class Recording:
     """What one audio file says (scenario per audio): known by the fingerprint of its first
-    second of speech (:mod:`shim.emulator.fingerprint`), wherever it is heard in a session.
+    second of speech (:mod:`shim.emulator.engines.fingerprint`), wherever it is heard in a session.
     Utterance times count from the recording's start."""
 
     fingerprint: Fingerprint

@@ -3,7 +3,7 @@
 So that one scenario can script many audio files (issue 17: a test suite's files on one
 key), each *recording* of a scenario carries the fingerprint of its first second of speech:
 the level, in dB, of every 10 ms window at 5 ms steps from where the voice-activity detector
-of :mod:`shim.emulator.vad` hears speech start. A stream's speech segment is that recording
+of :mod:`shim.emulator.engines.vad` hears speech start. A stream's speech segment is that recording
 when its own levels from its start (tried a few steps either way, as the detector's start
 moves with what came before) differ from the fingerprint by less than
 :data:`MATCH_DB` on average where either is above :data:`FLOOR_DB`. Loudness, not bytes:
@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from shim.audiotime import BYTES_PER_SECOND
-from shim.emulator.vad import EnergyVad
+from shim.emulator.engines.vad import EnergyVad
 
 HOP_BYTES = 160  # 5 ms steps
 WINDOW_BYTES = 320  # 10 ms windows
