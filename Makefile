@@ -51,7 +51,7 @@ typecheck: $(STAMP)
 	    shim/server/sampling.py shim/server/taps.py shim/server/capture_store.py \
 	    shim/emulator/ssml.py shim/emulator/synthesis_metadata.py shim/pool shim/contractcheck.py \
 	    shim/emulator/silence.py shim/pcmformat.py \
-	    shim/emulator/validation.py shim/emulator/wire.py \
+	    shim/emulator/validation.py shim/emulator/usp_bodies.py \
 	    shim/emulator/phrase_list.py
 
 # Installs the Debian packages named in the shell variable `missing`: with apt-get as root,

@@ -23,7 +23,7 @@ import numpy as np
 from bench.quality import read_pcm, transcript, wer
 from shim.emulator.engines import models
 from shim.emulator.engines.asr import DecodeJob, WhisperAsr
-from shim.emulator.engines.local_session import POST_ROLL, PRE_ROLL
+from shim.emulator.engines.local_audio import POST_ROLL, PRE_ROLL
 from shim.emulator.engines.vad import EnergyVad, SileroVad, Vad
 
 FILES = (

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from shim.audiotime import BYTES_PER_SECOND, TICKS_PER_MS, TICKS_PER_SECOND, bytes_to_ticks
-from shim.emulator import phrase_list, usp, validation, voices, wire
+from shim.emulator import phrase_list, usp, usp_bodies, validation, voices
 from shim.emulator.connection import StopConnection, UspConnection
 from shim.emulator.engines.base import (
     BadInput,
@@ -69,7 +69,7 @@ class Turn:
     interactive: bool
     targets: tuple[str, ...]
     synthesized: dict[str, str | None]  # language -> voice
-    output: wire.Output
+    output: usp_bodies.Output
     kind: Kind  # what the turn asked for (the universal endpoint serves both)
     profanity: str
     language: str
@@ -199,7 +199,7 @@ class RecognitionConnection(UspConnection):
         assert isinstance(payload, bytes)
         if turn.audio_frames == 0:
             try:
-                fmt, payload = wire.read_wav_header(payload)
+                fmt, payload = usp_bodies.read_wav_header(payload)
             except FormatError as error:
                 raise BadInput(f"Unsupported audio format: {error}") from None
             turn.converter = PcmConverter(fmt)
@@ -293,7 +293,7 @@ class RecognitionConnection(UspConnection):
         )
         options = _dig(context, "phraseOutput", "detailed", "options") or ()
         words = "WordTimings" in options or query.get("wordLevelTimestamps") == "true"
-        output = wire.Output(
+        output = usp_bodies.Output(
             detailed=words
             or str(_dig(context, "phraseOutput", "format") or query.get("format") or "").lower()
             == "detailed",
@@ -373,7 +373,9 @@ class RecognitionConnection(UspConnection):
         if not turn.interactive and turn.phrases:
             tail = max(0, end - self._ack)
             await self._send_text(
-                self._phrase_path(turn), wire.end_of_dictation(self._ack, tail, turn.base), turn
+                self._phrase_path(turn),
+                usp_bodies.end_of_dictation(self._ack, tail, turn.base),
+                turn,
             )
             self._ack = max(self._ack, end)
         await self._end_turn(turn)
@@ -408,17 +410,17 @@ class RecognitionConnection(UspConnection):
         await self._end_of_speech(turn, offset + duration)
         turn.phrases += 1
         if turn.kind is Kind.TRANSLATION and not turn.interactive:
-            self._metrics.phrases.labels(wire.SUCCESS).inc()
-            body = wire.translation_silence(
+            self._metrics.phrases.labels(usp_bodies.SUCCESS).inc()
+            body = usp_bodies.translation_silence(
                 offset, duration, turn.base, turn.targets, turn.translation_failure
             )
         else:
             self._metrics.phrases.labels(_SILENCE).inc()
             phrase = Phrase(offset, duration, "", {}, _SILENCE)
             body = (
-                wire.translation_phrase(phrase, turn.base, turn.interactive)
+                usp_bodies.translation_phrase(phrase, turn.base, turn.interactive)
                 if turn.kind is Kind.TRANSLATION
-                else wire.speech_phrase(phrase, turn.base, turn.output, turn.interactive)
+                else usp_bodies.speech_phrase(phrase, turn.base, turn.output, turn.interactive)
             )
         await self._send_text(self._phrase_path(turn), body, turn)
         self._ack = max(self._ack, offset + duration)
@@ -439,7 +441,7 @@ class RecognitionConnection(UspConnection):
             if turn.interactive and turn.phrases:
                 return  # once mode: one phrase per turn
             if isinstance(event, SpeechStarted | Hypothesis) or (
-                isinstance(event, Phrase) and event.status == wire.SUCCESS
+                isinstance(event, Phrase) and event.status == usp_bodies.SUCCESS
             ):
                 turn.speech_detected = True
             if isinstance(event, SpeechStarted):
@@ -450,14 +452,15 @@ class RecognitionConnection(UspConnection):
                 if turn.kind is Kind.TRANSLATION:
                     await self._send_text(
                         "translation.hypothesis",
-                        wire.translation_hypothesis(
+                        usp_bodies.translation_hypothesis(
                             event, turn.base, turn.translation_failure, turn.output
                         ),
                         turn,
                     )
                 else:
                     await self._send_text(
-                        "speech.hypothesis", wire.speech_hypothesis(event, turn.base, turn.output)
+                        "speech.hypothesis",
+                        usp_bodies.speech_hypothesis(event, turn.base, turn.output),
                     )
             elif isinstance(event, Phrase):
                 await self._phrase(turn, event)
@@ -492,19 +495,19 @@ class RecognitionConnection(UspConnection):
         if turn.interactive:  # once mode: its phrase ends the turn
             await self._end_of_speech(turn, max(self._ack, phrase.offset + phrase.duration))
         if turn.kind is Kind.TRANSLATION:
-            body = wire.translation_phrase(
+            body = usp_bodies.translation_phrase(
                 phrase, turn.base, turn.interactive, turn.translation_failure, turn.output
             )
             await self._send_text("translation.phrase", body, turn)
         else:
             await self._send_text(
                 "speech.phrase",
-                wire.speech_phrase(phrase, turn.base, turn.output, turn.interactive),
+                usp_bodies.speech_phrase(phrase, turn.base, turn.output, turn.interactive),
             )
         self._ack = max(self._ack, phrase.offset + phrase.duration)
         if (
             turn.kind is Kind.TRANSLATION
-            and phrase.status == wire.SUCCESS
+            and phrase.status == usp_bodies.SUCCESS
             and turn.translation_failure is None
         ):
             await self._synthesize(turn, spoken)
@@ -520,7 +523,9 @@ class RecognitionConnection(UspConnection):
                 continue
             failure = validation.voice_failure(voice)
             if failure is not None:
-                await self._send_text("translation.synthesis.end", wire.synthesis_failure(failure))
+                await self._send_text(
+                    "translation.synthesis.end", usp_bodies.synthesis_failure(failure)
+                )
                 continue
             result = await self._engine.synthesize(text, language, voice, self._scenario)
             self._metrics.syntheses.inc()
@@ -529,7 +534,9 @@ class RecognitionConnection(UspConnection):
             # Like the service: several chunks, each a WAV file with its own header.
             for start in range(0, len(result.pcm), chunk):
                 pcm = result.pcm[start : start + chunk]
-                await self._send_binary("translation.synthesis", wire.wav_header(len(pcm)) + pcm)
+                await self._send_binary(
+                    "translation.synthesis", usp_bodies.wav_header(len(pcm)) + pcm
+                )
             await self._send_text("translation.synthesis.end", {"SynthesisStatus": "Success"})
 
     # ---- faults and sending ------------------------------------------------------------------
@@ -563,13 +570,13 @@ class RecognitionConnection(UspConnection):
         self, path: str, body: dict[str, Any], turn_of: Turn | None = None
     ) -> None:
         """``turn_of``: a turn with language identification sends its translation results
-        as ``translation.response`` (:func:`wire.translation_response`)."""
+        as ``translation.response`` (:func:`usp_bodies.translation_response`)."""
         if (
             turn_of is not None
             and turn_of.output.identify
             and path in ("translation.phrase", "translation.hypothesis")
         ):
-            path, body = "translation.response", wire.translation_response(body)
+            path, body = "translation.response", usp_bodies.translation_response(body)
         turn = self._turn
         if log.isEnabledFor(logging.DEBUG):
             log.debug("send %s %s", path, body)

@@ -42,7 +42,7 @@ import soxr
 from aiohttp import web
 
 from shim.audiotime import TICKS_PER_SECOND, bytes_to_ticks
-from shim.emulator import ssml, synthesis_metadata, usp, wire
+from shim.emulator import ssml, synthesis_metadata, usp, usp_bodies
 from shim.emulator.connection import UspConnection
 from shim.emulator.engines.base import BadInput, Engine
 from shim.emulator.engines.scenario import Scenario
@@ -68,11 +68,11 @@ def encode(pcm: bytes, output_format: str) -> tuple[bytes, int]:
         samples = soxr.resample(np.frombuffer(pcm, dtype="<i2"), 16_000, rate)
         pcm = np.asarray(samples, dtype="<i2").tobytes()
     if "mp3" in fmt:
-        return encode_mp3(wire.wav_header(len(pcm), rate) + pcm), 4_000
+        return encode_mp3(usp_bodies.wav_header(len(pcm), rate) + pcm), 4_000
     if "pcm" not in fmt:
         raise BadInput(f"output format {output_format!r} is not supported by the local service")
     if fmt.startswith("riff"):
-        return wire.wav_header(len(pcm), rate) + pcm, rate * 2
+        return usp_bodies.wav_header(len(pcm), rate) + pcm, rate * 2
     return pcm, rate * 2
 
 

@@ -157,7 +157,7 @@ def test_no_import_circles_between_or_within_the_packages() -> None:
         ("shim.pool.core", "shim.speech.bridge"),  # the pool decides; the server connects
         ("shim.pool.trouble", "shim.legacy.conduct"),  # the failures only, not the session
         ("shim.emulator.engines.local", "shim.emulator.connection"),  # engines: not upward
-        ("shim.emulator.engines.base", "shim.emulator.wire"),
+        ("shim.emulator.engines.base", "shim.emulator.usp_bodies"),
         ("shim.emulator.engines.scripted", "shim.emulator.recognition"),
         ("shim.legacy.conduct", "shim.pool.core"),
     ],

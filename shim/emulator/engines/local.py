@@ -24,7 +24,7 @@ by ``X-ConnectionId`` like the scripted engine's, so the SDK's reconnect-and-rep
 re-delivers unacknowledged finals without decoding the audio again.
 
 This module is the engine (models, plans, the pool and decoder, the session table, the
-synthesis cache); a session's audio and decodes are in ``local_session.py``, a stream's
+synthesis cache); a session's audio and decodes are in ``local_audio.py``, a stream's
 finals and partials in ``local_stream.py``, which reaches the engine only through its
 ``StreamEngine`` protocol.
 """
@@ -45,8 +45,8 @@ from shim.audiotime import TICKS_PER_SECOND, ticks_to_bytes
 from shim.emulator.engines import models
 from shim.emulator.engines.asr import WhisperAsr, whisper_language
 from shim.emulator.engines.base import BadInput, StreamParams, Synthesis
+from shim.emulator.engines.local_audio import Plan, SessionAudio
 from shim.emulator.engines.local_decoder import BatchDecoder
-from shim.emulator.engines.local_session import Plan, SessionAudio
 from shim.emulator.engines.local_stream import LocalStream
 from shim.emulator.engines.mt import TextTranslator, language_code
 from shim.emulator.engines.scenario import Scenario

@@ -1,7 +1,7 @@
 """One recognition stream of the local engine: finals, partials and speculative finals.
 
 A :class:`LocalStream` is one turn of one connection over its session's audio
-(:mod:`~shim.emulator.engines.local_session`); what it needs from the engine (translation
+(:mod:`~shim.emulator.engines.local_audio`); what it needs from the engine (translation
 plans, the shared batch decoder, the session table, early synthesis) is the
 :class:`StreamEngine` protocol, so this module does not import the engine and the engine
 imports it.
@@ -44,14 +44,14 @@ from shim.emulator.engines.base import (
     SpeechStarted,
     StreamParams,
 )
-from shim.emulator.engines.local_decoder import BatchDecoder
-from shim.emulator.engines.local_session import (
+from shim.emulator.engines.local_audio import (
     POST_ROLL,
     DecodeKey,
     Plan,
     SessionAudio,
     SpeechSegment,
 )
+from shim.emulator.engines.local_decoder import BatchDecoder
 from shim.emulator.engines.mt import TextTranslator
 
 log = logging.getLogger("shim.emulator.local")
