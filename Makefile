@@ -52,7 +52,7 @@ typecheck: $(STAMP)
 	    shim/emulator/ssml.py shim/emulator/synthesis_metadata.py shim/pool shim/contractcheck.py \
 	    shim/emulator/silence.py shim/pcmformat.py \
 	    shim/emulator/validation.py shim/emulator/usp_bodies.py \
-	    shim/emulator/phrase_list.py
+	    shim/emulator/phrase_list.py shim/emulator/turn.py
 
 # Installs the Debian packages named in the shell variable `missing`: with apt-get as root,
 # otherwise it names them and fails. $(1): what they are for.

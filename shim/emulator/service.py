@@ -49,10 +49,11 @@ from shim.emulator.engines.scenario import (
 )
 from shim.emulator.faults import FaultPlan, FiredFaults
 from shim.emulator.metrics import METRICS, ServiceMetrics, metrics_route
-from shim.emulator.recognition import Kind, RecognitionConnection
+from shim.emulator.recognition import RecognitionConnection
 from shim.emulator.resume import ResumePoints
 from shim.emulator.silence import SilenceTimeouts
 from shim.emulator.synthesis_service import SynthesisConnection
+from shim.emulator.turn import Kind
 
 log = logging.getLogger("shim.emulator")
 
