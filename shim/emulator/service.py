@@ -38,6 +38,7 @@ from typing import Any
 from aiohttp import web
 
 from shim.emulator import catalog_routes
+from shim.emulator.connection import UspConnection
 from shim.emulator.engines.base import Engine
 from shim.emulator.engines.scenario import (
     Fault,
@@ -196,7 +197,8 @@ async def _keyed_http(request: web.Request) -> web.StreamResponse | None:
     return keyed if isinstance(keyed, web.Response) else await _http_fault(request)
 
 
-async def _websocket(request: web.Request, kind: Kind | None) -> web.StreamResponse:
+def _connection_scenario(request: web.Request) -> Scenario | web.Response:
+    """The key's scenario with the service's and the request's faults, or the refusal."""
     state = request.app[STATE]
     keyed = _keyed_scenario(request)
     if isinstance(keyed, web.Response):
@@ -209,12 +211,15 @@ async def _websocket(request: web.Request, kind: Kind | None) -> web.StreamRespo
     except ScenarioError as exc:
         log.warning("scenario error: %s", exc)
         return _json_error(400, str(exc))
-    key = subscription_key(request) or ""
-    connection_id = connection_id_of(request)
-    plan = FaultPlan(scenario.faults, connection_id, state.fired)
-    upgrade_faults = plan.at_upgrade()
-    metrics = request.app[METRICS]
-    for fault in upgrade_faults:
+    return scenario
+
+
+async def _faults_at_upgrade(
+    plan: FaultPlan, metrics: ServiceMetrics, connection_id: str
+) -> list[Fault] | web.Response:
+    """The faults due at the upgrade, after their delays; an HTTP fault's response instead."""
+    faults = plan.at_upgrade()
+    for fault in faults:
         metrics.fault(
             http_status=fault.http_status,
             close_code=fault.close_code,
@@ -226,6 +231,53 @@ async def _websocket(request: web.Request, kind: Kind | None) -> web.StreamRespo
         if fault.http_status:
             log.info("connection %s: fault: HTTP %d at upgrade", connection_id, fault.http_status)
             return _json_error(fault.http_status, fault.close_reason or "injected fault")
+    return faults
+
+
+def _endpoint(
+    ws: web.WebSocketResponse,
+    request: web.Request,
+    kind: Kind | None,
+    scenario: Scenario,
+    plan: FaultPlan,
+    connection_id: str,
+) -> UspConnection:
+    """The connection that serves this endpoint: synthesis, or recognition of ``kind``."""
+    state = request.app[STATE]
+    metrics = request.app[METRICS]
+    path = request.path.lower()
+    if kind is None:
+        return SynthesisConnection(
+            ws, state.engine, scenario, metrics, text_streaming=path.endswith("/v2")
+        )
+    return RecognitionConnection(
+        ws,
+        request,
+        kind=kind,
+        engine=state.engine,
+        scenario=scenario,
+        faults=plan,
+        connection_id=connection_id,
+        default_language=request.query.get("language") or request.query.get("from"),
+        default_mode_interactive="/interactive/" in path,
+        resume=state.resume,
+        metrics=metrics,
+        silence=state.settings.silence,
+    )
+
+
+async def _websocket(request: web.Request, kind: Kind | None) -> web.StreamResponse:
+    state = request.app[STATE]
+    scenario = _connection_scenario(request)
+    if isinstance(scenario, web.Response):
+        return scenario
+    key = subscription_key(request) or ""
+    connection_id = connection_id_of(request)
+    plan = FaultPlan(scenario.faults, connection_id, state.fired)
+    metrics = request.app[METRICS]
+    upgrade_faults = await _faults_at_upgrade(plan, metrics, connection_id)
+    if isinstance(upgrade_faults, web.Response):
+        return upgrade_faults
     ws = web.WebSocketResponse(protocols=("USP",), compress=False, max_msg_size=16 * 1024 * 1024)
     await ws.prepare(request)
     state.sockets.add(ws)
@@ -250,30 +302,7 @@ async def _websocket(request: web.Request, kind: Kind | None) -> web.StreamRespo
                 request.transport.abort()
         if ws.closed:
             return ws
-        if kind is None:
-            await SynthesisConnection(
-                ws,
-                state.engine,
-                scenario,
-                metrics,
-                text_streaming=request.path.lower().endswith("/v2"),
-            ).run()
-        else:
-            path = request.path.lower()
-            await RecognitionConnection(
-                ws,
-                request,
-                kind=kind,
-                engine=state.engine,
-                scenario=scenario,
-                faults=plan,
-                connection_id=connection_id,
-                default_language=request.query.get("language") or request.query.get("from"),
-                default_mode_interactive="/interactive/" in path,
-                resume=state.resume,
-                metrics=metrics,
-                silence=state.settings.silence,
-            ).run()
+        await _endpoint(ws, request, kind, scenario, plan, connection_id).run()
     except Exception:
         log.exception("connection %s: internal error", connection_id)
         await ws.close(code=1011, message=b"local Speech service internal error")
