@@ -68,7 +68,9 @@ async def test_fifty_sequential_sessions_leave_no_threads_or_sockets_behind(
             assert [f["recognition"] for f in outcome.finals] == ["Hi."]
         await asyncio.sleep(1.5)
         after = _threads_and_fds(running.process.pid)
-        assert after[0] <= before[0] + 1, f"threads {before[0]} -> {after[0]}"
+        # Thread pools that grow lazily (the SDK's, our executor's) may add a thread or two
+        # when the machine is loaded; a leak would add one per session, fifty here.
+        assert after[0] <= before[0] + 3, f"threads {before[0]} -> {after[0]}"
         assert after[1] <= before[1], f"file descriptors {before[1]} -> {after[1]}"
     finally:
         assert running.stop() == 0
