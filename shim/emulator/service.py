@@ -84,9 +84,18 @@ class _State:
     scenario_cache: dict[Path, tuple[float, Scenario]] = field(default_factory=dict)
     connections: int = 0
     faults: tuple[Fault, ...] = ()  # PUT /emulator/faults: for every new connection
+    served_voices: frozenset[str] = frozenset()  # --voices FILE: its names, known voices too
 
 
 STATE = web.AppKey("emulator_state", _State)
+
+
+def _voice_names(voices_file: Path | None) -> frozenset[str]:
+    """The names a ``--voices`` list serves (short and long), which synthesis accepts."""
+    if voices_file is None:
+        return frozenset()
+    voices = catalog_routes.load_voices(voices_file)
+    return frozenset(str(v[k]) for v in voices for k in ("ShortName", "Name") if k in v)
 
 
 def _json_error(status: int, message: str) -> web.Response:
@@ -248,7 +257,12 @@ def _endpoint(
     path = request.path.lower()
     if kind is None:
         return SynthesisConnection(
-            ws, state.engine, scenario, metrics, text_streaming=path.endswith("/v2")
+            ws,
+            state.engine,
+            scenario,
+            metrics,
+            text_streaming=path.endswith("/v2"),
+            served_voices=state.served_voices,
         )
     return RecognitionConnection(
         ws,
@@ -437,7 +451,7 @@ def engine_of(app: web.Application) -> Engine:
 def create_app(settings: EmulatorSettings) -> web.Application:
     app = web.Application()
     engine = make_engine(settings.engine, settings.asr_model, **settings.engine_options)
-    app[STATE] = _State(settings, engine)
+    app[STATE] = _State(settings, engine, served_voices=_voice_names(settings.voices_file))
     app[METRICS] = ServiceMetrics()
     app.router.add_get("/metrics", metrics_route)
     app.router.add_get("/stt/speech/universal/v2", translation)

@@ -42,7 +42,7 @@ import soxr
 from aiohttp import web
 
 from shim.audiotime import TICKS_PER_SECOND, bytes_to_ticks
-from shim.emulator import ssml, synthesis_metadata, usp, usp_bodies
+from shim.emulator import ssml, synthesis_metadata, usp, usp_bodies, validation
 from shim.emulator.connection import UspConnection
 from shim.emulator.engines.base import BadInput, Engine
 from shim.emulator.engines.scenario import Scenario
@@ -114,8 +114,10 @@ class SynthesisConnection(UspConnection):
         metrics: ServiceMetrics | None = None,
         *,
         text_streaming: bool = False,
+        served_voices: frozenset[str] = frozenset(),
     ) -> None:
         self._metrics = metrics or ServiceMetrics()
+        self._served_voices = served_voices  # a --voices list's names, known beside the catalog
         self._ws = ws
         self._engine = engine
         self._scenario = scenario
@@ -159,6 +161,7 @@ class SynthesisConnection(UspConnection):
                 raise BadInput("synthesis.context without X-RequestId")
             voice = stream.get("voiceName")
             language = stream.get("language")
+            self._check_voice(str(voice) if isinstance(voice, str) and voice else None)
             self._stream = _TextStream(
                 _Turn(message.request_id, uuid.uuid4().hex),
                 str(language) if isinstance(language, str) and language else "en-US",
@@ -208,10 +211,16 @@ class SynthesisConnection(UspConnection):
             request = ssml.parse_ssml(document)
         except ssml.SsmlError as exc:
             raise BadInput(str(exc)) from None
+        self._check_voice(request.voice)
         turn = _Turn(request_id, uuid.uuid4().hex)
         await self._begin(turn)
         await self._speak(turn, request)
         await self._end(turn)
+
+    def _check_voice(self, voice: str | None) -> None:
+        refusal = validation.synthesis_voice_refusal(voice, self._served_voices)
+        if refusal is not None:
+            raise BadInput(refusal)
 
     async def _begin(self, turn: _Turn) -> None:
         turn.started = True

@@ -14,7 +14,10 @@ public reports:
   valid.");
 * an unknown voice fails each synthesis (sdk-js "TranslateVoiceInvalidVoice": an error
   cancellation; its older version quoted the service's "Translation request failed with
-  status code: BadRequest Reason: Unsupported voice name …").
+  status code: BadRequest Reason: Unsupported voice name …");
+* a speech synthesis in an unknown voice is refused (sdk-js ``SpeechSynthesisTests.ts``
+  "synthesis with invalid voice name" expects a ``BadRequestParameters`` cancellation whose
+  details name the voice: a 1007 close); the wording is ours.
 
 The scripted engine is checked against the bundled catalog (:mod:`shim.catalog`); the local
 engine the same way first, then against what it serves (:meth:`Engine.supports`).
@@ -59,3 +62,11 @@ def voice_failure(voice: str | None) -> str | None:
         "Translation request failed with status code: BadRequest"
         f" Reason: Unsupported voice name {voice}."
     )
+
+
+def synthesis_voice_refusal(voice: str | None, served: frozenset[str] = frozenset()) -> str | None:
+    """The 1007 close reason for speech synthesis in an unknown voice, or None (a voice of
+    the catalog, one of ``served`` (a ``--voices`` list's names), or the default voice)."""
+    if voice is None or voice.strip() in served or _catalog().find_voice(voice) is not None:
+        return None
+    return f"Unsupported voice name: {voice}."

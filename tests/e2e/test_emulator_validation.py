@@ -143,3 +143,35 @@ def test_js_the_sdks_own_bad_language_bad_target_and_bad_voice_cases(
     assert all(
         s["reason"] == "Canceled" or not s["audio"] for s in js_named(bad_voice, "synthesizing")
     )
+
+
+@pytest.mark.parametrize(
+    ("voice", "known"),
+    [
+        ("invalid", False),
+        ("Microsoft Server Speech Text to Speech Voice (en-US, AriaNeural)", True),
+    ],
+    ids=["unknown", "long-form-known"],
+)
+def test_python_speech_synthesis_in_an_unknown_voice_is_refused_with_1007(
+    service: Service, voice: str, known: bool
+) -> None:
+    """sdk-js "synthesis with invalid voice name": a BadRequestParameters cancellation whose
+    details name the voice; a known voice, even in its long form, is spoken."""
+    config = speechsdk.SpeechConfig(
+        host=service.url.replace("http", "ws", 1), subscription=service.key(WEATHER)
+    )
+    config.speech_synthesis_voice_name = voice
+    synthesizer = speechsdk.SpeechSynthesizer(speech_config=config, audio_config=None)
+    try:
+        result = synthesizer.speak_text_async("hello world.").get()
+    finally:
+        del synthesizer
+    if known:
+        assert result.reason == speechsdk.ResultReason.SynthesizingAudioCompleted
+        assert len(result.audio_data) > 1000
+        return
+    assert result.reason == speechsdk.ResultReason.Canceled
+    details = result.cancellation_details
+    assert details.error_code == speechsdk.CancellationErrorCode.BadRequest
+    assert "Unsupported voice name: invalid" in details.error_details
