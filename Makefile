@@ -46,7 +46,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy shim/legacy shim/emulator/usp.py shim/catalog shim/emulator/engines shim/wsframes.py \
 	    shim/emulator/voices.py shim/emulator/resume.py shim/emulator/profanity.py \
 	    shim/logs.py shim/server/health.py shim/boundedjson.py shim/auth/shared.py \
-	    shim/speech/event_path.py shim/logsink.py shim/audiotime.py \
+	    shim/speech/event_path.py shim/speech/path_choice.py shim/logsink.py shim/audiotime.py \
 	    shim/mp3.py shim/emulator/connection.py shim/redaction.py shim/espeak.py \
 	    shim/server/sampling.py shim/server/taps.py shim/server/capture_store.py \
 	    shim/emulator/ssml.py shim/emulator/synthesis_metadata.py shim/pool shim/contractcheck.py \

@@ -58,8 +58,8 @@ def _cpu() -> float:
 async def worker(args: argparse.Namespace) -> None:
     from shim.server.app import LOCAL_PROPERTIES
     from shim.speech.bridge import Backend, SessionOptions, SpeechRuntime, SpeechSession
-    from shim.speech.event_path import choose_event_path
     from shim.speech.events import BridgeEvent, Recognized, Stopped
+    from shim.speech.path_choice import choose_event_path
 
     path = choose_event_path(args.path)
     reading = _time_readers()

@@ -99,7 +99,7 @@ class ServerSettings:
     languages_from: str = "engine"  # embedded backend: what its engines serve, or "catalog"
     sdk_properties: dict[str, str] = field(default_factory=dict)
     record_backend: Path | None = None  # write each session as a local-service scenario
-    sdk_events: str = "auto"  # how SDK events are read: auto, fast (native) or public
+    sdk_events: str = "auto"  # how SDK events are read: auto, fast, fast-unverified, public
     # Real traffic (docs/migration-guide.md): captures, and shadow sessions on a 2nd backend.
     capture_dir: Path | None = None
     capture_rate: float = 0.1
@@ -229,8 +229,8 @@ class ServerSettings:
             raise ConfigError("--backlog must be at least 1")
         if self.languages_from not in ("engine", "catalog"):
             raise ConfigError("--languages-from: choose engine or catalog")
-        if self.sdk_events not in ("auto", "fast", "public"):
-            raise ConfigError("--sdk-events: choose auto, fast or public")
+        if self.sdk_events not in ("auto", "fast", "fast-unverified", "public"):
+            raise ConfigError("--sdk-events: choose auto, fast, fast-unverified or public")
         for name in ("capture_rate", "shadow_rate"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"--{name.replace('_', '-')}: choose 0 to 1")
@@ -301,7 +301,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     backend.add_argument(
         "--sdk-events",
         help="how SDK events are read: auto (fast on the pinned SDK, default), fast (only the"
-        " fields needed, through the SDK's native library) or public (env SHIM_SDK_EVENTS)",
+        " fields needed, through the SDK's native library; refuses another SDK version),"
+        " fast-unverified (fast on any SDK version: may crash) or public (env SHIM_SDK_EVENTS)",
     )
     auth = parser.add_argument_group("clients")
     auth.add_argument("--auth", help="open, keys or passthrough (env SHIM_AUTH)")

@@ -35,7 +35,7 @@ from shim.server.traffic import Traffic, real_traffic
 from shim.server.translate import LIVE_SESSIONS, TranslateService, translate
 from shim.server.workers import WorkerContext
 from shim.speech.bridge import SpeechRuntime
-from shim.speech.event_path import use_event_path
+from shim.speech.path_choice import use_event_path
 
 log = logging.getLogger("shim.server")
 

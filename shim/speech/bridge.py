@@ -42,8 +42,9 @@ from typing import Any
 
 import azure.cognitiveservices.speech as speechsdk
 
-from shim.speech.event_path import EventPath, PathName, Subscription, default_event_path
+from shim.speech.event_path import EventPath, Listener, Subscription
 from shim.speech.events import BridgeEvent
+from shim.speech.path_choice import default_event_path
 
 log = logging.getLogger("shim.speech")
 
@@ -213,7 +214,7 @@ class SpeechSession:
         loop: asyncio.AbstractEventLoop | None = None,
         request_id: str = "",
         on_connected: Callable[[], None] | None = None,
-        events: EventPath | None = None,  # None: the process's (event_path.use_event_path)
+        events: EventPath | None = None,  # None: the process's (path_choice.use_event_path)
         write_inline: bool | None = None,  # False: audio always through the pool (shadows)
     ) -> None:
         """``sink(event, at)`` gets each event on the loop, with the monotonic time its SDK
@@ -231,8 +232,8 @@ class SpeechSession:
         self._recognizer: speechsdk.translation.TranslationRecognizer | None = None
         self._events = events or default_event_path()
         # module docstring; a shadow session never writes on the loop (it must not delay it)
-        fast = self._events.name is PathName.FAST
-        self._write_inline = fast if write_inline is None else write_inline and fast
+        inline = self._events.inline_writes
+        self._write_inline = inline if write_inline is None else write_inline and inline
         self._subscription: Subscription | None = None
         self._audio_closed = False
         self._closed = False
@@ -288,13 +289,8 @@ class SpeechSession:
         )
         # `recognizing` is connected even without partials: it is the backend's sign of life
         # during long utterances, which the session's watchdog needs.
-        self._subscription = self._events.connect(
-            recognizer,
-            target=self._options.target_language,
-            partials=True,
-            deliver=self._deliver,
-            label=self._request_id,
-        )
+        listener = Listener(self._options.target_language, self._deliver, self._request_id)
+        self._subscription = self._events.connect(recognizer, listener)
         if self._on_connected is not None:
             connection = speechsdk.Connection.from_recognizer(recognizer)
             connection.connected.connect(self._connected)

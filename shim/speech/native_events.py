@@ -10,8 +10,9 @@ cancellation reason, code and details. The values are exactly the ``public_event
 
 Hand-written ctypes because no library wraps the SDK's C API except the SDK's own Python
 layer, whose cost is the point. It depends on that layer's private parts (the library path,
-``Recognizer._handle``) and on the C signatures of the pinned SDK: ``event_path`` uses this
-path only when the installed SDK is the pinned version and every symbol is there.
+``Recognizer._handle``) and on the C signatures of the pinned SDK: ``path_choice`` uses this
+path only when the installed SDK is the pinned version (or the operator opted in), every
+symbol is there and the path passes its ``self_test``.
 
 Rules kept (usp-speech-service.md §10 and the SDK's own handle discipline):
 
@@ -36,12 +37,12 @@ import itertools
 import logging
 import threading
 import weakref
-from collections.abc import Callable
 from typing import Any
 
 import azure.cognitiveservices.speech as speechsdk
 from azure.cognitiveservices.speech import interop
 
+from shim.speech.event_path import SIGNALS, Listener
 from shim.speech.events import (
     BridgeEvent,
     Canceled,
@@ -69,7 +70,7 @@ SETTERS = {
     "canceled": "recognizer_canceled_set_callback",
     "session_stopped": "recognizer_session_stopped_set_callback",
 }
-SIGNALS = tuple(SETTERS)
+assert tuple(SETTERS) == SIGNALS, "a setter for every signal of the contract"
 
 _R = speechsdk.ResultReason
 _NO_MATCH = _R.NoMatch.value
@@ -355,21 +356,13 @@ _CALLBACKS = {signal: _callback(signal) for signal in SIGNALS}
 class NativeSubscription:
     """One recognizer's events, registered with the native library under an integer key."""
 
-    def __init__(
-        self,
-        recognizer: Any,
-        *,
-        target: str,
-        partials: bool,
-        deliver: Callable[[BridgeEvent], None],
-        label: str,
-    ) -> None:
+    def __init__(self, recognizer: Any, listener: Listener) -> None:
         self._api = _api()
         self._recognizer: Any = recognizer
-        self._target = target
-        self._deliver = deliver
-        self._label = label
-        self._signals = tuple(s for s in SIGNALS if s != "recognizing" or partials)
+        self._target = listener.target
+        self._deliver = listener.deliver
+        self._label = listener.label
+        self._signals = listener.signals
         self._connected: list[str] = []
         self._lock = threading.Lock()
         self._key = next(_keys)
@@ -420,19 +413,9 @@ class NativeSubscription:
             self.disconnect()
 
 
-def connect(
-    recognizer: Any,
-    *,
-    target: str,
-    partials: bool,
-    deliver: Callable[[BridgeEvent], None],
-    label: str,
-) -> NativeSubscription:
-    """Register native callbacks for the events the bridge needs (``recognizing`` only with
-    ``partials``)."""
-    subscription = NativeSubscription(
-        recognizer, target=target, partials=partials, deliver=deliver, label=label
-    )
+def connect(recognizer: Any, listener: Listener) -> NativeSubscription:
+    """Register native callbacks for the listener's signals (``event_path.Connect``)."""
+    subscription = NativeSubscription(recognizer, listener)
     try:
         subscription._connect()
     except BaseException:

@@ -15,6 +15,7 @@ from typing import Any
 
 import azure.cognitiveservices.speech as speechsdk
 
+from shim.speech.event_path import Deliver, Listener
 from shim.speech.events import (
     BridgeEvent,
     Canceled,
@@ -27,7 +28,6 @@ from shim.speech.events import (
 
 log = logging.getLogger("shim.speech")
 
-SIGNALS = ("recognizing", "recognized", "synthesizing", "canceled", "session_stopped")
 _SILENCE = (
     speechsdk.NoMatchReason.InitialSilenceTimeout,
     speechsdk.NoMatchReason.InitialBabbleTimeout,
@@ -52,24 +52,15 @@ class PublicSubscription:
                 log.exception("disconnecting %s failed", signal)
 
 
-def connect(
-    recognizer: Any,
-    *,
-    target: str,
-    partials: bool,
-    deliver: Callable[[BridgeEvent], None],
-    label: str,
-) -> PublicSubscription:
-    """Connect the events the bridge needs (``recognizing`` only with ``partials``)."""
-    signals = tuple(s for s in SIGNALS if s != "recognizing" or partials)
-    for signal in signals:
-        getattr(recognizer, signal).connect(_handler(signal, target, deliver, label))
-    return PublicSubscription(recognizer, signals)
+def connect(recognizer: Any, listener: Listener) -> PublicSubscription:
+    """Connect the listener's signals (``event_path.Connect``)."""
+    for signal in listener.signals:
+        handler = _handler(signal, listener.target, listener.deliver, listener.label)
+        getattr(recognizer, signal).connect(handler)
+    return PublicSubscription(recognizer, listener.signals)
 
 
-def _handler(
-    signal: str, target: str, deliver: Callable[[BridgeEvent], None], label: str
-) -> Callable[[Any], None]:
+def _handler(signal: str, target: str, deliver: Deliver, label: str) -> Callable[[Any], None]:
     def handle(args: Any) -> None:
         # The SDK swallows exceptions from handlers silently (spec §10): log them here.
         try:

@@ -12,8 +12,9 @@ import pytest
 
 from shim.speech import native_events
 from shim.speech.bridge import SpeechRuntime
-from shim.speech.event_path import PathName, choose_event_path
+from shim.speech.event_path import Listener, PathName
 from shim.speech.events import BridgeEvent, Recognized, Recognizing, Stopped
+from shim.speech.path_choice import choose_event_path
 from tests.support.bridge_sessions import run_bridge_session
 from tests.support.paths import read_pcm
 from tests.support.processes import Emulator
@@ -49,10 +50,10 @@ async def test_every_event_and_result_handle_is_released_once_handled(
         results.append(result)
         reader_init(self, api, result)
 
+    path = choose_event_path("fast")  # before recording: its self-test has events of its own
+    assert path.name is PathName.FAST
     monkeypatch.setattr(native_events, "_dispatch", recording_dispatch)
     monkeypatch.setattr(native_events._Reader, "__init__", recording_init)
-    path = choose_event_path("fast")
-    assert path.name is PathName.FAST
     pcm = read_pcm("en-US_katie-steve-conversation.wav")[: AUDIO_MS * 32]
     runtime = SpeechRuntime()
     try:
@@ -91,7 +92,7 @@ def test_an_exception_in_delivery_is_logged_and_later_events_still_arrive(
             stopped.set()
 
     subscription = native_events.connect(
-        recognizer, target="de", partials=False, deliver=deliver, label="raising"
+        recognizer, Listener("de", deliver, "raising", partials=False)
     )
     try:
         with caplog.at_level(logging.ERROR, logger="shim.speech"):

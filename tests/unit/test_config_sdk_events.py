@@ -26,6 +26,12 @@ def test_the_flag_wins_over_the_environment() -> None:
     assert _settings([], {"SHIM_SDK_EVENTS": "fast"}) == "fast"
 
 
+def test_the_unverified_fast_path_is_an_explicit_choice() -> None:
+    assert _settings(["--sdk-events", "fast-unverified"]) == "fast-unverified"
+
+
 def test_an_unknown_sdk_events_value_is_a_clear_error() -> None:
-    with pytest.raises(ConfigError, match="--sdk-events: choose auto, fast or public"):
+    with pytest.raises(
+        ConfigError, match="--sdk-events: choose auto, fast, fast-unverified or public"
+    ):
         _settings(["--sdk-events", "native"])
