@@ -57,9 +57,10 @@ def _cpu() -> float:
 
 async def worker(args: argparse.Namespace) -> None:
     from shim.server.app import LOCAL_PROPERTIES
-    from shim.speech.bridge import Backend, SessionOptions, SpeechRuntime, SpeechSession
+    from shim.speech.bridge import Backend, SessionOptions, SpeechSession
     from shim.speech.events import BridgeEvent, Recognized, Stopped
     from shim.speech.path_choice import choose_event_path
+    from shim.speech.runtime import SpeechRuntime
 
     path = choose_event_path(args.path)
     reading = _time_readers()

@@ -187,7 +187,7 @@ class Service:
         code = (
             "import asyncio, json, sys\n"
             "from shim.emulator.service import EmulatorSettings, create_app\n"
-            "from shim.runtime import configure_logging, serve_until_signal\n"
+            "from shim.serving import configure_logging, serve_until_signal\n"
             "configure_logging('INFO')\n"
             "options = json.loads(sys.argv[1])\n"
             "app = create_app(EmulatorSettings(engine='local', engine_options=options))\n"

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import NoReturn, cast
 
 from shim.logs import FORMATS, LEVELS, configure_logging, register_secret
-from shim.runtime import ListenError, serve_until_signal
+from shim.serving import ListenError, serve_until_signal
 
 
 class _Parser(argparse.ArgumentParser):

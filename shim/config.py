@@ -91,7 +91,7 @@ class ServerSettings:
     max_session_minutes: float = Limits.max_session / 60
     header_timeout: float = 10.0
     max_connections: int | None = None  # None: from the open-files limit (see edge.py)
-    backlog: int | None = None  # None: the kernel's somaxconn (shim/runtime.py)
+    backlog: int | None = None  # None: the kernel's somaxconn (shim/serving.py)
     workers: int = 1  # processes accepting on the port (server/workers.py)
     tls_cert: Path | None = None
     tls_key: Path | None = None

@@ -5,7 +5,7 @@ the wire, as a client would. It therefore never imports ``shim.legacy``, ``shim.
 ``shim.speech``, ``shim.emulator``, ``shim.auth``, ``shim.catalog`` or the server's
 ``shim.config``: a check that borrowed the server's own code would agree with the server's
 mistakes. It may use the neutral modules (``shim.audiotime``, ``shim.redaction``,
-``shim.espeak``, ``shim.runtime``, …: docs/architecture.md).
+``shim.espeak``, ``shim.serving``, …: docs/architecture.md).
 ``tests/unit/test_harness_imports.py`` and ``tests/unit/test_import_layers.py`` enforce this.
 
 Sub-packages, each importing only from the ones listed before it:

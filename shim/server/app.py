@@ -34,8 +34,8 @@ from shim.server.token_routes import add_token_routes
 from shim.server.traffic import Traffic, real_traffic
 from shim.server.translate import LIVE_SESSIONS, TranslateService, translate
 from shim.server.workers import WorkerContext
-from shim.speech.bridge import SpeechRuntime
 from shim.speech.path_choice import use_event_path
+from shim.speech.runtime import SpeechRuntime
 
 log = logging.getLogger("shim.server")
 

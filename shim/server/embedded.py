@@ -92,7 +92,7 @@ async def run_embedded(
     """Run the local Speech service in this process on a free loopback port."""
     from shim.emulator.engines.scenario import load_scenario
     from shim.emulator.service import EmulatorSettings, create_app, engine_of
-    from shim.runtime import start_site
+    from shim.serving import start_site
 
     scenario = load_scenario(scenario_path) if scenario_path else None
     # A scenario is the scripted engine's script: with one, "auto" means scripted.

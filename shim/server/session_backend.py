@@ -23,8 +23,9 @@ from shim.legacy.conduct import AUDIO_AHEAD_SECONDS
 from shim.legacy.errors import Failure
 from shim.pool.replay import AudioReplay
 from shim.server.placement import Seat
-from shim.speech.bridge import SessionOptions, SpeechRuntime, SpeechSession
+from shim.speech.bridge import SessionOptions, SpeechSession
 from shim.speech.events import BridgeEvent, Recognized, Recognizing, SynthesisAudio
+from shim.speech.runtime import SpeechRuntime
 
 log = logging.getLogger("shim.session")
 

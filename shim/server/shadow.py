@@ -21,8 +21,9 @@ from dataclasses import dataclass
 
 from shim.audiotime import BYTES_PER_SECOND
 from shim.legacy.conduct import AUDIO_AHEAD_SECONDS
-from shim.speech.bridge import Backend, SessionOptions, SpeechRuntime, SpeechSession
+from shim.speech.bridge import Backend, SessionOptions, SpeechSession
 from shim.speech.events import BridgeEvent, Canceled, Recognized, Stopped
+from shim.speech.runtime import SpeechRuntime
 from shim.wsframes import Control, DataChunk, Opcode
 
 log = logging.getLogger("shim.shadow")

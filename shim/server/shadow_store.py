@@ -36,7 +36,8 @@ from shim.harness.reports.set_report import html_report, json_report
 from shim.server import metrics
 from shim.server.sampling import Sampler
 from shim.server.shadow import Final, PrimarySide, ShadowSession, ShadowTarget
-from shim.speech.bridge import SessionOptions, SpeechRuntime
+from shim.speech.bridge import SessionOptions
+from shim.speech.runtime import SpeechRuntime
 
 log = logging.getLogger("shim.shadow")
 

@@ -25,7 +25,8 @@ from shim.server.legacy_socket import LegacySocket
 from shim.server.shadow import ShadowTarget
 from shim.server.shadow_store import ShadowPair, Shadows
 from shim.server.taps import combine
-from shim.speech.bridge import Backend, SessionOptions, SpeechRuntime
+from shim.speech.bridge import Backend, SessionOptions
+from shim.speech.runtime import SpeechRuntime
 
 
 def _request_url(request: web.Request) -> str:

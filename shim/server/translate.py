@@ -78,8 +78,9 @@ from shim.server.placement import Placement, Seat
 from shim.server.session_backend import SessionBackend
 from shim.server.telemetry import BackendHealth, SessionTelemetry
 from shim.server.traffic import SessionTraffic, Traffic
-from shim.speech.bridge import SessionOptions, SpeechRuntime
+from shim.speech.bridge import SessionOptions
 from shim.speech.events import BridgeEvent
+from shim.speech.runtime import SpeechRuntime
 from shim.wsframes import DataChunk, InvalidPayload, Opcode
 
 log = logging.getLogger("shim.session")

@@ -11,10 +11,10 @@ import azure.cognitiveservices.speech as speechsdk
 import pytest
 
 from shim.speech import native_events
-from shim.speech.bridge import SpeechRuntime
 from shim.speech.event_path import Listener, PathName
 from shim.speech.events import BridgeEvent, Recognized, Recognizing, Stopped
 from shim.speech.path_choice import choose_event_path
+from shim.speech.runtime import SpeechRuntime
 from tests.support.bridge_sessions import run_bridge_session
 from tests.support.paths import read_pcm
 from tests.support.processes import Emulator

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from shim.speech.bridge import SpeechRuntime
 from shim.speech.event_path import EventPath, PathName
 from shim.speech.events import (
     BridgeEvent,
@@ -25,6 +24,7 @@ from shim.speech.events import (
     SynthesisCompleted,
 )
 from shim.speech.path_choice import choose_event_path
+from shim.speech.runtime import SpeechRuntime
 from tests.support.bridge_sessions import comparable, run_bridge_session, shown
 from tests.support.paths import read_pcm
 from tests.support.processes import Emulator

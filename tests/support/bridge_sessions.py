@@ -6,9 +6,10 @@ import asyncio
 import re
 
 from shim.server.app import LOCAL_PROPERTIES
-from shim.speech.bridge import Backend, SessionOptions, SpeechRuntime, SpeechSession
+from shim.speech.bridge import Backend, SessionOptions, SpeechSession
 from shim.speech.event_path import EventPath
 from shim.speech.events import BridgeEvent, Canceled, Stopped, SynthesisAudio
+from shim.speech.runtime import SpeechRuntime
 
 CHUNK = 3_200  # 100 ms of 16 kHz mono 16-bit PCM, as real-time legacy clients send
 STOP_TIMEOUT = 30.0

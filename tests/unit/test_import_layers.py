@@ -29,7 +29,7 @@ NEUTRAL = frozenset(
         "shim.mp3",
         "shim.pcmformat",
         "shim.redaction",
-        "shim.runtime",
+        "shim.serving",
         "shim.wsframes",
     }
 )

@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the tools on their own: ``python -m shim.harness.cli.tools COMMAND …``."""
     import sys
 
-    from shim.runtime import configure_logging
+    from shim.serving import configure_logging
 
     parser = argparse.ArgumentParser(prog="translator-speech-shim")
     parser.add_argument("--log-level", default="WARNING")

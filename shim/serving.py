@@ -1,4 +1,7 @@
-"""Running an aiohttp app as a process: bind, say ``ready URL``, stop cleanly on a signal."""
+"""Serving an aiohttp app as a process: bind, say ``ready URL``, stop cleanly on a signal.
+
+(Not the Speech SDK's threads: those are ``shim.speech.runtime``.)
+"""
 
 from __future__ import annotations
 
