@@ -26,7 +26,9 @@ from typing import Any
 from websockets.frames import Opcode
 
 from shim.harness.checks import audiocheck, schemas
-from shim.harness.checks.rules import ACCEPTED_CLOSE_CODES, RuleResult, check_recording
+from shim.harness.checks.rule_base import RuleResult
+from shim.harness.checks.rules import check_recording
+from shim.harness.checks.rules_closing import ACCEPTED_CLOSE_CODES
 from shim.harness.recordings.recorder import Recorder
 from shim.harness.recordings.recording import Recording, read_recording
 from shim.harness.session.wire import Handshake

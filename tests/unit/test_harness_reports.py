@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 
 from shim.harness.checks.conformance import CASE_NAMES, CaseResult, select
-from shim.harness.checks.rules import Finding, RuleResult
+from shim.harness.checks.rule_base import Finding, RuleResult
 from shim.harness.reports.conformance_report import html_report, terminal_summary
 from shim.harness.reports.junit import junit_xml
 from tests.support.paths import ROOT

@@ -8,7 +8,8 @@ import json
 import pytest
 from websockets.frames import Opcode
 
-from shim.harness.checks.rules import RuleResult, check_recording
+from shim.harness.checks.rule_base import RuleResult
+from shim.harness.checks.rules import check_recording
 from shim.harness.recordings.recording import Recording
 from tests.support.legacy_sessions import (
     audio,

@@ -20,7 +20,8 @@ from typing import Literal
 from websockets.exceptions import InvalidURI
 from websockets.frames import Opcode
 
-from shim.harness.checks.rules import Finding, RuleResult, check_recording
+from shim.harness.checks.rule_base import Finding, RuleResult
+from shim.harness.checks.rules import check_recording
 from shim.harness.recordings.recorder import Recorder
 from shim.harness.recordings.recording import RecordingWriter
 from shim.harness.session import wavfile

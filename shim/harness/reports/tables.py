@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from rich.markup import escape
 from rich.table import Table
 
-from shim.harness.checks.rules import RuleResult
+from shim.harness.checks.rule_base import RuleResult
 
 STATUS_STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "n/a": "dim", "skip": "dim"}
 
