@@ -154,6 +154,29 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_subparsers(dest="command", required=True),
     )
 
+    _add_emulator_parser(commands)
+    _add_fingerprint_parser(commands)
+
+    from shim.config import add_serve_arguments
+
+    serve = commands.add_parser("serve", help="run the drop-in Translator Speech API v1.0 server")
+    add_serve_arguments(serve)
+    serve.set_defaults(run=_serve)
+
+    from shim.harness.cli.client import add_client_parser
+
+    add_client_parser(commands)
+
+    from shim.harness.cli.tools import add_tool_parsers
+
+    add_tool_parsers(commands)
+    for command in commands.choices.values():  # --log-level/--log-format after the command too
+        _add_logging_arguments(command)
+    return parser
+
+
+def _add_emulator_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``emulator``: the local Speech service's flags."""
     emulator = commands.add_parser(
         "emulator", help="run the local Speech service (a USP server the real Speech SDK uses)"
     )
@@ -206,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     emulator.set_defaults(run=_emulator)
 
+
+def _add_fingerprint_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``fingerprint``: a scenario scripting WAV files by their sound."""
     prints = commands.add_parser(
         "fingerprint",
         help="print a scenario scripting these WAV files by their sound (scenario per audio)",
@@ -218,23 +244,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="what the file says (once per file, in order): an utterance on its speech",
     )
     prints.set_defaults(run=_fingerprint)
-
-    from shim.config import add_serve_arguments
-
-    serve = commands.add_parser("serve", help="run the drop-in Translator Speech API v1.0 server")
-    add_serve_arguments(serve)
-    serve.set_defaults(run=_serve)
-
-    from shim.harness.cli.client import add_client_parser
-
-    add_client_parser(commands)
-
-    from shim.harness.cli.tools import add_tool_parsers
-
-    add_tool_parsers(commands)
-    for command in commands.choices.values():  # --log-level/--log-format after the command too
-        _add_logging_arguments(command)
-    return parser
 
 
 def _add_logging_arguments(parser: argparse.ArgumentParser) -> None:

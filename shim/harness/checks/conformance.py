@@ -241,7 +241,8 @@ def _pcm_without_header(settings: Settings) -> list[tuple[Opcode, bytes]]:
     return [(Opcode.BINARY, pcm.ljust(32_000, b"\x01"))]
 
 
-def _cases() -> list[Case]:
+def _profile_cases() -> list[Case]:
+    """Each client profile, and the half-close client: the session and its ending."""
     cases = [
         Case(
             f"profile-{name}",
@@ -253,15 +254,20 @@ def _cases() -> list[Case]:
         )
         for name, profile in PROFILES.items()
     ]
-    cases += [
-        Case(
-            "half-close",
-            "profiles",
-            f"{HALF_CLOSE.clients}: every final after the Close, then 1000",
-            lambda s: _url(s),
-            True,
-            _profile_runner(HALF_CLOSE),
-        ),
+    half_close = Case(
+        "half-close",
+        "profiles",
+        f"{HALF_CLOSE.clients}: every final after the Close, then 1000",
+        lambda s: _url(s),
+        True,
+        _profile_runner(HALF_CLOSE),
+    )
+    return [*cases, half_close]
+
+
+def _feature_cases() -> list[Case]:
+    """The query options whose effect a rule checks: TimingInfo (RS7), MP3 (TS4)."""
+    return [
         Case(
             "timing-info",
             "features",
@@ -278,6 +284,11 @@ def _cases() -> list[Case]:
             True,
             _profile_runner("whole-file"),
         ),
+    ]
+
+
+def _handshake_cases() -> list[Case]:
+    return [
         Case(
             "request-id",
             "handshake",
@@ -285,27 +296,38 @@ def _cases() -> list[Case]:
             lambda s: _url(s),
             True,
             _handshake_only,
-        ),
-    ]
-    bad: list[tuple[str, str, dict[str, str | None], str]] = [
-        ("missing-api-version", "api-version", {"api_version": None}, "no api-version"),
-        ("bad-api-version", "api-version", {"api_version": "2.0"}, "api-version=2.0"),
-        ("bad-from", "from", {"from_": "xx-XX"}, "from=xx-XX"),
-        ("bad-to", "to", {"to": "qq"}, "to=qq"),
-        ("bad-format", "format", {"format": "audio/ogg"}, "format=audio/ogg"),
-    ]
-    for name, parameter, overrides, what in bad:
-        cases.append(
-            Case(
-                name,
-                "errors",
-                f"{what}: HTTP 400 with a JSON body naming {parameter} (HS4)",
-                lambda s, o=overrides: _url(s, **o),  # type: ignore[misc]
-                True,
-                _status_runner(400, parameter),
-            )
         )
-    cases += [
+    ]
+
+
+# name, the parameter at fault, the URL's overrides, how the description shows it
+_BAD_PARAMETERS: tuple[tuple[str, str, dict[str, str | None], str], ...] = (
+    ("missing-api-version", "api-version", {"api_version": None}, "no api-version"),
+    ("bad-api-version", "api-version", {"api_version": "2.0"}, "api-version=2.0"),
+    ("bad-from", "from", {"from_": "xx-XX"}, "from=xx-XX"),
+    ("bad-to", "to", {"to": "qq"}, "to=qq"),
+    ("bad-format", "format", {"format": "audio/ogg"}, "format=audio/ogg"),
+)
+
+
+def _bad_parameter_cases() -> list[Case]:
+    """Each bad query parameter: HTTP 400 naming it (HS4)."""
+    return [
+        Case(
+            name,
+            "errors",
+            f"{what}: HTTP 400 with a JSON body naming {parameter} (HS4)",
+            lambda s, o=overrides: _url(s, **o),  # type: ignore[misc]
+            True,
+            _status_runner(400, parameter),
+        )
+        for name, parameter, overrides, what in _BAD_PARAMETERS
+    ]
+
+
+def _refusal_and_bad_input_cases() -> list[Case]:
+    """No credential (AU2), and the client's bad input after the upgrade (AI1, AI6)."""
+    return [
         Case(
             "missing-key",
             "errors",
@@ -333,7 +355,17 @@ def _cases() -> list[Case]:
             ),
         ),
     ]
-    return cases
+
+
+def _cases() -> list[Case]:
+    """Every case, in the order reports list them."""
+    return [
+        *_profile_cases(),
+        *_feature_cases(),
+        *_handshake_cases(),
+        *_bad_parameter_cases(),
+        *_refusal_and_bad_input_cases(),
+    ]
 
 
 CASES: tuple[Case, ...] = tuple(_cases())

@@ -283,19 +283,18 @@ async def run_session(
     steps = chosen.schedule(audio_wav_bytes, speed=speed)
     outcome = SessionOutcome(chosen.name, redact_url(url, mask=MASK))
     started = time.monotonic()
-    try:
-        connection = await connect(
-            url, headers, ssl=ssl, timeout=timeout, observer=observer, on_handshake=on_handshake
-        )
-    except (OSError, TimeoutError, HandshakeError, InvalidURI) as exc:
-        outcome.problems.append(f"could not connect: {exc or type(exc).__name__}")
-        return outcome
-    if isinstance(connection, HandshakeRefused):
-        outcome.refused = connection
-        outcome.problems.append(
-            f"handshake refused: HTTP {connection.status} {connection.reason}: {connection.message}"
-        )
-        outcome.duration = time.monotonic() - started
+    connection = await _open(
+        url,
+        headers,
+        outcome,
+        ssl=ssl,
+        timeout=timeout,
+        observer=observer,
+        on_handshake=on_handshake,
+    )
+    if connection is None:
+        if outcome.refused is not None:
+            outcome.duration = time.monotonic() - started
         return outcome
     outcome.request_id = connection.response_headers.get("X-RequestId")
     session = _Session(connection, outcome, started, on_result, on_tts)
@@ -313,16 +312,7 @@ async def run_session(
                 settle=settle,
                 limit=result_timeout,
             )
-        ending = chosen.ending
-        connection.send_close(ending.close_code, ending.close_reason)
-        if ending.half_close:
-            connection.half_close()
-        # After the client's close the server may still flush results (ER1): allow for it.
-        limit = result_timeout + timeout if ending.finish is Finish.CLOSE else timeout
-        if ending.close_wait is not None:
-            limit = ending.close_wait
-        if not await connection.wait_closed(limit):
-            outcome.problems.append(f"the server did not complete the close within {limit:g} s")
+        await _close(connection, chosen.ending, outcome, result_timeout, timeout)
         await receiver
     finally:
         if not receiver.done():
@@ -335,6 +325,52 @@ async def run_session(
     outcome.duration = time.monotonic() - started
     _judge(outcome, chosen, tts=tts, expect_results=expect_results)
     return outcome
+
+
+async def _open(
+    url: str,
+    headers: HeaderItems,
+    outcome: SessionOutcome,
+    *,
+    ssl: ssl_module.SSLContext | None,
+    timeout: float,
+    observer: FrameObserver | None,
+    on_handshake: HandshakeObserver | None,
+) -> Connection | None:
+    """The upgraded connection; None (the outcome says why) when there is none."""
+    try:
+        connection = await connect(
+            url, headers, ssl=ssl, timeout=timeout, observer=observer, on_handshake=on_handshake
+        )
+    except (OSError, TimeoutError, HandshakeError, InvalidURI) as exc:
+        outcome.problems.append(f"could not connect: {exc or type(exc).__name__}")
+        return None
+    if isinstance(connection, HandshakeRefused):
+        outcome.refused = connection
+        outcome.problems.append(
+            f"handshake refused: HTTP {connection.status} {connection.reason}: {connection.message}"
+        )
+        return None
+    return connection
+
+
+async def _close(
+    connection: Connection,
+    ending: Ending,
+    outcome: SessionOutcome,
+    result_timeout: float,
+    timeout: float,
+) -> None:
+    """End the session the way the profile's client does and wait for the server's close."""
+    connection.send_close(ending.close_code, ending.close_reason)
+    if ending.half_close:
+        connection.half_close()
+    # After the client's close the server may still flush results (ER1): allow for it.
+    limit = result_timeout + timeout if ending.finish is Finish.CLOSE else timeout
+    if ending.close_wait is not None:
+        limit = ending.close_wait
+    if not await connection.wait_closed(limit):
+        outcome.problems.append(f"the server did not complete the close within {limit:g} s")
 
 
 def _judge(outcome: SessionOutcome, profile: Profile, *, tts: bool, expect_results: bool) -> None:
