@@ -43,10 +43,10 @@ from shim.catalog.errors import UnsupportedValue
 from shim.catalog.legacy_lists import legacy_text_list, region_names
 from shim.catalog.payloads import parse_translator_languages, parse_voices_list, read_bundled
 from shim.catalog.records import (
+    CatalogData,
     LegacyVoice,
     NeuralVoice,
     SpeechLanguage,
-    SpeechLocale,
     TextLanguage,
     TtsVoice,
 )
@@ -67,17 +67,9 @@ class CatalogSource(Protocol):
 
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: it is large
-class Catalog:
+class Catalog(CatalogData):
     """Immutable languages-and-voices data with its lookups. Build with :meth:`bundled`."""
 
-    speech_locales: tuple[SpeechLocale, ...]
-    text: tuple[TextLanguage, ...]
-    voices: tuple[NeuralVoice, ...]
-    default_voice_per_locale: Mapping[str, str]
-    default_voice_per_language: Mapping[str, str]
-    legacy_speech: tuple[SpeechLanguage, ...]
-    legacy_text: tuple[TextLanguage, ...]
-    legacy_voices: tuple[LegacyVoice, ...]
     origin: str = "bundled"  # "bundled", or what live data was laid over it
     _index: _Index = field(init=False, repr=False, compare=False)
 
@@ -94,18 +86,7 @@ class Catalog:
     @classmethod
     def from_data(cls, data: Mapping[str, Any], origin: str = "bundled") -> Catalog:
         """Build from a mapping in the bundled file's format."""
-        data_ = read_bundled(data)
-        return cls(
-            speech_locales=data_.speech_locales,
-            text=data_.text,
-            voices=data_.voices,
-            default_voice_per_locale=data_.default_voice_per_locale,
-            default_voice_per_language=data_.default_voice_per_language,
-            legacy_speech=data_.legacy_speech,
-            legacy_text=data_.legacy_text,
-            legacy_voices=data_.legacy_voices,
-            origin=origin,
-        )
+        return cls(**read_bundled(data).parts(), origin=origin)
 
     @classmethod
     def from_sources(

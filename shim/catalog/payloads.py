@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, NamedTuple, Protocol, cast
+from typing import Any, Protocol, cast
 
 from shim.catalog.records import (
+    CatalogData,
     Direction,
     LegacyVoice,
     NeuralVoice,
@@ -38,22 +39,9 @@ class KnownLanguages(Protocol):
     def text(self) -> tuple[TextLanguage, ...]: ...
 
 
-class BundledData(NamedTuple):
-    """The bundled file's parts, in the order of the catalog's fields."""
-
-    speech_locales: tuple[SpeechLocale, ...]
-    text: tuple[TextLanguage, ...]
-    voices: tuple[NeuralVoice, ...]
-    default_voice_per_locale: Mapping[str, str]
-    default_voice_per_language: Mapping[str, str]
-    legacy_speech: tuple[SpeechLanguage, ...]
-    legacy_text: tuple[TextLanguage, ...]
-    legacy_voices: tuple[LegacyVoice, ...]
-
-
-def read_bundled(data: Mapping[str, Any]) -> BundledData:
+def read_bundled(data: Mapping[str, Any]) -> CatalogData:
     """A mapping in the bundled file's format, as records."""
-    return BundledData(
+    return CatalogData(
         speech_locales=tuple(
             SpeechLocale(_str(item, "locale"), _str(item, "name"))
             for item in _list(data, "speech_translation_source_locales")

@@ -5,8 +5,9 @@ Immutable values only; :class:`~shim.catalog.catalog.Catalog` holds them and ans
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Literal
 
 Direction = Literal["ltr", "rtl"]
 
@@ -76,3 +77,23 @@ class LegacyVoice:
     service_name: str | None
     twin: str | None  # neural voice with the same name (exact or documented rename)
     same_gender: str | None  # the data's fallback that keeps the legacy voice's gender
+
+
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: it is large
+class CatalogData:
+    """Everything the catalog knows, as the bundled file has it: its eight parts, named once.
+
+    :class:`~shim.catalog.catalog.Catalog` is this data with its lookups."""
+
+    speech_locales: tuple[SpeechLocale, ...]
+    text: tuple[TextLanguage, ...]
+    voices: tuple[NeuralVoice, ...]
+    default_voice_per_locale: Mapping[str, str]
+    default_voice_per_language: Mapping[str, str]
+    legacy_speech: tuple[SpeechLanguage, ...]
+    legacy_text: tuple[TextLanguage, ...]
+    legacy_voices: tuple[LegacyVoice, ...]
+
+    def parts(self) -> dict[str, Any]:
+        """The eight parts by name (shallow: the records themselves, not copies)."""
+        return {part.name: getattr(self, part.name) for part in fields(CatalogData)}
