@@ -18,8 +18,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import urllib.parse
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -38,7 +40,7 @@ from shim.harness.recordings.recording import (
 from shim.harness.recordings.replay import ReplayError, plan_replay, replay_and_record
 from shim.harness.reports.compare_report import terminal_report, write_html
 from shim.harness.session import synth
-from shim.harness.session.client import run_session
+from shim.harness.session.client import SessionOutcome, run_session
 from shim.harness.session.request import (
     MASK,
     Credential,
@@ -102,17 +104,27 @@ def _pacing(speed: float, natural: str) -> str:
     return f"at {natural}" if speed == 1 else f"at {natural}, pauses divided by {speed:g}"
 
 
-def _recorder(
+RecordedSession = Callable[[Recorder], Awaitable[tuple[SessionOutcome, Recording]]]
+
+
+async def _live_side(
     args: argparse.Namespace,
     spec: SideSpec,
     url: str,
     headers: list[tuple[str, str]],
     context: dict[str, object],
-) -> Recorder:
+    session: RecordedSession,
+) -> Recording:
+    """Run a live side's ``session`` into a recorder (``--record-dir``: into a file too);
+    a side that never reached the server is a SideError."""
     writer = None
     if args.record_dir is not None:
         writer = RecordingWriter(args.record_dir / f"{spec.label}.jsonl")
-    return Recorder(writer, url=url, headers=headers, context={"command": "compare", **context})
+    recorder = Recorder(writer, url=url, headers=headers, context={"command": "compare", **context})
+    outcome, recording = await session(recorder)
+    if outcome.refused is not None or (outcome.close_code is None and outcome.problems):
+        raise SideError(f"side {spec.label} ({spec.source}): {outcome.problems[0]}", EXIT_CONNECT)
+    return recording
 
 
 async def _replayed(
@@ -130,18 +142,12 @@ async def _replayed(
     speed = _replay_speed(args, other)
     pacing = _pacing(speed, "the recorded pacing")
     console.print(f"[dim]side {spec.label}: replaying {other_source} {pacing}[/]")
+
+    async def replay(recorder: Recorder) -> tuple[SessionOutcome, Recording]:
+        return await replay_and_record(plan, recorder, speed=speed, **_limits(args))
+
     context = {"replayed": other_source, "speed": speed}
-    recorder = _recorder(args, spec, plan.url, plan.headers, context)
-    outcome, recording = await replay_and_record(
-        plan,
-        recorder,
-        speed=speed,
-        ssl=common.ssl_from(args),
-        timeout=args.timeout,
-        result_timeout=args.result_timeout,
-    )
-    _check_reached(spec, outcome.refused is not None, outcome.close_code, outcome.problems)
-    return recording
+    return await _live_side(args, spec, plan.url, plan.headers, context, replay)
 
 
 async def _streamed(
@@ -154,32 +160,35 @@ async def _streamed(
     console.print(
         f"[dim]side {spec.label}: {args.profile} client {_pacing(speed, 'its own pacing')}[/]"
     )
+
+    async def stream(recorder: Recorder) -> tuple[SessionOutcome, Recording]:
+        outcome = await run_session(
+            url,
+            headers,
+            audio,
+            args.profile,
+            speed=speed,
+            observer=recorder,
+            on_handshake=recorder.on_handshake,
+            **_limits(args),
+        )
+        return outcome, recorder.finish_session(outcome)
+
     context = {
         "profile": args.profile,
         "speed": speed,
         "audio": common.audio_context(audio, str(args.audio or "espeak-ng")),
     }
-    recorder = _recorder(args, spec, url, headers, context)
-    outcome = await run_session(
-        url,
-        headers,
-        audio,
-        args.profile,
-        speed=speed,
-        observer=recorder,
-        on_handshake=recorder.on_handshake,
-        ssl=common.ssl_from(args),
-        timeout=args.timeout,
-        result_timeout=args.result_timeout,
-    )
-    recording = recorder.finish_session(outcome)
-    _check_reached(spec, outcome.refused is not None, outcome.close_code, outcome.problems)
-    return recording
+    return await _live_side(args, spec, url, headers, context, stream)
 
 
-def _check_reached(spec: SideSpec, refused: bool, code: int | None, problems: list[str]) -> None:
-    if refused or (code is None and problems):
-        raise SideError(f"side {spec.label} ({spec.source}): {problems[0]}", EXIT_CONNECT)
+def _limits(args: argparse.Namespace) -> dict[str, Any]:
+    """What a live session is given of the command line: TLS and its time limits."""
+    return {
+        "ssl": common.ssl_from(args),
+        "timeout": args.timeout,
+        "result_timeout": args.result_timeout,
+    }
 
 
 def _read(spec: SideSpec) -> Recording:

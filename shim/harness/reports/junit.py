@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from shim.harness.checks.conformance import CaseResult
+from shim.harness.reports.junit_suite import suite_elements
 
 
 def _failure_text(result: CaseResult) -> str:
@@ -30,27 +31,12 @@ def junit_xml(results: Sequence[CaseResult], *, suite: str, endpoint: str) -> ET
     """One ``testsuite``; a ``testcase`` per case with classname ``conformance.<group>``;
     ``failure`` lists every broken rule (type = the first rule id); ``skipped`` for --skip.
     ``endpoint`` must already be redacted."""
-    failures = sum(1 for r in results if r.status == "fail")
-    skipped = sum(1 for r in results if r.status == "skip")
-    total = sum(r.duration for r in results)
-    root = ET.Element(
-        "testsuites",
-        name=suite,
-        tests=str(len(results)),
-        failures=str(failures),
-        errors="0",
-        skipped=str(skipped),
-        time=f"{total:.3f}",
-    )
-    suite_element = ET.SubElement(
-        root,
-        "testsuite",
-        name=suite,
-        tests=str(len(results)),
-        failures=str(failures),
-        errors="0",
-        skipped=str(skipped),
-        time=f"{total:.3f}",
+    root, suite_element = suite_elements(
+        suite,
+        tests=len(results),
+        failures=sum(1 for r in results if r.status == "fail"),
+        skipped=sum(1 for r in results if r.status == "skip"),
+        seconds=sum(r.duration for r in results),
         timestamp=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         hostname=socket.gethostname(),
     )

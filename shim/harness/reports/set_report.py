@@ -12,6 +12,7 @@ from typing import Any
 
 from shim.harness.compare.sets import SessionSummary, SetSummary, Thresholds
 from shim.harness.reports.htmlpage import render
+from shim.harness.reports.junit_suite import suite_elements
 
 
 def _percent(value: float) -> str:
@@ -130,18 +131,7 @@ def json_report(summary: SetSummary) -> dict[str, Any]:
 
 def junit_xml(summary: SetSummary, suite: str) -> ET.ElementTree:
     """One ``testcase`` per session (classname ``<suite>``), a ``failure`` per broken one."""
-    root = ET.Element(
-        "testsuites", name=suite, tests=str(len(summary.sessions)), failures=str(summary.failed)
-    )
-    element = ET.SubElement(
-        root,
-        "testsuite",
-        name=suite,
-        tests=str(len(summary.sessions)),
-        failures=str(summary.failed),
-        errors="0",
-        skipped="0",
-    )
+    root, element = suite_elements(suite, tests=len(summary.sessions), failures=summary.failed)
     for session in summary.sessions:
         case = ET.SubElement(element, "testcase", classname=suite, name=session.name)
         if session.breaches:
