@@ -167,9 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_client_parser(commands)
 
-    from shim.harness.cli.tools import add_tool_parsers
+    from shim.harness.cli.parsers import add_command_parsers
 
-    add_tool_parsers(commands)
+    add_command_parsers(commands)
     for command in commands.choices.values():  # --log-level/--log-format after the command too
         _add_logging_arguments(command)
     return parser

@@ -45,7 +45,7 @@ async def _conformance(*args: str | Path) -> tuple[int, str, str]:
     """The command as a process, the event loop free to serve the stand-in meanwhile."""
     env = {k: v for k, v in os.environ.items() if k != "TRANSLATOR_KEY"}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "shim.harness.cli.tools", "conformance", *map(str, args),
+        sys.executable, "-m", "shim.harness.cli.parsers", "conformance", *map(str, args),
         cwd=ROOT,
         env={**env, "COLUMNS": "200"},
         stdin=asyncio.subprocess.DEVNULL,

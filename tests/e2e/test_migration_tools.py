@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from shim.harness.cli import tools
+from shim.harness.cli import parsers
 from shim.harness.recordings.messages import utterances
 from shim.harness.recordings.recording import read_recording
 from tests.support import chromium
@@ -135,7 +135,7 @@ def test_a_tampered_recording_fails_validate_naming_the_rule_and_frame(
 ) -> None:
     tampered = tmp_path / "tampered.jsonl"
     _tamper(recorded.a, tampered, change)
-    assert tools.main(["validate", "--failures-only", str(tampered)]) == 1
+    assert parsers.main(["validate", "--failures-only", str(tampered)]) == 1
     status, frame, detail = table_rows(capsys.readouterr().out)[rule]
     assert status == "FAIL"
     if rule == "RS3":

@@ -25,8 +25,8 @@ from websockets.frames import Opcode
 
 from shim.harness.checks.conformance import HALF_CLOSE
 from shim.harness.session.client import run_session
+from shim.harness.session.frame_client import HandshakeRefused, MessageAssembler, connect
 from shim.harness.session.request import Credential, build_url
-from shim.harness.session.wire import HandshakeRefused, MessageAssembler, connect
 from tests.support.contracts import ContractObserver
 from tests.support.legacy_ws import header46
 from tests.support.paths import AUDIO, ROOT, read_pcm

@@ -31,7 +31,7 @@ from shim.harness.checks.rules import check_recording
 from shim.harness.checks.rules_closing import ACCEPTED_CLOSE_CODES
 from shim.harness.recordings.recorder import Recorder
 from shim.harness.recordings.recording import Recording, read_recording
-from shim.harness.session.wire import Handshake
+from shim.harness.session.frame_client import Handshake
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 

@@ -15,7 +15,7 @@ from websockets.frames import Opcode
 
 from shim.harness.recordings.recorder import Recorder
 from shim.harness.recordings.recording import Recording
-from shim.harness.session.wire import Handshake
+from shim.harness.session.frame_client import Handshake
 from shim.legacy.tts import wav_header
 
 Frame = tuple[str, Opcode, bool, bytes]

@@ -24,7 +24,7 @@ def run_tool(
     """A migration command (``record``, ``compare``, ``replay-set`` …) run to its end, as a
     process of the tools' own entry point; ``environ`` replaces this process's environment."""
     return subprocess.run(
-        [sys.executable, "-m", "shim.harness.cli.tools", *map(str, args)],
+        [sys.executable, "-m", "shim.harness.cli.parsers", *map(str, args)],
         cwd=ROOT,
         capture_output=True,
         text=True,

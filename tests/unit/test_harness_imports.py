@@ -34,11 +34,11 @@ def _layer(module: str) -> int | None:
 
 def test_the_walker_sees_top_level_lazy_and_from_package_imports() -> None:
     """Guards the tests below against passing because nothing was found."""
-    tools = imports_of("shim.harness.cli.tools")
-    assert "shim.harness.cli.client" in tools  # a top-level import
-    assert "shim.harness.cli.compare" in tools  # an import inside a function
+    parsers = imports_of("shim.harness.cli.parsers")
+    assert "shim.harness.cli.client" in parsers  # a top-level import
+    assert "shim.harness.cli.compare" in parsers  # an import inside a function
     assert "shim.harness.session.wavfile" in imports_of("shim.harness.session.synth")
-    assert {"shim.harness.cli.tools", "shim.harness.cli.client"} <= imports_of("shim.cli")
+    assert {"shim.harness.cli.parsers", "shim.harness.cli.client"} <= imports_of("shim.cli")
     assert len(_harness_modules()) >= 30
 
 

@@ -26,9 +26,14 @@ from shim.harness.recordings.recorder import Recorder
 from shim.harness.recordings.recording import RecordingWriter
 from shim.harness.session import wavfile
 from shim.harness.session.client import run_session
+from shim.harness.session.frame_client import (
+    ConnectionClosed,
+    HandshakeError,
+    HandshakeRefused,
+    connect,
+)
 from shim.harness.session.profiles import NPM_CLOSE, PROFILES, Profile
 from shim.harness.session.request import Credential, build_headers, build_url
-from shim.harness.session.wire import ConnectionClosed, HandshakeError, HandshakeRefused, connect
 
 CaseStatus = Literal["pass", "fail", "skip"]
 PROFILE_FEATURES = "partial,texttospeech"

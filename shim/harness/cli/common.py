@@ -16,8 +16,8 @@ from typing import Any
 from rich.console import Console
 
 from shim.harness.session import synth, wavfile
+from shim.harness.session.frame_client import make_ssl_context
 from shim.harness.session.request import Credential
-from shim.harness.session.wire import make_ssl_context
 
 EXIT_OK, EXIT_SESSION, EXIT_LOCAL, EXIT_CONNECT = 0, 1, 2, 3
 DEFAULT_URL = "http://127.0.0.1:5000"

@@ -1,7 +1,7 @@
 """Turn the wire callbacks of one session into a recording, line by line as it happens.
 
 The recorder is the ``on_handshake`` and frame ``observer`` of
-:func:`shim.harness.session.wire.connect` (and so of
+:func:`shim.harness.session.frame_client.connect` (and so of
 :func:`shim.harness.session.client.run_session`): it sees exactly what crossed the wire, FIN
 bits and unfinished messages included, which a message-level client cannot show. It keeps
 the recording in memory too, so a caller can check it without reading the file back.
@@ -25,7 +25,7 @@ from shim.harness.recordings.recording import (
     tracked_frame_record,
 )
 from shim.harness.session.client import SessionOutcome
-from shim.harness.session.wire import Handshake, HeaderItems
+from shim.harness.session.frame_client import Handshake, HeaderItems
 
 
 def _now_iso() -> str:

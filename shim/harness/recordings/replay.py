@@ -21,9 +21,9 @@ from shim.harness.recordings.messages import assemble, parse_result, utterances
 from shim.harness.recordings.recorder import Recorder
 from shim.harness.recordings.recording import Recording
 from shim.harness.session.client import SessionOutcome, run_session
+from shim.harness.session.frame_client import websocket_url
 from shim.harness.session.profiles import Ending, Finish, Profile, Step
 from shim.harness.session.request import SECRET_HEADERS, SECRET_PARAMETERS, Credential, Form
-from shim.harness.session.wire import websocket_url
 
 _HANDSHAKE_HEADERS = frozenset(
     {"host", "upgrade", "connection", "user-agent", "sec-websocket-key", "sec-websocket-version",

@@ -20,15 +20,7 @@ from typing import Any
 from websockets.exceptions import InvalidURI
 from websockets.frames import Opcode
 
-from shim.harness.session.profiles import PROFILES, Ending, Finish, Profile, Step
-from shim.harness.session.request import (
-    MASK,
-    Credential,
-    build_headers,
-    build_url,
-    requested_features,
-)
-from shim.harness.session.wire import (
+from shim.harness.session.frame_client import (
     Connection,
     ConnectionClosed,
     FrameObserver,
@@ -38,6 +30,14 @@ from shim.harness.session.wire import (
     HeaderItems,
     MessageAssembler,
     connect,
+)
+from shim.harness.session.profiles import PROFILES, Ending, Finish, Profile, Step
+from shim.harness.session.request import (
+    MASK,
+    Credential,
+    build_headers,
+    build_url,
+    requested_features,
 )
 from shim.redaction import redact_url
 

@@ -22,8 +22,8 @@ from typing import Any
 
 from websockets.exceptions import InvalidURI
 
+from shim.harness.session.frame_client import HandshakeError, HandshakeRefused, connect
 from shim.harness.session.request import Credential, build_headers, build_url
-from shim.harness.session.wire import HandshakeError, HandshakeRefused, connect
 
 PREFERRED_SPEECH = ("en-US",)  # the demo sentence and most test audio are English
 PREFERRED_TEXT = ("de", "es", "fr", "it", "pt")

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from shim.harness.session.wire import websocket_url
+from shim.harness.session.frame_client import websocket_url
 
 Form = Literal["header", "query"]
 CredentialKind = Literal["key", "token"]

@@ -1,4 +1,5 @@
-"""A WebSocket client with frame-level control, on websockets' sans-I/O protocol.
+"""A WebSocket client that sends and receives frames as they are (frame-level control), on
+websockets' sans-I/O protocol.
 
 High-level clients reassemble messages and hide FIN bits, and cannot send a message that
 never ends; a test harness and session recordings need exactly those. So this module drives

@@ -1,5 +1,5 @@
-"""The migration commands: ``record``, ``replay``, ``replay-set``, ``validate``,
-``conformance``, ``compare``.
+"""The migration commands' argument parsers: ``record``, ``replay``, ``replay-set``,
+``validate``, ``conformance``, ``compare``.
 
 Only argument parsing lives here; each command's work is in its own module of
 :mod:`shim.harness.cli`, imported when the command runs. Exit codes follow ``client``
@@ -294,7 +294,7 @@ def _add_compare(commands: Subparsers) -> None:
     parser.set_defaults(run=_compare)
 
 
-def add_tool_parsers(commands: Subparsers) -> None:
+def add_command_parsers(commands: Subparsers) -> None:
     """Register the migration commands on ``translator-speech-shim``'s subparsers."""
     _add_record(commands)
     _add_replay(commands)
@@ -305,14 +305,14 @@ def add_tool_parsers(commands: Subparsers) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the tools on their own: ``python -m shim.harness.cli.tools COMMAND …``."""
+    """Run the tools on their own: ``python -m shim.harness.cli.parsers COMMAND …``."""
     import sys
 
     from shim.serving import configure_logging
 
     parser = argparse.ArgumentParser(prog="translator-speech-shim")
     parser.add_argument("--log-level", default="WARNING")
-    add_tool_parsers(parser.add_subparsers(dest="command", required=True))
+    add_command_parsers(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     configure_logging(args.log_level)
     result: int = args.run(args)

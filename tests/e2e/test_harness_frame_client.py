@@ -15,7 +15,7 @@ import trustme
 from aiohttp import web
 from websockets.frames import Opcode
 
-from shim.harness.session.wire import (
+from shim.harness.session.frame_client import (
     Connection,
     ConnectionClosed,
     HandshakeRefused,
