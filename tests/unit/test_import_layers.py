@@ -165,3 +165,18 @@ def test_no_import_circles_between_or_within_the_packages() -> None:
 def test_the_rules_refuse_upward_and_sideways_imports(importer: str, imported: str) -> None:
     """The table is not vacuous: imports the layering forbids are refused."""
     assert not allowed(importer, imported)
+
+
+def test_the_event_path_contract_knows_no_path_and_the_paths_know_no_choice() -> None:
+    """``event_path`` is the one contract (signals, connect): both paths import it, it imports
+    neither; the paths and their self-test never reach the choice that picks among them."""
+    shim_imports = {i for i in imports_of("shim.speech.event_path") if i.startswith("shim.")}
+    assert shim_imports == {"shim.speech.events"}
+    for path in ("shim.speech.native_events", "shim.speech.public_events"):
+        assert "shim.speech.event_path" in imports_of(path)
+    for module in (
+        "shim.speech.native_events",
+        "shim.speech.public_events",
+        "shim.speech.self_test",
+    ):
+        assert "shim.speech.path_choice" not in imports_of(module)
