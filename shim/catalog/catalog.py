@@ -239,18 +239,7 @@ class Catalog(CatalogData):
             code = self.text_code(voice.locale)
             if code is None:
                 continue
-            subtag = region(voice.locale)
-            entries.append(
-                TtsVoice(
-                    id=voice.short_name,
-                    display_name=voice.display_name,
-                    gender=voice.gender,
-                    locale=voice.locale,
-                    language=code,
-                    language_name=names[code],
-                    region_name=self._index.region_names.get(subtag or "", subtag or ""),
-                )
-            )
+            entries.append(_tts_voice(voice, code, names[code], self._index.region_names))
         return tuple(entries)
 
     # ------------------------------------------------------------------ internals
@@ -361,6 +350,22 @@ class _Index:
                 region_names(catalog.legacy_voices, catalog.speech_locales, catalog.voices)
             ),
         )
+
+
+def _tts_voice(
+    voice: NeuralVoice, code: str, language_name: str, region_names: Mapping[str, str]
+) -> TtsVoice:
+    """A neural voice as the ``tts`` scope lists it, under text language ``code``."""
+    subtag = region(voice.locale) or ""
+    return TtsVoice(
+        id=voice.short_name,
+        display_name=voice.display_name,
+        gender=voice.gender,
+        locale=voice.locale,
+        language=code,
+        language_name=language_name,
+        region_name=region_names.get(subtag, subtag),
+    )
 
 
 def _with_voices(catalog: Catalog, voices: tuple[NeuralVoice, ...]) -> Catalog:
