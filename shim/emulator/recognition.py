@@ -14,7 +14,8 @@ turn the client ends without any phrase one covering its audio (``NoMatch`` if s
 heard). A continuous turn the client ends after its phrases gets an ``EndOfDictation``.
 
 What a session acknowledged is kept per X-ConnectionId when the service closes a connection
-(:mod:`shim.emulator.resume`), so the SDK's reconnect resumes where it replays from.
+(:mod:`shim.emulator.resume`), so the SDK's reconnect resumes where it replays from; a
+stream that starts part-way into a session's audio says where (``audioOriginTicks``).
 
 This module runs a connection's turns (messages in, audio, silence, ends); what a
 ``speech.context`` asks for and the bodies of a turn's messages are in
@@ -44,7 +45,7 @@ from shim.emulator.engines.scenario import Scenario
 from shim.emulator.faults import FaultPlan
 from shim.emulator.metrics import ServiceMetrics
 from shim.emulator.outbox import Outbox
-from shim.emulator.resume import ResumePoints
+from shim.emulator.resume import ResumePoints, origin_of
 from shim.emulator.silence import SilenceTimeouts, whole_ms
 from shim.emulator.turn import (
     Kind,
@@ -95,6 +96,7 @@ class RecognitionConnection(UspConnection):
         self._default_interactive = default_mode_interactive
         self._turn: Turn | None = None
         self._resume = resume if resume is not None else ResumePoints()
+        self._origin: int | None = None  # where the stream starts in the session's audio
         self._ack = self._resume.get(connection_id)  # absolute ticks acknowledged
         self._received = self._ack  # absolute ticks: the end of the audio received so far
         self._phrases = 0  # on this connection, for after_phrase / on_phrase faults
@@ -179,8 +181,16 @@ class RecognitionConnection(UspConnection):
             default_interactive=self._default_interactive,
             silence=self._silence,
         )
+        if self._origin is None:
+            try:
+                self._origin = origin_of(self._query)
+            except ValueError as exc:
+                raise BadInput(str(exc)) from None
+            self._ack = max(self._ack, self._origin)
+            self._received = max(self._received, self._origin)
         if request.continuation is not None:
-            base = request.continuation  # the Python SDK says where its audio resumes
+            # the Python SDK says where its audio resumes, counted from the stream's start
+            base = self._origin + request.continuation
         elif request.interactive and self._turns_started:
             # The JavaScript SDK's next recognizeOnce on this connection sends its stream on
             # from where it stopped reading, not a replay, and counts offsets from there.
@@ -210,7 +220,7 @@ class RecognitionConnection(UspConnection):
             " (continuation)" if request.continuation is not None else "",
         )
         self._metrics.turns.inc()
-        if request.continuation is not None or (self._turns_started == 0 and base > 0):
+        if request.continuation is not None or (self._turns_started == 0 and base > self._origin):
             self._metrics.continuations.inc()  # a reconnect resuming earlier audio
         self._turns_started += 1
         await self._out.text("turn.start", {"context": {"serviceTag": uuid.uuid4().hex}})

@@ -9,6 +9,13 @@ remembers what it had acknowledged on that connection id, and a new connection w
 ``continuation`` starts its turn at that point. After a reset or a client's drop nothing is
 remembered: the service cannot know which phrases reached the SDK.
 
+A stream can also start part-way into a longer audio without any reconnect: the drop-in
+server, moving a session from another Speech resource, gives this service the audio after
+the last final it delivered and says where that lies with the query parameter
+:data:`ORIGIN_PARAMETER` (ticks). The engines then place their scripts in the session's
+time, and offsets on the wire still count from the stream's first byte, as Azure's would.
+Only the local service reads it (the server sends it to host and embedded resources only).
+
 Memory is bounded: at most :data:`MAX_REMEMBERED` ids (an int each), the least recently used
 forgotten first; a session that ended normally is forgotten at once.
 """
@@ -16,8 +23,22 @@ forgotten first; a session that ended normally is forgotten at once.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
 
 MAX_REMEMBERED = 16_384
+ORIGIN_PARAMETER = "audioOriginTicks"
+MAX_ORIGIN = 24 * 3600 * 10_000_000  # a day of audio, in ticks
+
+
+def origin_of(query: Mapping[str, str]) -> int:
+    """The stream's origin (ticks) from a connection's query; ValueError when it is not a
+    whole number from 0 to a day."""
+    value = query.get(ORIGIN_PARAMETER)
+    if value is None:
+        return 0
+    if not (value.isascii() and value.isdigit()) or int(value) > MAX_ORIGIN:
+        raise ValueError(f"{ORIGIN_PARAMETER}={value[:20]!r}: give ticks, 0 to {MAX_ORIGIN}")
+    return int(value)
 
 
 class ResumePoints:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from shim.emulator import profanity
-from shim.emulator.resume import ResumePoints
+from shim.emulator.resume import MAX_ORIGIN, ORIGIN_PARAMETER, ResumePoints, origin_of
 from shim.emulator.voices import synthesized_languages, voice_language
 
 pytestmark = pytest.mark.unit
@@ -63,6 +63,18 @@ def test_resume_points_forget_the_least_recently_used_beyond_the_limit() -> None
     for name, ticks in (("a", 1), ("b", 2), ("a", 3), ("c", 4)):
         points.acknowledge(name, ticks)
     assert (points.get("a"), points.get("b"), points.get("c"), len(points)) == (3, 0, 4, 2)
+
+
+def test_a_stream_s_origin_is_read_from_its_query_and_defaults_to_the_session_start() -> None:
+    assert origin_of({}) == 0
+    assert origin_of({ORIGIN_PARAMETER: "75000000"}) == 75_000_000
+    assert origin_of({ORIGIN_PARAMETER: str(MAX_ORIGIN)}) == MAX_ORIGIN
+
+
+@pytest.mark.parametrize("value", ["-1", "1.5", "", "ten", "²", str(MAX_ORIGIN + 1), "9" * 40])
+def test_an_origin_that_is_not_whole_ticks_within_a_day_is_refused(value: str) -> None:
+    with pytest.raises(ValueError, match=ORIGIN_PARAMETER):
+        origin_of({ORIGIN_PARAMETER: value})
 
 
 # -- profanity -------------------------------------------------------------------------------
