@@ -18,18 +18,24 @@ reads no clock) and carries out the commands it returns:
   can meet alone, after :data:`STRIKES` in a row with no success between. A failure while
   the resource already cools down is the same outage and changes nothing. Each cooldown in a
   row without a success lasts longer (:class:`Backoff`).
-* **Probing**: when its cooldown is over a resource is ``PROBING``: the next session placed
-  there is its probe (``Assign(trial=True)``), and no other session goes there until the
-  probe's verdict. There is no synthetic probe (it would spend quota, and Azure has no free
-  health endpoint): the probe is a real session, and its failure before its first result
-  only moves it to another resource (failover at start).
-* **Success clears at once** (:class:`Succeeded`: a session's first result, from any
-  session on the resource): the resource is healthy again, its backoff forgotten.
+* **Probing**: when its cooldown is over a resource is ``PROBING`` and gets one probe, and
+  no session goes there until the probe's verdict. The probe is active: at
+  :meth:`PoolCore.next_probe` the edge sends :class:`ProbesDue` and carries out each
+  :class:`Probe` (a connection to the resource with its key, no audio: nothing billed) and
+  reports :class:`Probed`; a failed probe cools the resource down again, for longer. So a
+  resource that comes back is healthy within its current cooldown (at most the backoff's
+  ``longest``) even when no session comes, which ``/readyz`` at 503 would stop. Where the
+  edge runs no probes, the next session placed there is the probe (``Assign(trial=True)``);
+  its failure before its first result only moves it to another resource.
+* **Success clears at once** (:class:`Succeeded`: a session's first result on the
+  resource, or a probe that passed): the resource is healthy again, its backoff forgotten.
 
 Moving a session is the edge's :class:`Failed` (for the resource it leaves) followed by a
-:class:`Place` with the resources it already tried; whether a session *may* move (nothing it
-produced has reached the client) is the session core's decision
-(:class:`shim.legacy.conduct.BackendLost`).
+:class:`Place` with the resources it failed on since its last result there (``tried``) and
+the moves it made so far: a session moves at most :data:`MAX_MOVES` times, so a session
+whose every resource fails in turn ends instead of going round the pool for ever. Whether a
+session *may* move (what it owes the client can still be produced elsewhere) is the session
+core's decision (:class:`shim.legacy.conduct.BackendLost`).
 
 Memory: one small record per resource, and a counter per kind of trouble.
 """
@@ -55,6 +61,7 @@ STRIKES: Mapping[Trouble, int] = {
     Trouble.ERROR: 3,
     Trouble.STALLED: 3,
 }
+MAX_MOVES = 4  # per session: it runs on at most five resources, enough to go round a pool
 
 
 class Quota(Protocol):
@@ -94,16 +101,19 @@ class State(enum.Enum):
 class Refusal(enum.Enum):
     FULL = "full"  # every resource that could take the session is at max_sessions
     UNAVAILABLE = "unavailable"  # every resource is cooling down, probing, or already tried
+    MOVED = "moved"  # the session already moved MAX_MOVES times
 
 
 # ---- events ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Place:
-    """A session needs a resource: a new one, or one that moves (``tried``: where it failed)."""
+    """A session needs a resource: a new one, or one that moves (``tried``: where it failed
+    since its last result there; ``moves``: how often it moved before this move)."""
 
     members: tuple[str, ...]  # the session's pool, in the file's order
     load: Mapping[str, int]  # sessions open per resource now (every worker of the replica)
     tried: frozenset[str] = frozenset()
+    moves: int = 0
 
 
 @dataclass(frozen=True)
@@ -128,7 +138,20 @@ class ProbeEnded:
     resource: str
 
 
-Event = Place | Failed | Succeeded | ProbeEnded
+@dataclass(frozen=True)
+class ProbesDue:
+    """Time passed (the edge's timer at :meth:`PoolCore.next_probe`): start the due probes."""
+
+
+@dataclass(frozen=True)
+class Probed:
+    """A :class:`Probe`'s verdict: ``trouble`` None when the resource took the connection."""
+
+    resource: str
+    trouble: Trouble | None
+
+
+Event = Place | Failed | Succeeded | ProbeEnded | ProbesDue | Probed
 
 
 # ---- commands -------------------------------------------------------------------------------
@@ -164,7 +187,14 @@ class Recovered:
     resource: str
 
 
-Command = Assign | Refuse | CoolDown | Recovered
+@dataclass(frozen=True)
+class Probe:
+    """Find out whether ``resource`` takes connections again; answer :class:`Probed`."""
+
+    resource: str
+
+
+Command = Assign | Refuse | CoolDown | Recovered | Probe
 
 
 @dataclass
@@ -176,6 +206,7 @@ class _Health:
     streak: int = 0  # cooldowns since the last success (sets the backoff)
     failures: collections.Counter[Trouble] = field(default_factory=collections.Counter)
     cooldowns: int = 0
+    probe_failures: int = 0
 
 
 @dataclass(frozen=True)
@@ -187,15 +218,19 @@ class Status:
     streak: int
     failures: Mapping[str, int]  # by Trouble value
     cooldowns: int
+    probe_failures: int
 
 
 class PoolCore:
     """Every resource's health, and the choice of one for a session."""
 
-    def __init__(self, quotas: Iterable[Quota], backoff: Backoff | None = None) -> None:
+    def __init__(
+        self, quotas: Iterable[Quota], backoff: Backoff | None = None, *, max_moves: int = MAX_MOVES
+    ) -> None:
         self._quotas = {quota.name: quota for quota in quotas}
         self._health = {name: _Health() for name in self._quotas}
         self.backoff = backoff or Backoff()
+        self.max_moves = max_moves
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -204,22 +239,39 @@ class PoolCore:
     def handle(self, event: Event, now: float) -> list[Command]:
         if isinstance(event, Place):
             return self._place(event, now)
+        if isinstance(event, ProbesDue):
+            return self._probes_due(now)
         health = self._settled(event.resource, now)
         if isinstance(event, Failed):
             return self._failed(event.resource, health, event.trouble, now)
         if isinstance(event, Succeeded):
-            was = health.state
-            health.state, health.strikes, health.streak, health.probing = State.HEALTHY, 0, 0, False
-            return [] if was is State.HEALTHY else [Recovered(event.resource)]
+            return self._succeeded(event.resource, health)
         if isinstance(event, ProbeEnded):
             health.probing = False
             return []
+        if isinstance(event, Probed):
+            if health.state is not State.PROBING or not health.probing:
+                return []  # a verdict overtaken by a session's (success or failure)
+            if event.trouble is None:
+                return self._succeeded(event.resource, health)
+            health.probe_failures += 1
+            return self._cool(event.resource, health, event.trouble, now)
         raise TypeError(f"not a pool event: {event!r}")
 
     # ---- queries (nothing changes) -----------------------------------------------------------
     def can_place(self, members: Iterable[str], load: Mapping[str, int], now: float) -> bool:
         """Whether a new session of this pool would get a resource now (``/readyz``)."""
         return self._choose(tuple(members), load, frozenset(), now)[0] is not None
+
+    def next_probe(self, now: float) -> float | None:
+        """When :class:`ProbesDue` should come next (None: no resource needs a probe)."""
+        due = []
+        for health in self._health.values():
+            if health.state is State.COOLING:
+                due.append(health.until)
+            elif health.state is State.PROBING and not health.probing:
+                due.append(now)
+        return min(due, default=None)
 
     def status(self, name: str, now: float) -> Status:
         health = self._health[name]
@@ -230,10 +282,13 @@ class PoolCore:
             health.streak,
             {trouble.value: count for trouble, count in health.failures.items()},
             health.cooldowns,
+            health.probe_failures,
         )
 
     # ---- decisions ---------------------------------------------------------------------------
     def _place(self, event: Place, now: float) -> list[Command]:
+        if event.moves >= self.max_moves:
+            return [Refuse(Refusal.MOVED)]
         chosen, full = self._choose(event.members, event.load, event.tried, now)
         if chosen is None:
             return [Refuse(Refusal.FULL if full else Refusal.UNAVAILABLE)]
@@ -275,6 +330,9 @@ class PoolCore:
         if health.state is State.HEALTHY and health.strikes < STRIKES[trouble]:
             return []
         # Cool down: enough strikes, or the probe (or anything while probing) failed.
+        return self._cool(name, health, trouble, now)
+
+    def _cool(self, name: str, health: _Health, trouble: Trouble, now: float) -> list[Command]:
         health.streak += 1
         health.cooldowns += 1
         seconds = self.backoff.cooldown(health.streak)
@@ -285,6 +343,21 @@ class PoolCore:
             0,
         )
         return [CoolDown(name, trouble, seconds, health.streak)]
+
+    @staticmethod
+    def _succeeded(name: str, health: _Health) -> list[Command]:
+        was = health.state
+        health.state, health.strikes, health.streak, health.probing = State.HEALTHY, 0, 0, False
+        return [] if was is State.HEALTHY else [Recovered(name)]
+
+    def _probes_due(self, now: float) -> list[Command]:
+        probes: list[Command] = []
+        for name in self._health:
+            health = self._settled(name, now)
+            if health.state is State.PROBING and not health.probing:
+                health.probing = True  # the probe: no session goes there until its verdict
+                probes.append(Probe(name))
+        return probes
 
     # ---- time --------------------------------------------------------------------------------
     @staticmethod

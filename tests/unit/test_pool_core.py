@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shim.pool.core import (
+    MAX_MOVES,
     Assign,
     Backoff,
     Command,
@@ -22,7 +23,10 @@ from shim.pool.core import (
     Failed,
     Place,
     PoolCore,
+    Probe,
+    Probed,
     ProbeEnded,
+    ProbesDue,
     Recovered,
     Refusal,
     Refuse,
@@ -60,9 +64,10 @@ class Playbook:
         self,
         load: Mapping[str, int] | None = None,
         tried: frozenset[str] = frozenset(),
+        moves: int = 0,
         **kw: float,
     ) -> list[Command]:
-        return self.play(Place(self.members, load or {}, tried), **kw)
+        return self.play(Place(self.members, load or {}, tried, moves), **kw)
 
     def state(self, name: str) -> State:
         return self.core.status(name, self.now).state
@@ -141,6 +146,12 @@ def test_a_move_never_goes_back_to_a_tried_resource_even_once_it_probes() -> Non
     book = Playbook(Q("a"), Q("b", max_sessions=1))
     book.play(Failed("a", Trouble.THROTTLED))
     assert book.place({"b": 1}, tried=frozenset({"a"}), at=5.0) == [Refuse(Refusal.FULL)]
+
+
+def test_a_session_moves_at_most_max_moves_times_then_is_refused() -> None:
+    book = Playbook(Q("a"), Q("b"))
+    assert book.place(moves=MAX_MOVES - 1, tried=frozenset({"a"})) == [Assign("b")]
+    assert book.place(moves=MAX_MOVES) == [Refuse(Refusal.MOVED)]
 
 
 # ---- cooldowns and probes -------------------------------------------------------------------
@@ -229,6 +240,62 @@ def test_can_place_answers_readiness_without_changing_anything() -> None:
     assert book.state("b") is State.COOLING  # the query settled nothing
     assert book.place({"a": 1}, at=1.0) == [Assign("b", trial=True)]
     assert not book.core.can_place(book.members, {"a": 1}, book.now)  # its probe is out
+
+
+# ---- active probes ---------------------------------------------------------------------------
+def test_a_resource_is_probed_when_its_cooldown_ends_and_a_passed_probe_clears_it() -> None:
+    book = Playbook(Q("a"), Q("b"))
+    assert book.core.next_probe(book.now) is None  # nothing to probe
+    book.play(Failed("a", Trouble.CONNECT), at=0.0)
+    assert book.core.next_probe(book.now) == T0 + 1.0
+    assert book.play(ProbesDue(), at=0.5) == []  # a timer that fired early starts nothing
+    assert book.play(ProbesDue(), at=1.0) == [Probe("a")]
+    assert book.play(ProbesDue(), at=1.1) == []  # one probe at a time
+    assert book.core.next_probe(book.now) is None
+    assert book.place({"a": 0, "b": 3}, at=1.1) == [Assign("b")]  # none goes there meanwhile
+    assert not book.core.can_place(("a",), {}, book.now)
+    assert book.play(Probed("a", None), at=1.2) == [Recovered("a")]
+    assert book.state("a") is State.HEALTHY
+    assert book.place({"a": 0, "b": 3}, at=1.3) == [Assign("a")]
+
+
+def test_each_failed_probe_cools_down_for_longer_without_counting_a_session_failure() -> None:
+    book = Playbook(Q("a"), backoff=Backoff(first=1.0, factor=2.0, longest=3.0))
+    book.play(Failed("a", Trouble.THROTTLED), at=0.0)
+    at, seen = 0.0, []
+    for _ in range(4):
+        due = book.core.next_probe(book.now)
+        assert due is not None
+        at = due - T0
+        assert book.play(ProbesDue(), at=at) == [Probe("a")]
+        (cool,) = book.play(Probed("a", Trouble.CONNECT), at=at + 0.1)
+        assert isinstance(cool, CoolDown)
+        seen.append(cool.seconds)
+    assert seen == [2.0, 3.0, 3.0, 3.0]
+    status = book.core.status("a", book.now)
+    assert (status.failures, status.probe_failures, status.cooldowns) == ({"throttled": 1}, 4, 5)
+    assert book.play(ProbesDue(), at=at + 3.1) == [Probe("a")]
+    assert book.play(Probed("a", None), at=at + 3.2) == [Recovered("a")]
+    assert book.core.status("a", book.now).streak == 0
+
+
+def test_a_probe_verdict_overtaken_by_a_session_changes_nothing() -> None:
+    book = Playbook(Q("a"))
+    book.play(Failed("a", Trouble.THROTTLED), at=0.0)
+    book.play(ProbesDue(), at=1.0)
+    assert book.play(Succeeded("a"), at=1.1) == [Recovered("a")]  # an older session's result
+    assert book.play(Probed("a", Trouble.CONNECT), at=1.2) == []
+    assert book.state("a") is State.HEALTHY
+
+
+def test_a_session_probe_and_an_active_probe_never_run_together() -> None:
+    book = Playbook(Q("a"))
+    book.play(Failed("a", Trouble.THROTTLED), at=0.0)
+    assert book.place(at=1.0) == [Assign("a", trial=True)]
+    assert book.play(ProbesDue(), at=1.0) == []
+    assert book.play(ProbeEnded("a"), at=2.0) == []
+    assert book.core.next_probe(book.now) == book.now  # due at once
+    assert book.play(ProbesDue(), at=2.0) == [Probe("a")]
 
 
 @given(
