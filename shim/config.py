@@ -105,7 +105,7 @@ class ServerSettings:
     capture_rate: float = 0.1
     capture_max_bytes: int = 1 << 30
     capture_retention_hours: float = 72.0
-    shadow_backend: str | None = None  # ws(s)://host:port or a full endpoint URL
+    shadow_backend: str | None = None  # ws(s)://host:port, an endpoint URL, or a resource
     shadow_rate: float = 1.0
     shadow_key: str | None = None
 
@@ -236,14 +236,26 @@ class ServerSettings:
                 raise ConfigError(f"--{name.replace('_', '-')}: choose 0 to 1")
         if self.capture_max_bytes < 1 or not self.capture_retention_hours > 0:
             raise ConfigError("--capture-max-bytes and --capture-retention-hours must be > 0")
-        if self.shadow_backend is not None and not self.shadow_backend.lower().startswith(
-            ("ws://", "wss://")
-        ):
-            raise ConfigError(
-                f"--shadow-backend {self.shadow_backend!r}: give the ws:// or wss:// URL of a"
-                " Speech service (a host, or a full endpoint); this server has no backend"
-                " pool whose entries it could name"
-            )
+        if self.shadow_resource is not None:
+            if not self.backends_file:
+                raise ConfigError(
+                    f"--shadow-backend {self.shadow_backend!r}: give the ws:// or wss:// URL"
+                    " of a Speech service (a host, or a full endpoint), or the name of a"
+                    " resource of --backends FILE"
+                )
+            if self.shadow_key:
+                raise ConfigError(
+                    "--shadow-key: a resource of the pool (--shadow-backend NAME) uses its own"
+                    " key (its key_env)"
+                )
+
+    @property
+    def shadow_resource(self) -> str | None:
+        """``--shadow-backend NAME``: the resource of the pool file it names (None: a URL)."""
+        value = self.shadow_backend
+        if value is None or value.lower().startswith(("ws://", "wss://")):
+            return None
+        return value
 
     def _validate_files(self) -> None:
         files = {
@@ -380,8 +392,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     traffic.add_argument(
         "--shadow-backend",
         metavar="URL",
-        help="run a sampled share of sessions on this Speech service too (ws(s)://host:port or"
-        " an endpoint URL) and compare its finals with the primary's (env SHIM_SHADOW_BACKEND)",
+        help="run a sampled share of sessions on this Speech service too (ws(s)://host:port,"
+        " an endpoint URL, or the name of a resource of --backends) and compare its finals"
+        " with the primary's (env SHIM_SHADOW_BACKEND)",
     )
     traffic.add_argument(
         "--shadow-rate", help="share of sessions shadowed, 0 to 1 (1; env SHIM_SHADOW_RATE)"
@@ -516,4 +529,10 @@ def settings_from(
         except PoolFileError as error:
             raise ConfigError(f"--backends {error}") from None
         settings = replace(settings, backends=pool)
+        shadow = settings.shadow_resource
+        if shadow is not None and shadow not in {r.name for r in pool.resources}:
+            raise ConfigError(
+                f"--shadow-backend {shadow!r}: no resource of that name in --backends"
+                f" {settings.backends_file}"
+            )
     return settings

@@ -134,7 +134,7 @@ def create_app(settings: ServerSettings) -> web.Application:
         ),
         guard=guard,
     )
-    captures, shadows = real_traffic(settings, LOCAL_PROPERTIES)
+    captures, shadows = real_traffic(settings, LOCAL_PROPERTIES, placement.backend)
     if captures is not None or shadows is not None:
         service.traffic = Traffic(captures, shadows)
     app[SERVICE] = service

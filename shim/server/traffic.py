@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 from aiohttp import web
 
@@ -117,9 +117,20 @@ class Traffic:
         return SessionTraffic(self.shadows, capture, shadow)
 
 
-def shadow_target(settings: ServerSettings, local_properties: Mapping[str, str]) -> ShadowTarget:
+def shadow_target(
+    settings: ServerSettings,
+    local_properties: Mapping[str, str],
+    resource: Callable[[str], Backend] | None = None,
+) -> ShadowTarget:
     """``--shadow-backend URL``: a host (no path: the SDK adds the endpoint's path, and the
-    local-service properties apply as for ``--speech-host``) or a full endpoint URL."""
+    local-service properties apply as for ``--speech-host``) or a full endpoint URL;
+    ``--shadow-backend NAME``: the resource of the pool file, as ``resource`` reaches it
+    (its key, its properties). A shadow is not counted in the resource's ``max_sessions``."""
+    name = settings.shadow_resource
+    if name is not None:
+        if resource is None:
+            raise ConfigError(f"--shadow-backend {name!r}: this server has no pool (--backends)")
+        return ShadowTarget(resource(name), name)
     url = str(settings.shadow_backend)
     key = settings.shadow_key or "local"
     if urllib.parse.urlsplit(url).path.strip("/"):
@@ -131,9 +142,12 @@ def shadow_target(settings: ServerSettings, local_properties: Mapping[str, str])
 
 
 def real_traffic(
-    settings: ServerSettings, local_properties: Mapping[str, str]
+    settings: ServerSettings,
+    local_properties: Mapping[str, str],
+    resource: Callable[[str], Backend] | None = None,
 ) -> tuple[Captures | None, Shadows | None]:
-    """What ``--capture-dir`` and ``--shadow-backend`` ask for (None: not asked)."""
+    """What ``--capture-dir`` and ``--shadow-backend`` ask for (None: not asked);
+    ``resource``: how a resource of the pool is reached (``--shadow-backend NAME``)."""
     captures = None
     if settings.capture_dir is not None:
         store = CaptureStore(
@@ -153,7 +167,7 @@ def real_traffic(
     shadows = None
     if settings.shadow_backend is not None:
         shadows = Shadows(
-            shadow_target(settings, local_properties),
+            shadow_target(settings, local_properties, resource),
             rate=settings.shadow_rate,
             timeout=settings.flush_timeout,
         )

@@ -100,6 +100,41 @@ def test_bad_capture_and_shadow_settings_are_refused(environ: dict[str, str], me
         settings_from(_Args(), environ)
 
 
+def _pool(directory: Path) -> str:
+    path = directory / "backends.yaml"
+    path.write_text(
+        "backends:\n"
+        "  - {name: local-a, host: ws://127.0.0.1:9, max_sessions: 5}\n"
+        "  - {name: local-b, host: ws://127.0.0.1:10, max_sessions: 5}\n"
+    )
+    return str(path)
+
+
+def test_the_shadow_may_name_a_resource_of_the_pool(tmp_path: Path) -> None:
+    settings = settings_from(
+        _Args(auth="open", backends=_pool(tmp_path), shadow_backend="local-b"), {}
+    )
+    assert settings.shadow_resource == "local-b"
+    url = settings_from(
+        _Args(auth="open", backends=_pool(tmp_path), shadow_backend="WS://127.0.0.1:9"), {}
+    )
+    assert url.shadow_resource is None  # a URL, whatever its case
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        ({"shadow_backend": "local-c"}, "no resource of that name in --backends"),
+        ({"shadow_backend": "local-b", "shadow_key": "k"}, "uses its own key"),
+    ],
+)
+def test_a_shadow_resource_the_pool_lacks_or_with_its_own_key_is_refused(
+    tmp_path: Path, flags: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        settings_from(_Args(auth="open", backends=_pool(tmp_path), **flags), {})
+
+
 # -- the capture directory -----------------------------------------------------------------------
 
 
