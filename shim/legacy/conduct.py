@@ -15,12 +15,21 @@ What it decides:
   backend, a flush that runs out, or a final whose text-to-speech never completed ends the
   session 1011 (1001 where the backend asked to retry later, ER3), also after the client's
   Close. All codes come from :mod:`shim.legacy.errors`.
-* **Moving before the first result.** A session made with ``may_move`` whose backend fails
-  (a cancellation, an early stop, a start that failed, a stall, a flush that ran out) before
-  the backend produced anything does not close: nothing has reached the client, so it can
-  start again on another Speech resource with all its audio (:class:`BackendLost`; the edge
-  keeps the audio and answers :class:`BackendReplaced` or :class:`NoOtherBackend`). From the
-  backend's first result on, a failure ends the session as above.
+* **Moving to another backend.** A session made with ``may_move`` whose backend fails (a
+  cancellation — the SDK's own reconnects gave up —, an early stop, a start that failed, a
+  stall, a flush that ran out) does not close: it asks the edge to go on on another Speech
+  resource (:class:`BackendLost`), from the end of the last final it sent (``resume_at``;
+  0 before any). The edge keeps the audio from there on (:class:`KeepAudioFrom` follows
+  every final sent), gives it to the next backend and answers :class:`BackendReplaced`
+  with the tick where that backend's audio starts, or :class:`NoOtherBackend` to end the
+  session as the failure says. Offsets from the new backend are shifted by that tick, so
+  ids, offsets and ``TimingInfo`` go on as if nothing happened; results held behind a
+  pending text-to-speech are dropped (never sent: the new backend recognises that audio
+  again), and a final whose text went out but whose speech had not completed is spoken again
+  on the new resource (:class:`Resynthesize`, answered :class:`Resynthesized`): what of its
+  speech arrived is forgotten, so the client still gets exactly one audio message for it
+  (TS1). A session whose text-to-speech was already cut short by its timeout cannot move:
+  its ending is 1011 anyway.
 * **The watchdog**, measured in audio time: a backend owes an answer once it has been given
   speech (loud audio, :mod:`shim.legacy.loudness`) and then ``backend_timeout`` more seconds
   of audio (or the end of audio); it is stalled when it owes an answer and has said nothing
@@ -31,7 +40,12 @@ What it decides:
   time to go through it.
 * **Read-ahead.** Audio goes to the backend at most ``AUDIO_AHEAD_SECONDS`` ahead of what it
   has answered; beyond that the core pauses reading the client (TCP backpressure), so a
-  whole-file client cannot park minutes of audio in the server. Received audio is converted
+  whole-file client cannot park minutes of audio in the server. A session that may move
+  also pauses once the audio kept for a move (from the end of the last final) reaches
+  ``AUDIO_AHEAD_SECONDS`` — unless the backend has heard all but ``CAUGHT_UP_SECONDS`` of
+  it: then it waits for more audio to end a phrase longer than the read-ahead, pausing could
+  never end, and the kept audio grows on to the edge's hard limit (past which the session
+  can no longer move until its next final). Received audio is converted
   in steps of at most ``CONVERT_STEP_BYTES`` of 16 kHz PCM and the read-ahead is checked
   after each step, so a format that multiplies on conversion (1 kHz 8-bit: 32 times) never
   gets further ahead than one step; what is left of a received piece waits, unconverted,
@@ -56,7 +70,8 @@ Memory: a session's core holds the audio normaliser's state (one sample frame an
 resampler), at most one received piece of audio not yet converted (one socket read, 256 KiB,
 given by the edge), the results held behind a final's pending TTS (bounded by what the
 backend may produce for the read-ahead window), and the start ticks of unanswered loud 100 ms
-blocks (at most ``AUDIO_AHEAD_SECONDS × 10``). The backend is given at most
+blocks (at most ``AUDIO_AHEAD_SECONDS × 10``) and, with ``may_move``, of the loud blocks
+after the last final (ten per second of the kept audio). The backend is given at most
 ``AUDIO_AHEAD_SECONDS`` plus one step of audio it has not answered, whatever the format.
 """
 
@@ -95,6 +110,7 @@ CONVERT_STEP_BYTES = 64 << 10  # 16 kHz PCM converted per step (2 s): the read-a
 OUTBOX_HIGH_BYTES = 1 << 20  # results not yet written to a slow client: pause reading above
 OUTBOX_LOW_BYTES = 256 << 10  # ... and resume below
 SPEECH_BLOCKS_OWED = 10  # 1 s of loud audio unanswered: the backend owes a hypothesis
+CAUGHT_UP_SECONDS = 1.0  # kept audio beyond the read-ahead: pause only while this much is owed
 
 
 @dataclass(frozen=True)
@@ -162,7 +178,24 @@ class BackendStartFailed:
 
 @dataclass(frozen=True)
 class BackendReplaced:
-    """After :class:`BackendLost`: another backend has the session and all its audio again."""
+    """After :class:`BackendLost`: another backend has the session, and is given the audio
+    from ``start`` (ticks of the session's audio; its offsets count from there)."""
+
+    start: int = 0
+
+
+@dataclass(frozen=True)
+class Resynthesized:
+    """After :class:`Resynthesize`: the final's speech (16 kHz mono 16-bit PCM, or WAV)."""
+
+    audio: bytes
+
+
+@dataclass(frozen=True)
+class ResynthesisFailed:
+    """After :class:`Resynthesize`: the new resource could not speak it (SDK error code)."""
+
+    code: str
 
 
 @dataclass(frozen=True)
@@ -198,6 +231,8 @@ Event = (
     | BackendStartFailed
     | BackendReplaced
     | NoOtherBackend
+    | Resynthesized
+    | ResynthesisFailed
     | Delivered
     | ShutdownRequested
     | Tick
@@ -275,12 +310,30 @@ class Abandon:
 
 @dataclass(frozen=True)
 class BackendLost:
-    """The backend failed before it produced anything: move the session to another backend,
-    giving it all the audio so far again, and answer :class:`BackendReplaced`, or
-    :class:`NoOtherBackend` to end it. Always the last command of its batch."""
+    """The backend failed: move the session to another backend, giving it the audio from
+    ``resume_at`` on (the end of the last final sent; 0 before any), and answer
+    :class:`BackendReplaced`, or :class:`NoOtherBackend` to end it. Always the last command
+    of its batch."""
 
     failure: Failure
     code: str | None  # the SDK's CancellationErrorCode, when the failure was a cancellation
+    resume_at: int = 0
+
+
+@dataclass(frozen=True)
+class KeepAudioFrom:
+    """A final ending at ``tick`` was sent: a next backend needs no audio before it."""
+
+    tick: int
+
+
+@dataclass(frozen=True)
+class Resynthesize:
+    """Speak ``text`` (the final ``final_id``'s translation, in the session's voice) on the
+    new backend's resource; answer :class:`Resynthesized` or :class:`ResynthesisFailed`."""
+
+    final_id: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -301,11 +354,23 @@ Command = (
     | CloseSession
     | Abandon
     | BackendLost
+    | KeepAudioFrom
+    | Resynthesize
     | Warn
 )
 
 
-_BACKEND_EVENTS = (Recognizing, Recognized, SynthesisAudio, SynthesisCompleted, Canceled, Stopped)
+_BACKEND_EVENTS = (
+    Recognizing,
+    Recognized,
+    SynthesisAudio,
+    SynthesisCompleted,
+    Canceled,
+    Stopped,
+    BackendStartFailed,
+    Resynthesized,
+    ResynthesisFailed,
+)
 
 
 class State(enum.Enum):
@@ -340,10 +405,15 @@ class _Audio:
     written: int = 0
     heard: int = 0  # the furthest end of any result (partial, final, silence)
     speech_end: int = 0  # the end of the last result with words in it
+    kept_from: int = 0  # may_move: the end of the last final sent (a next backend's start)
     voiced: collections.deque[int] = field(default_factory=collections.deque)
+    kept_voiced: collections.deque[int] = field(default_factory=collections.deque)  # ≥ kept_from
 
     def owed(self) -> int:
         return max(0, self.written - self.heard)
+
+    def kept(self) -> int:
+        return max(0, self.written - self.kept_from)
 
 
 class SessionConduct:
@@ -352,11 +422,12 @@ class SessionConduct:
     def __init__(
         self, request: SessionRequest, limits: Limits, now: float, *, may_move: bool = False
     ) -> None:
-        """``may_move``: the edge can start the session again on another backend."""
+        """``may_move``: the edge can go on with the session on another backend."""
         self.limits = limits
         self._may_move = may_move
-        self._answered = False  # the backend produced a result: moving is over
         self._lost: tuple[Failure, str, str | None] | None = None  # awaiting the edge's answer
+        self._base = 0  # ticks: where the current backend's audio starts in the session's
+        self._backend_done = False  # it stopped after the end of audio; a final is re-spoken
         self.state = State.STREAMING
         self.ending: Ending | None = None
         self._results = LegacySession(request)
@@ -384,9 +455,11 @@ class SessionConduct:
         if self.state is State.CLOSED:
             return []
         if self._lost is not None:
-            if isinstance(event, (BackendReplaced, NoOtherBackend)):
-                return self._lost_answered(isinstance(event, BackendReplaced), now)
-            if isinstance(event, (*_BACKEND_EVENTS, BackendStartFailed)):
+            if isinstance(event, BackendReplaced):
+                return self._lost_answered(event.start, now)
+            if isinstance(event, NoOtherBackend):
+                return self._lost_answered(None, now)
+            if isinstance(event, _BACKEND_EVENTS):
                 return []  # from the backend that was lost
         if isinstance(event, Delivered):
             return self._delivered(event.size, now)
@@ -398,6 +471,9 @@ class SessionConduct:
             return []  # EndOfStream: the Stopped that follows decides
         if isinstance(event, Stopped):
             if self.state is State.FLUSHING:
+                if self._results.respeaking:
+                    self._backend_done = True  # the re-spoken final's speech comes first
+                    return []
                 return self._finish()
             return self._backend_failed(Failure.BACKEND_ERROR, "Speech backend ended the session")
         if isinstance(event, AudioReceived):
@@ -418,6 +494,12 @@ class SessionConduct:
             return self._close(Failure.SERVER_SHUTDOWN)
         if isinstance(event, BackendStartFailed):
             return self._backend_failed(Failure.BACKEND_ERROR)
+        if isinstance(event, Resynthesized):
+            return self._respoken(event.audio, now)
+        if isinstance(event, ResynthesisFailed):
+            if not self._results.respeaking:
+                return []
+            return self._backend_failed(failure_for_cancellation(event.code), code=event.code)
         if isinstance(event, (BackendReplaced, NoOtherBackend)):
             return []  # no move was asked for
         raise TypeError(f"not a session event: {event!r}")
@@ -482,48 +564,71 @@ class SessionConduct:
 
     def _write(self, pcm: bytes, now: float) -> list[Command]:
         audio = self._audio
-        audio.voiced.extend(voiced_blocks(pcm, audio.written))
+        voiced = voiced_blocks(pcm, audio.written)
+        audio.voiced.extend(voiced)
+        if self._may_move:
+            audio.kept_voiced.extend(voiced)
         audio.written += bytes_to_ticks(len(pcm))
         out: list[Command] = [WriteAudio(pcm)]
-        if audio.owed() >= AUDIO_AHEAD_SECONDS * TICKS_PER_SECOND and not self._pauses.backend:
+        if not self._pauses.backend and self._too_far_ahead():
             out += self._pause(now, backend=True)
         return out
+
+    def _too_far_ahead(self) -> bool:
+        """Reading must wait for the backend (module docstring: read-ahead)."""
+        audio, ahead = self._audio, AUDIO_AHEAD_SECONDS * TICKS_PER_SECOND
+        owed = audio.owed()
+        if owed >= ahead:
+            return True
+        return (
+            self._may_move
+            and audio.kept() >= ahead
+            and owed >= CAUGHT_UP_SECONDS * TICKS_PER_SECOND
+        )
+
+    def _room_again(self) -> bool:
+        """Reading paused for the backend may go on (half the read-ahead is free again)."""
+        audio, half = self._audio, AUDIO_AHEAD_SECONDS * TICKS_PER_SECOND / 2
+        owed = audio.owed()
+        if owed >= half:
+            return False
+        return (
+            not self._may_move or audio.kept() < half or owed < CAUGHT_UP_SECONDS * TICKS_PER_SECOND
+        )
 
     # ---- backend results ---------------------------------------------------------------------
     def _backend_result(
         self, event: Recognizing | Recognized | SynthesisAudio | SynthesisCompleted, now: float
     ) -> list[Command]:
         self._last_event = now
-        self._answered = True
         results = self._results
         out: list[Outgoing] = []
+        commands: list[Command] = []
         try:
             if isinstance(event, Recognizing):
-                self._heard(event.offset + event.duration, speech=bool(event.text))
-                out = results.recognizing(
-                    event.text, event.translation, event.offset, event.duration
-                )
+                offset = event.offset + self._base
+                self._heard(offset + event.duration, speech=bool(event.text))
+                out = results.recognizing(event.text, event.translation, offset, event.duration)
             elif isinstance(event, Recognized):
-                self._heard(
-                    event.offset + event.duration, speech=event.matched and not event.silence
-                )
+                offset = event.offset + self._base
+                end = offset + event.duration
+                self._heard(end, speech=event.matched and not event.silence)
                 if not event.silence:  # silence is not a false recognition: no legacy final
                     out = results.recognized(
-                        event.matched, event.text, event.translation, event.offset, event.duration
+                        event.matched, event.text, event.translation, offset, event.duration
                     )
+                elif not results.awaiting_tts:  # nothing held back: nothing owed before it
+                    commands += self._keep(end)
             elif isinstance(event, SynthesisAudio):
                 out = results.synthesis_audio(event.audio)
             else:
                 out = results.synthesis_completed()
         except LegacyError as error:
             return self._close(error.failure, close_for_error(error).reason)
-        commands = self._sends(out)
-        if not results.awaiting_tts:
-            self._tts_deadline = None
-        elif self._tts_deadline is None or isinstance(event, SynthesisAudio):
-            self._tts_deadline = now + self.limits.tts_timeout  # a synthesis began or progressed
+        commands += self._sends(out)
+        self._tts_progress(now, began=isinstance(event, SynthesisAudio))
         if self._pauses.backend and (
-            self._audio.owed() < AUDIO_AHEAD_SECONDS * TICKS_PER_SECOND / 2
+            self._room_again()
             # Azure ends a turn on silence, and the SDK starts the next one only when it is
             # given more audio: a read-ahead paused until more is acknowledged would wait
             # forever.
@@ -536,6 +641,26 @@ class SessionConduct:
         if self.state is State.STREAMING and self._long_silence():
             commands += self._begin_flush(Failure.LONG_SILENCE, now)
         return commands
+
+    def _tts_progress(self, now: float, *, began: bool) -> None:
+        """The TTS deadline: none without a final's speech waiting; restarted when one began
+        (or ``began``: progressed)."""
+        if not self._results.awaiting_tts:
+            self._tts_deadline = None
+        elif self._tts_deadline is None or began:
+            self._tts_deadline = now + self.limits.tts_timeout
+
+    def _keep(self, tick: int) -> list[Command]:
+        """A final ending at ``tick`` was sent (or silence acknowledged with nothing held):
+        a next backend starts there."""
+        audio = self._audio
+        if not self._may_move or tick <= audio.kept_from:
+            return []
+        audio.kept_from = tick
+        kept_voiced = audio.kept_voiced
+        while kept_voiced and kept_voiced[0] < tick:
+            kept_voiced.popleft()
+        return [KeepAudioFrom(tick)]
 
     def _heard(self, end: int, *, speech: bool) -> None:
         audio = self._audio
@@ -592,10 +717,13 @@ class SessionConduct:
             self._tts_deadline = None
             self._tts_cut_short = True
             out += [Warn("text-to-speech of a final did not complete in time; sent what arrived")]
-            out += self._sends(self._results.synthesis_completed())
+            out += self._sends(self._results.cut_speech())
+            self._tts_progress(now, began=False)
         if self.state is State.FLUSHING:
             if self._lost is not None:
                 return out
+            if self._backend_done and not self._results.respeaking:
+                return out + self._finish()
             if now >= self._flush_deadline:
                 return out + self._backend_failed(
                     Failure.RESULTS_INCOMPLETE, warn="results still pending at flush timeout"
@@ -621,6 +749,8 @@ class SessionConduct:
             )
             self._unsent += command.size
             commands.append(command)
+            if isinstance(item, TextOut) and item.kind == "final":
+                commands += self._keep(item.end)
         if self._unsent > OUTBOX_HIGH_BYTES and not self._pauses.client:
             commands += self._pause(None, client=True)
         return commands
@@ -655,7 +785,7 @@ class SessionConduct:
         self._idle_since = max(self._idle_since, now)  # a pause is not the client being idle
         return [ResumeReading()]
 
-    # ---- a backend lost before its first result -----------------------------------------------
+    # ---- a backend lost: moving to another ---------------------------------------------------
     def _backend_failed(
         self,
         failure: Failure,
@@ -665,26 +795,51 @@ class SessionConduct:
         warn: str | None = None,
     ) -> list[Command]:
         """Close as ``failure`` says, unless the session can still move (module docstring)."""
-        if not self._may_move or self._answered or self._tts_cut_short:
+        if not self._may_move or self._tts_cut_short:
             return self._close(failure, reason, warn=warn)
         if self._lost is not None:
             return []  # already moving
         self._lost = (failure, reason, warn)
-        return [BackendLost(failure, code)]
+        return [BackendLost(failure, code, self._audio.kept_from)]
 
-    def _lost_answered(self, replaced: bool, now: float) -> list[Command]:
+    def _lost_answered(self, start: int | None, now: float) -> list[Command]:
+        """The edge's answer to :class:`BackendLost`: the new backend's start, or None."""
         assert self._lost is not None
         failure, reason, warn = self._lost
         self._lost = None
-        if not replaced:
+        if start is None:
             return self._close(failure, reason, warn=warn)
-        # The new backend starts from the beginning of the audio: it gets its own time.
+        # The new backend hears the audio from `start` again, and gets its own time.
+        audio = self._audio
+        self._base = start
+        audio.heard = start
+        audio.voiced = collections.deque(b for b in audio.kept_voiced if b >= start)
         self._last_event = now
+        self._backend_done = False
+        out: list[Command] = []
+        respeak = self._results.restart()
+        if respeak is not None:
+            out.append(Resynthesize(*respeak))
+        self._tts_deadline = None
+        self._tts_progress(now, began=True)
         if self.state is State.FLUSHING:
             self._flush_started = now
-            owed_seconds = self._audio.owed() / TICKS_PER_SECOND
+            owed_seconds = audio.owed() / TICKS_PER_SECOND
             self._flush_deadline = now + self.limits.flush_timeout + owed_seconds
-        return []
+        return out
+
+    def _respoken(self, audio: bytes, now: float) -> list[Command]:
+        """The re-spoken final's speech: sent, then what the new backend said meanwhile."""
+        if not self._results.respeaking:
+            return []  # given up on meanwhile (its timeout)
+        try:
+            out = self._sends(self._results.respoken(audio))
+        except LegacyError as error:
+            return self._close(error.failure, close_for_error(error).reason)
+        self._tts_progress(now, began=True)
+        if self._backend_done and self.state is State.FLUSHING:
+            out += self._finish()
+        return out
 
     # ---- endings -----------------------------------------------------------------------------
     def _begin_flush(self, why: Failure, now: float) -> list[Command]:

@@ -4,6 +4,12 @@ Keeps the ordering rules of the legacy service (spec §3.3, rules RS*, TS1): par
 ``N.k`` then final ``N`` then, with TextToSpeech, exactly one binary message for that
 final before anything about utterance ``N+1``. Events that arrive while a final's audio
 is still being synthesised are held back and released after it.
+
+When the session moves to another backend (:meth:`LegacySession.restart`), results held
+back are dropped (they were never sent: the next backend recognises that audio again) and a
+final whose audio had not completed is spoken again elsewhere (:meth:`respoken`); meanwhile
+the new backend's results *and* its own synthesis are held, so its speech never mixes into
+the earlier final's. Ids go on from where they were.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from shim.legacy.tts import FinalSpeech, TtsSegment
 class TextOut:
     text: str  # one compact JSON result: one unfragmented text frame
     kind: ResultKind
+    end: int = 0  # ticks: where the result's audio ends
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,14 @@ class _Held:
     duration: int
 
 
+class _SynthesisEnd:
+    """A held synthesis completion (the new backend's, while an earlier final is re-spoken)."""
+
+
+_END = _SynthesisEnd()
+_Item = _Held | bytes | _SynthesisEnd
+
+
 def _same_language(request: SessionRequest) -> bool:
     source = request.source_locale.split("-")[0].lower()
     return source == request.target_language.split("-")[0].lower()
@@ -51,12 +66,18 @@ class LegacySession:
         self._numbering = ResultNumbering()
         self._same_language = _same_language(request)
         self._speech: FinalSpeech[str] = FinalSpeech()  # by final id
-        self._held: list[_Held] = []
+        self._spoken = ""  # the translation the waiting final's speech says
+        self._held: list[_Item] = []
+        self._respeaking = False  # the waiting final's speech comes from respoken()
         self.finals_sent = 0
 
     @property
     def awaiting_tts(self) -> bool:
         return self._speech.waiting
+
+    @property
+    def respeaking(self) -> bool:
+        return self._respeaking
 
     def recognizing(
         self, text: str, translation: str, offset: int, duration: int
@@ -71,11 +92,55 @@ class LegacySession:
         return self._result(_Held("final", matched, text, translation, offset, duration))
 
     def synthesis_audio(self, chunk: bytes) -> list[Outgoing]:
-        self._speech.add_chunk(chunk)
+        if self._respeaking:
+            self._held.append(chunk)  # the new backend's speech of a later final
+        else:
+            self._speech.add_chunk(chunk)
         return []
 
     def synthesis_completed(self) -> list[Outgoing]:
         """The SDK finished the final's audio: send it, then whatever was held back."""
+        if self._respeaking:
+            self._held.append(_END)
+            return []
+        return self._complete()
+
+    def cut_speech(self) -> list[Outgoing]:
+        """Stop waiting for the waiting final's speech (a timeout): send what arrived."""
+        self._respeaking = False
+        return self._complete()
+
+    def release(self) -> list[Outgoing]:
+        """Give up waiting for synthesis (session ending, or a timeout): send what there is.
+
+        Whether that cut a synthesis short is :attr:`awaiting_tts` just before the call."""
+        out: list[Outgoing] = []
+        self._respeaking = False
+        while self._speech.waiting:
+            out += self._complete()
+        return out
+
+    def restart(self) -> tuple[str, str] | None:
+        """The session moves to another backend: drop what was held back, and if a final's
+        speech had not completed, forget what of it arrived and return (its id, the text to
+        speak) — its speech then comes from :meth:`respoken`."""
+        self._held = []
+        if not self._speech.waiting:
+            self._respeaking = False
+            return None
+        final_id = self._speech.restart()
+        self._respeaking = True
+        return final_id, self._spoken
+
+    def respoken(self, audio: bytes) -> list[Outgoing]:
+        """The waiting final's speech, made again: send it, then what was held back."""
+        if not self._respeaking:
+            return []  # given up on meanwhile (a timeout, the session's end)
+        self._respeaking = False
+        self._speech.add_chunk(audio)
+        return self._complete()
+
+    def _complete(self) -> list[Outgoing]:
         done = self._speech.complete()
         if done is None:
             return []
@@ -83,16 +148,12 @@ class LegacySession:
         out: list[Outgoing] = [TtsOut(wav, final_id)]
         held, self._held = self._held, []
         for item in held:
-            out += self._result(item)
-        return out
-
-    def release(self) -> list[Outgoing]:
-        """Give up waiting for synthesis (session ending, or a timeout): send what there is.
-
-        Whether that cut a synthesis short is :attr:`awaiting_tts` just before the call."""
-        out: list[Outgoing] = []
-        while self._speech.waiting:
-            out += self.synthesis_completed()
+            if isinstance(item, _Held):
+                out += self._result(item)
+            elif isinstance(item, _SynthesisEnd):
+                out += self.synthesis_completed()
+            else:
+                out += self.synthesis_audio(item)
         return out
 
     def _result(self, item: _Held) -> list[Outgoing]:
@@ -114,12 +175,12 @@ class LegacySession:
             return [TextOut(text, "partial")]
         identifier = self._numbering.final_id()
         self.finals_sent += 1
-        out: list[Outgoing] = [
-            TextOut(encode_result("final", identifier, recognition, translation, timing), "final")
-        ]
+        text = encode_result("final", identifier, recognition, translation, timing)
+        out: list[Outgoing] = [TextOut(text, "final", item.offset + max(0, item.duration))]
         if self._request.text_to_speech:
             if item.matched and item.translation:
                 self._speech.expect(identifier)  # the SDK's synthesis of it follows
+                self._spoken = item.translation
             else:
                 # Nothing will be synthesised; keep "one audio message per final" (TS1).
                 out.append(TtsOut(TtsSegment().wav(), identifier))

@@ -95,6 +95,15 @@ class FinalSpeech(Generic[Final]):
         """Synthesis of ``final`` follows (it replaces any still waiting)."""
         self._pending = (final, TtsSegment())
 
+    def restart(self) -> Final:
+        """The waiting final's speech starts over (from another backend): what of it arrived
+        is forgotten. Only while :attr:`waiting`."""
+        if self._pending is None:
+            raise RuntimeError("restart() with no final waiting")
+        final = self._pending[0]
+        self._pending = (final, TtsSegment())
+        return final
+
     def forget(self) -> None:
         """No synthesis follows the latest final: chunks until the next :meth:`expect` are
         dropped."""

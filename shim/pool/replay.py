@@ -1,14 +1,15 @@
-"""The audio a session keeps so that another backend can be given it again.
+"""The audio a session keeps so that another backend can take it over.
 
-A backend that fails before its first result has heard nothing that reached the client: the
-session can start again elsewhere if it still has every byte of audio it wrote. From its
-first result on a session keeps nothing (failover mid-session, which would keep the audio
-after the last final, is not built yet: :meth:`AudioReplay.keep_from` is its seam).
+A backend that fails leaves the session to another one, which must hear again everything
+after the end of the last final the client was sent (before the first final: everything).
+The session core says where that is after each final (``KeepAudioFrom``); the replay keeps
+the PCM written from there on and forgets what came before.
 
-Memory: at most ``limit`` bytes. The session core already stops reading a client whose audio
-is ``AUDIO_AHEAD_SECONDS`` ahead of what the backend answered, which bounds what a session
-writes before its first result; ``limit`` is the hard stop behind that: beyond it the kept
-audio is dropped and the replay is :attr:`AudioReplay.lost` (the session can no longer move).
+Memory: at most ``limit`` bytes. The session core pauses reading once the kept audio reaches
+its read-ahead (``AUDIO_AHEAD_SECONDS``), which bounds it in practice; ``limit`` is the hard
+stop behind that, for a phrase longer than the read-ahead: beyond it the kept audio is
+forgotten and keeping starts again from the current position, so the session cannot move
+until its next final ends after that point (:meth:`AudioReplay.start_for` says None).
 """
 
 from __future__ import annotations
@@ -19,38 +20,39 @@ from shim.audiotime import bytes_to_ticks, ticks_to_bytes
 
 
 class AudioReplay:
-    """PCM written to the backend from tick :attr:`start` on, in order."""
+    """PCM written to the backend from byte :attr:`start` of the session's audio on."""
 
     def __init__(self, limit: int) -> None:
         self._limit = limit
         self._chunks: collections.deque[bytes] = collections.deque()
         self._size = 0
-        self.start = 0  # ticks of the session's audio where the kept audio begins
-        self.lost = False  # over the limit, or dropped: no replay possible
+        self.start = 0  # bytes of the session's audio before the kept audio
 
     @property
     def size(self) -> int:
         return self._size
 
-    def append(self, pcm: bytes) -> None:
-        if self.lost or not pcm:
-            return
-        if self._size + len(pcm) > self._limit:
-            self.drop()
-            return
-        self._chunks.append(pcm)
-        self._size += len(pcm)
+    @property
+    def end(self) -> int:
+        """Bytes of the session's audio written so far."""
+        return self.start + self._size
 
-    def audio(self) -> bytes | None:
-        """Everything kept, from :attr:`start` (None when lost)."""
-        return None if self.lost else b"".join(self._chunks)
+    def append(self, pcm: bytes) -> None:
+        if self._size + len(pcm) > self._limit:
+            self._forget(self.end)  # too far behind: start again from here
+            if len(pcm) > self._limit:
+                self.start += len(pcm)
+                return
+        if pcm:
+            self._chunks.append(pcm)
+            self._size += len(pcm)
 
     def keep_from(self, tick: int) -> None:
         """Forget the audio before ``tick`` (at most what was written)."""
-        if self.lost or tick <= self.start:
+        cut = min(ticks_to_bytes(tick), self.end) - self.start
+        if cut <= 0:
             return
-        cut = min(ticks_to_bytes(tick - self.start), self._size)
-        self.start += bytes_to_ticks(cut)
+        self.start += cut
         self._size -= cut
         while cut:
             head = self._chunks[0]
@@ -61,8 +63,22 @@ class AudioReplay:
                 self._chunks[0] = head[cut:]
                 cut = 0
 
-    def drop(self) -> None:
-        """Keep nothing from now on."""
-        self.lost = True
+    def start_for(self, tick: int) -> int | None:
+        """Where a backend taking over from ``tick`` starts (``tick`` on a whole sample), or
+        None when the audio from there is not kept."""
+        at = ticks_to_bytes(tick)
+        if not self.start <= at <= self.end:
+            return None
+        return bytes_to_ticks(at)
+
+    def audio_from(self, tick: int) -> bytes | None:
+        """Everything kept from ``tick`` on (None when not kept from there)."""
+        if self.start_for(tick) is None:
+            return None
+        skip = ticks_to_bytes(tick) - self.start
+        return b"".join(self._chunks)[skip:]
+
+    def _forget(self, position: int) -> None:
         self._chunks.clear()
         self._size = 0
+        self.start = position

@@ -181,6 +181,7 @@ def create_app(settings: ServerSettings) -> web.Application:
     # they talk to is still up.
     app.cleanup_ctx.append(_embedded_backend)
     app.cleanup_ctx.append(_speech_runtime)
+    app.cleanup_ctx.append(_pool_probes)
     if service.traffic is not None:
         app.cleanup_ctx.append(service.traffic.running)
         if shadows is not None:
@@ -203,6 +204,16 @@ async def _speech_runtime(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await runtime.close()
+
+
+async def _pool_probes(app: web.Application) -> AsyncIterator[None]:
+    """Probes of cooled-down resources, on the SDK runtime: they stop before it closes."""
+    placement = app[_PLACEMENT]
+    placement.start_probing(app[SERVICE].runtime)
+    try:
+        yield
+    finally:
+        await placement.stop_probing()
 
 
 async def _embedded_backend(app: web.Application) -> AsyncIterator[None]:

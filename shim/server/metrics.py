@@ -110,6 +110,12 @@ RESOURCE_COOLDOWNS = Counter(
     "Times a Speech resource was cooled down (no new sessions until its probe).",
     ["resource"],
 )
+RESOURCE_PROBES = Counter(
+    f"{PREFIX}_resource_probes",
+    "Probes of a cooled-down Speech resource (a connection with its key, no audio), by"
+    " outcome (passed, failed).",
+    ["resource", "outcome"],
+)
 RESOURCE_STATE = Gauge(
     f"{PREFIX}_resource_state",
     "1 for each Speech resource's state (healthy, cooling, probing); with --workers, 1 when"
@@ -120,7 +126,7 @@ RESOURCE_STATE = Gauge(
 SESSION_MOVES = Counter(
     f"{PREFIX}_session_moves",
     "Sessions moved from one Speech resource to another, and when (start: before the"
-    " backend's first result).",
+    " session's first result; mid_session: after it, from the end of its last final).",
     ["from_resource", "to_resource", "when"],
 )
 SDK_EVENT_PATH = Gauge(

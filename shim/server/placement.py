@@ -7,8 +7,15 @@ Speech SDK reaches each resource. At the handshake it gives a session a :class:`
 refuses it before any audio: HTTP 429 when every resource that could take it is full, 503
 when every one is cooling down (or probing). The seat tells the core how the session fared
 on its resource (its first result is a success; a backend failure counts against the
-resource) and, when the backend fails before its first result, moves the session to the
-next resource (the session core decides that it may: :class:`shim.legacy.conduct.BackendLost`).
+resource) and, when the backend fails, moves the session to the next resource (the session
+core decides that it may: :class:`shim.legacy.conduct.BackendLost`), at most
+:data:`shim.pool.core.MAX_MOVES` times.
+
+It also runs the core's probes: a timer at :meth:`PoolCore.next_probe`, and for each
+:class:`Probe` a connection to the resource (:func:`shim.speech.probe.probe`) whose verdict
+goes back to the core, so a resource that comes back is healthy again, and ``/readyz`` with
+it, without waiting for a session (probes start once :meth:`Placement.start_probing` is
+given the SDK runtime).
 
 Health is judged per process: each worker learns a resource's trouble from its own sessions
 (what one worker has seen costs another at most one failed start, which the move hides).
@@ -23,7 +30,9 @@ core; a seat holds its resource's name and what it tried.
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -32,7 +41,8 @@ from typing import Protocol
 
 from shim.auth.authenticator import Grant
 from shim.auth.shared import SharedSessionCounts
-from shim.legacy.errors import Failure, HandshakeError
+from shim.emulator.resume import ORIGIN_PARAMETER
+from shim.legacy.errors import Failure, HandshakeError, failure_for_cancellation
 from shim.pool.core import (
     Assign,
     Command,
@@ -41,7 +51,10 @@ from shim.pool.core import (
     Failed,
     Place,
     PoolCore,
+    Probe,
+    Probed,
     ProbeEnded,
+    ProbesDue,
     Recovered,
     Refusal,
     Refuse,
@@ -54,6 +67,8 @@ from shim.server import metrics
 from shim.server.embedded import EmbeddedBackend
 from shim.speech.bridge import Backend
 from shim.speech.events import BridgeEvent, Canceled, Recognized, Recognizing, SynthesisAudio
+from shim.speech.probe import ProbeResult, probe
+from shim.speech.runtime import SpeechRuntime
 
 log = logging.getLogger("shim.server")
 
@@ -117,6 +132,10 @@ class Placement:
         self._own_key_base = own_key_base
         self._ledger: Ledger = shared if shared is not None else LocalLedger()
         self._clock = clock
+        self._runtime: SpeechRuntime | None = None  # set while probes may run
+        self._probe_timer: asyncio.TimerHandle | None = None
+        self._timer_due = 0.0  # when the armed probe timer fires (the core's clock)
+        self._probes: set[asyncio.Task[None]] = set()
         self._refresh_states()
 
     # ---- the handshake -----------------------------------------------------------------------
@@ -125,7 +144,7 @@ class Placement:
         if grant.backend is not None:
             return Seat(self, (), request_id, self._own_key_backend(grant))
         members = self.pool.members(grant.pool)
-        taken = self._take(members, frozenset())
+        taken = self._take(members, frozenset(), 0)
         if isinstance(taken, Refusal):
             raise _refusal(taken)
         seat = Seat(self, members, request_id, self.backend(taken[0].resource))
@@ -138,15 +157,19 @@ class Placement:
             return None
         return self.embedded.supports(source_locale, target_language)
 
-    def backend(self, name: str) -> Backend:
+    def backend(self, name: str, origin: int = 0) -> Backend:
+        """How the SDK reaches resource ``name``; ``origin``: where in the session's audio
+        the stream starts (a move), told to local Speech services only."""
         spec = self.pool.resource(name)
         host = self.embedded.host if spec.embedded and self.embedded else spec.host
+        local = spec.kind in ("host", "embedded")
         return Backend(
             key=spec.key,
             region=spec.region,
             host=host,
             endpoint=spec.endpoint,
             properties=dict(self._properties(spec)),
+            query={ORIGIN_PARAMETER: str(origin)} if origin and local else {},
         )
 
     def _own_key_backend(self, grant: Grant) -> Backend:
@@ -161,13 +184,13 @@ class Placement:
         )
 
     def _take(
-        self, members: tuple[str, ...], tried: frozenset[str]
+        self, members: tuple[str, ...], tried: frozenset[str], moves: int
     ) -> tuple[Assign, Callable[[], None]] | Refusal:
         """The core's choice with a lease on it (taken under the ledger's lock), or why not."""
         outcome: list[Assign | Refusal] = []
 
         def choose(load: Mapping[str, int]) -> str | None:
-            for command in self._handle(Place(members, dict(load), tried)):
+            for command in self._handle(Place(members, dict(load), tried, moves)):
                 if isinstance(command, Assign):
                     outcome.append(command)
                     return command.resource
@@ -202,13 +225,75 @@ class Placement:
                 )
             elif isinstance(command, Recovered):
                 log.info("Speech resource %s recovered", command.resource)
+            elif isinstance(command, Probe):
+                self._start_probe(command.resource)
         if any(isinstance(command, (CoolDown, Recovered)) for command in commands):
             self._refresh_states()  # a state changed (a cooldown's end is refreshed on reads)
+        self._arm_probes()
         return commands
+
+    # ---- probes ------------------------------------------------------------------------------
+    def start_probing(self, runtime: SpeechRuntime) -> None:
+        """Probes may run from now on, on ``runtime``'s lifecycle threads (the loop's thread)."""
+        self._runtime = runtime
+        self._arm_probes()
+
+    async def stop_probing(self) -> None:
+        """No more probes; those under way are given up (before the runtime closes)."""
+        self._runtime = None
+        if self._probe_timer is not None:
+            self._probe_timer.cancel()
+            self._probe_timer = None
+        for task in list(self._probes):
+            task.cancel()
+        await asyncio.gather(*self._probes, return_exceptions=True)
+
+    def _arm_probes(self) -> None:
+        """The timer at the core's next probe (an earlier one than armed replaces it)."""
+        if self._runtime is None:
+            return
+        due = self.core.next_probe(self._clock())
+        timer = self._probe_timer
+        if due is None or (timer is not None and self._timer_due <= due):
+            return
+        if timer is not None:
+            timer.cancel()
+        self._timer_due = due
+        delay = max(0.0, due - self._clock())
+        self._probe_timer = asyncio.get_running_loop().call_later(delay, self._probes_due)
+
+    def _probes_due(self) -> None:
+        self._probe_timer = None
+        self._handle(ProbesDue())
+
+    def _start_probe(self, name: str) -> None:
+        if self._runtime is None:
+            self._handle(ProbeEnded(name))
+            return
+        task = asyncio.create_task(self._probe(name, self._runtime))
+        self._probes.add(task)
+        task.add_done_callback(self._probes.discard)
+
+    async def _probe(self, name: str, runtime: SpeechRuntime) -> None:
+        try:
+            result = await probe(self.backend(name), runtime)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                self._handle(ProbeEnded(name))
+            raise
+        except Exception:
+            log.exception("probing Speech resource %s failed", name)
+            result = ProbeResult(False, "RuntimeError")
+        trouble = None if result.connected else _probe_trouble(result.code)
+        metrics.RESOURCE_PROBES.labels(name, "passed" if trouble is None else "failed").inc()
+        self._handle(Probed(name, trouble))
 
     # ---- what operators see ------------------------------------------------------------------
     def unavailable(self) -> bool:
-        """No resource could take a new session now (``/readyz``)."""
+        """No resource could take a new session now (``/readyz``). Probes that are due start
+        first: a resource whose cooldown just ended is ready once its probe says so."""
+        if self._runtime is not None and self.core.next_probe(self._clock()) == self._clock():
+            self._handle(ProbesDue())
         return not self.core.can_place(self.core.names, self._ledger.counts(), self._clock())
 
     def describe(self) -> dict[str, dict[str, object]]:
@@ -226,6 +311,7 @@ class Placement:
                 "cooldown_s": round(status.cooldown_left, 1),
                 "failures": dict(status.failures),
                 "cooldowns": status.cooldowns,
+                "probe_failures": status.probe_failures,
             }
         self._refresh_states()
         return described
@@ -249,6 +335,13 @@ def _counted(resource: str, release: Callable[[], None]) -> Callable[[], None]:
     return counted_release
 
 
+def _probe_trouble(code: str | None) -> Trouble:
+    """What a refused probe says about the resource (no answer in time: a stall)."""
+    if code is None:
+        return Trouble.STALLED
+    return trouble_for(failure_for_cancellation(code), code) or Trouble.ERROR
+
+
 def _refusal(refusal: Refusal) -> HandshakeError:
     if refusal is Refusal.FULL:
         return HandshakeError(Failure.TOO_MANY_SESSIONS, FULL_MESSAGE)
@@ -269,16 +362,18 @@ class Seat:
         self._request_id = request_id
         self._trial = False
         self._release: Callable[[], None] | None = None
-        self._tried: set[str] = set()
+        self._tried: set[str] = set()  # failed on since the session's last result there
+        self._moves = 0
         self._succeeded = False  # the current resource gave the session a result
         self._failed = False  # ... or its failure was reported
         self._cancel_code: str | None = None  # the SDK's last error code on this resource
         self._released = False
 
-    def seated(self, assigned: Assign, release: Callable[[], None]) -> None:
-        """The session runs on ``assigned`` now, holding ``release``'s lease."""
+    def seated(self, assigned: Assign, release: Callable[[], None], origin: int = 0) -> None:
+        """The session runs on ``assigned`` now, holding ``release``'s lease; its audio
+        starts at ``origin`` (ticks)."""
         self.resource, self._trial, self._release = assigned.resource, assigned.trial, release
-        self.backend = self._placement.backend(assigned.resource)
+        self.backend = self._placement.backend(assigned.resource, origin)
         self._succeeded = self._failed = False
         self._cancel_code = None
 
@@ -296,11 +391,15 @@ class Seat:
             and not self._succeeded
         ):
             self._succeeded = True
+            self._tried.clear()  # where it failed before is the pool's to judge now
             self._placement.report(Succeeded(self.resource))
 
-    def move(self, failure: Failure, code: str | None) -> Backend | None:
-        """The backend failed before its first result: report it, and take the session to
-        the next resource (None: nowhere to go, or not the resource's fault)."""
+    def move(
+        self, failure: Failure, code: str | None, *, origin: int = 0, mid_session: bool = False
+    ) -> Backend | None:
+        """The backend failed: report it, and take the session to the next resource for its
+        audio from ``origin`` on (None: nowhere to go, or not the resource's fault).
+        ``mid_session``: the session had results (the ``when`` of the moves metric)."""
         source = self.resource
         if source is None:
             return None
@@ -309,22 +408,28 @@ class Seat:
             return None
         self._tried.add(source)
         self._free()
-        taken = self._placement._take(self._members, frozenset(self._tried))
+        taken = self._placement._take(self._members, frozenset(self._tried), self._moves)
+        when = "mid-session" if mid_session else "before its first result"
         if isinstance(taken, Refusal):
             log.info(
-                "session %s: no Speech resource left to move to from %s (%s)",
+                "session %s: no Speech resource left to move to from %s (%s %s)%s",
                 self._request_id,
                 source,
                 trouble.value,
+                when,
+                f": moved {self._moves} times already" if taken is Refusal.MOVED else "",
             )
             return None
-        self.seated(*taken)
-        metrics.SESSION_MOVES.labels(source, taken[0].resource, "start").inc()
+        self._moves += 1
+        self.seated(*taken, origin=origin)
+        label = "mid_session" if mid_session else "start"
+        metrics.SESSION_MOVES.labels(source, taken[0].resource, label).inc()
         log.info(
-            "session %s: moved from Speech resource %s (%s before its first result) to %s",
+            "session %s: moved from Speech resource %s (%s %s) to %s",
             self._request_id,
             source,
             trouble.value,
+            when,
             taken[0].resource,
         )
         return self.backend

@@ -44,11 +44,15 @@ from shim.legacy.conduct import (
     EndAudio,
     Ending,
     Event,
+    KeepAudioFrom,
     Limits,
     NoOtherBackend,
     PauseReading,
     ProtocolViolation,
     ResumeReading,
+    ResynthesisFailed,
+    Resynthesize,
+    Resynthesized,
     SendResult,
     SendTts,
     SessionConduct,
@@ -81,6 +85,7 @@ from shim.server.traffic import SessionTraffic, Traffic
 from shim.speech.bridge import SessionOptions
 from shim.speech.events import BridgeEvent
 from shim.speech.runtime import SpeechRuntime
+from shim.speech.synthesis import Spoken
 from shim.wsframes import DataChunk, InvalidPayload, Opcode
 
 log = logging.getLogger("shim.session")
@@ -224,14 +229,28 @@ class TranslateSession:
             self._finished.set()
         elif isinstance(command, Warn):
             log.warning("session %s: %s", self.request_id, command.message)
+        elif isinstance(command, KeepAudioFrom) and speech is not None:
+            speech.keep_from(command.tick)
         elif isinstance(command, BackendLost) and speech is not None:
-            if not speech.move(command.failure, command.code):
+            start = speech.move(command.failure, command.code, command.resume_at)
+            if start is None:
                 self._handle(NoOtherBackend())
                 return
-            self._handle(BackendReplaced())
+            self._handle(BackendReplaced(start))
             task = asyncio.create_task(self._start_backend())
             self._starts.add(task)
             task.add_done_callback(self._starts.discard)
+        elif isinstance(command, Resynthesize) and speech is not None:
+            voice = self._request.voice or ""
+            timeout = self._service.limits.tts_timeout
+            speech.resynthesize(command.final_id, command.text, voice, timeout, self._spoken)
+
+    def _spoken(self, spoken: Spoken) -> None:
+        """A final spoken again on the resource the session moved to."""
+        if spoken.audio is not None:
+            self._handle(Resynthesized(spoken.audio))
+        else:
+            self._handle(ResynthesisFailed(spoken.code))
 
     def _backend_event(self, event: BridgeEvent, at: float) -> None:
         if self._recorder is not None:

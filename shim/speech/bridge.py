@@ -58,13 +58,15 @@ MAX_BUFFER_MS = "300000"
 
 @dataclass(frozen=True)
 class Backend:
-    """Where the SDK connects: Azure (key + region), a host, or a full endpoint URL."""
+    """Where the SDK connects: Azure (key + region), a host, or a full endpoint URL;
+    ``properties`` go to the SDK's config, ``query`` onto the recognition URL."""
 
     key: str
     region: str | None = None
     host: str | None = None
     endpoint: str | None = None
     properties: Mapping[str, str] = field(default_factory=dict)
+    query: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -75,9 +77,10 @@ class SessionOptions:
     profanity: str  # Raw, Removed, Masked, Tagged
 
 
-def _config(
+def translation_config(
     backend: Backend, options: SessionOptions
 ) -> speechsdk.translation.SpeechTranslationConfig:
+    """The SDK config of a session's TranslationRecognizer on ``backend``."""
     if backend.endpoint:
         config = speechsdk.translation.SpeechTranslationConfig(
             endpoint=backend.endpoint, subscription=backend.key
@@ -107,6 +110,8 @@ def _config(
     config.set_property_by_name("SPEECH-MaxBufferSizeMs", MAX_BUFFER_MS)
     for name, value in backend.properties.items():
         config.set_property_by_name(name, value)
+    for name, value in backend.query.items():
+        config.set_service_property(name, value, speechsdk.ServicePropertyChannel.UriQueryParameter)
     return config
 
 
@@ -191,7 +196,7 @@ class SpeechSession:
         await self._loop.run_in_executor(self._runtime.lifecycle, self._start_blocking)
 
     def _start_blocking(self) -> None:
-        config = _config(self._backend, self._options)
+        config = translation_config(self._backend, self._options)
         stream = speechsdk.audio.PushAudioInputStream()
         recognizer = speechsdk.translation.TranslationRecognizer(
             translation_config=config, audio_config=speechsdk.audio.AudioConfig(stream=stream)

@@ -33,11 +33,15 @@ from shim.legacy.conduct import (
     Delivered,
     EndAudio,
     Event,
+    KeepAudioFrom,
     Limits,
     NoOtherBackend,
     PauseReading,
     ProtocolViolation,
     ResumeReading,
+    ResynthesisFailed,
+    Resynthesize,
+    Resynthesized,
     SendResult,
     SendTts,
     SessionConduct,
@@ -322,19 +326,140 @@ def test_nowhere_to_move_ends_the_session_as_the_failure_says() -> None:
     assert book.core.ending is not None and book.core.ending.failure is Failure.BACKEND_THROTTLED
 
 
-def test_after_the_first_result_a_failure_ends_the_session_as_before() -> None:
-    book = started("partial", may_move=True)
-    book.play(hypothesis("hel", 0.0, 0.4), at=T0 + 1.2)
-    out = book.play(Canceled("Error", "TooManyRequests", ""), at=T0 + 1.3)
-    assert [type(c) for c in out] == [CloseSession]
-    assert [c.code for c in book.closes()] == [1001]
-
-
-def test_a_silence_acknowledgement_is_a_first_result_too() -> None:
+def test_a_silence_acknowledgement_lets_the_next_backend_start_after_it() -> None:
     book = started(may_move=True)
-    book.play(silence_ack(0.0, 1.0), at=T0 + 1.2)
+    assert book.play(silence_ack(0.0, 1.0), at=T0 + 1.2) == [KeepAudioFrom(1 * TICKS)]
+    out = book.play(Canceled("Error", "ServiceError", ""), at=T0 + 1.3)
+    assert out == [BackendLost(Failure.BACKEND_ERROR, "ServiceError", 1 * TICKS)]
+
+
+# ---- moving mid-session --------------------------------------------------------------------
+def test_a_backend_lost_mid_session_goes_on_after_the_last_final_ids_and_offsets_continuous() -> (
+    None
+):
+    book = started("partial,timinginfo", may_move=True)
+    book.stream(loud(3.0), at=T0 + 2)
+    out = book.play(final("one", 0.1, 0.9), at=T0 + 2.1)
+    assert [type(c) for c in out] == [SendResult, KeepAudioFrom]
+    assert out[1] == KeepAudioFrom(9_000_000)
+    book.play(hypothesis("tw", 1.0, 1.5), at=T0 + 2.2)  # sent: a partial of the next
+    assert book.play(Canceled("Error", "ServiceError", ""), at=T0 + 2.5) == [
+        BackendLost(Failure.BACKEND_ERROR, "ServiceError", 9_000_000)
+    ]
+    assert book.play(Stopped(), at=T0 + 2.6) == []  # the lost backend's: not the session's
+    assert book.play(BackendReplaced(9_000_000), at=T0 + 3) == []
+    # the new backend counts from where it was given the audio: 0.9 s of the session's
+    book.play(hypothesis("tw", 0.1, 0.6), at=T0 + 3.2)
+    out = book.play(final("two", 0.1, 1.0), at=T0 + 3.5)
+    assert out[1] == KeepAudioFrom(19_000_000)
+    book.play(ClientClosed(1000), at=T0 + 3.6)
+    book.play(Stopped(), at=T0 + 3.7)
+    assert book.closes() == [CloseSession(1000, "")]
+    results = [json.loads(c.text) for c in book.log if isinstance(c, SendResult)]
+    assert [(r["id"], r["recognition"], r["audioTimeOffset"]) for r in results] == [
+        ("0", "one", 1_000_000),
+        ("1.1", "tw", 10_000_000),
+        ("1.2", "tw", 10_000_000),
+        ("1", "two", 10_000_000),
+    ]
+
+
+def test_a_final_whose_speech_was_in_flight_is_spoken_again_exactly_once_TS1() -> None:
+    book = started("texttospeech,partial", may_move=True)
+    book.stream(loud(3.0), at=T0 + 2)
+    book.play(final("one", 0.1, 0.9, "EINS"), at=T0 + 2.1)
+    book.play(SynthesisAudio(sdk_wav(800)), at=T0 + 2.2)  # half of its speech: forgotten
+    book.play(hypothesis("tw", 1.0, 1.2), at=T0 + 2.3)  # held behind it: dropped
+    book.play(Canceled("Error", "ConnectionFailure", ""), at=T0 + 2.4)
+    assert book.play(BackendReplaced(9_000_000), at=T0 + 3) == [Resynthesize("0", "EINS")]
+    # the new backend's results and its own speech wait for the final's
+    assert book.play(final("two", 0.1, 1.0, "ZWEI"), at=T0 + 3.2) == []
+    assert book.play(SynthesisAudio(sdk_wav(100)), at=T0 + 3.3) == []
+    assert book.play(SynthesisCompleted(), at=T0 + 3.4) == []
+    out = book.play(Resynthesized(bytes(6400)), at=T0 + 3.5)
+    assert [type(c) for c in out] == [SendTts, SendResult, KeepAudioFrom, SendTts]
+    first, two, kept, second = out
+    assert isinstance(first, SendTts) and first.final_id == "0"
+    assert len(first.wav) == 46 + 6400  # only the re-spoken audio
+    assert isinstance(two, SendResult) and json.loads(two.text)["id"] == "1"
+    assert kept == KeepAudioFrom(19_000_000)
+    assert isinstance(second, SendTts) and (second.final_id, len(second.wav)) == ("1", 46 + 200)
+    book.play(ClientClosed(1000), at=T0 + 3.6)
+    book.play(Stopped(), at=T0 + 3.7)
+    assert book.closes() == [CloseSession(1000, "")]
+    sends = [c for c in book.log if isinstance(c, (SendResult, SendTts))]
+    assert [json.loads(c.text)["id"] if isinstance(c, SendResult) else "tts" for c in sends] == [
+        "0",
+        "tts",
+        "1",
+        "tts",
+    ]
+
+
+def test_a_backend_that_stops_before_the_final_is_spoken_again_waits_for_its_speech() -> None:
+    book = started("texttospeech", may_move=True)
+    book.play(final("one", 0.1, 0.9), at=T0 + 1.1)
+    book.play(ClientClosed(1000), at=T0 + 1.2)
     book.play(Canceled("Error", "ServiceError", ""), at=T0 + 1.3)
+    assert book.play(BackendReplaced(9_000_000), at=T0 + 1.4) == [Resynthesize("0", "ONE")]
+    assert book.play(Stopped(), at=T0 + 1.5) == []  # its 0.1 s had nothing more
+    out = book.play(Resynthesized(bytes(3200)), at=T0 + 1.6)
+    assert [type(c) for c in out] == [SendTts, CloseSession]
+    assert book.closes() == [CloseSession(1000, "")]
+
+
+def test_a_resource_that_cannot_speak_the_final_again_is_left_too() -> None:
+    book = started("texttospeech", may_move=True)
+    book.play(final("one", 0.1, 0.9), at=T0 + 1.1)
+    book.play(Canceled("Error", "ServiceError", ""), at=T0 + 1.2)
+    book.play(BackendReplaced(9_000_000), at=T0 + 1.3)
+    assert book.play(ResynthesisFailed("ServiceUnavailable"), at=T0 + 1.4) == [
+        BackendLost(Failure.BACKEND_UNAVAILABLE, "ServiceUnavailable", 9_000_000)
+    ]
+    assert book.play(BackendReplaced(9_000_000), at=T0 + 1.5) == [Resynthesize("0", "ONE")]
+    assert book.play(Resynthesized(bytes(3200)), at=T0 + 1.6)[0].final_id == "0"  # type: ignore[union-attr]
+    book.play(NoOtherBackend(), at=T0 + 1.7)  # an answer nobody asked for
+    assert not book.closes()
+
+
+def test_speech_cut_short_by_its_timeout_leaves_nothing_a_move_could_save() -> None:
+    book = started("texttospeech", may_move=True)
+    book.play(final("one", 0.1, 0.9), at=T0 + 1.1)
+    book.tick_until(1.1 + Limits().tts_timeout)
+    out = book.play(Canceled("Error", "ServiceError", ""), at=book.now + 1)
+    assert [type(c) for c in out] == [CloseSession]
     assert [c.code for c in book.closes()] == [1011]
+
+
+def test_the_audio_kept_for_a_move_pauses_reading_at_the_read_ahead() -> None:
+    book = started(may_move=True)
+    book.stream(silent(40.0), at=T0 + 2)
+    book.play(hypothesis("long", 0.0, 35.0), at=T0 + 3)  # heard: only 6 s owed
+    book.stream(silent(25.0), at=T0 + 4)  # 66 s kept since no final yet
+    assert book.paused
+    book.play(final("long", 0.0, 40.0), at=T0 + 5)  # kept 26 s, owed 26 s
+    assert not book.paused
+    # without may_move the same timeline never pauses
+    plain = started()
+    plain.stream(silent(40.0), at=T0 + 2)
+    plain.play(hypothesis("long", 0.0, 35.0), at=T0 + 3)
+    plain.stream(silent(25.0), at=T0 + 4)
+    assert not plain.paused
+
+
+def test_a_phrase_longer_than_the_read_ahead_is_not_a_deadlock() -> None:
+    book = started(may_move=True)
+    book.stream(silent(40.0), at=T0 + 2)
+    book.play(hypothesis("long", 0.0, 35.0), at=T0 + 3)
+    book.stream(silent(25.0), at=T0 + 4)
+    assert book.paused
+    # the backend heard all but the last half second, and waits for more to end its phrase
+    book.play(hypothesis("long", 0.0, 65.5), at=T0 + 5)
+    assert not book.paused
+    book.stream(silent(0.4), at=T0 + 6)
+    assert not book.paused
+    book.stream(silent(1.0), at=T0 + 7)  # owed 1.9 s, kept 67.4 s
+    assert book.paused
 
 
 def test_without_may_move_nothing_changes() -> None:
@@ -778,3 +903,80 @@ def test_a_client_gone_while_paused_is_abandoned_at_once() -> None:
     book.stream(silent(AUDIO_AHEAD_SECONDS + 1), at=T0 + 2)
     out = book.play(ClientGone(), at=T0 + 20)
     assert out == [Abandon("client connection lost while its reading was paused")]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    tts=st.booleans(),
+    lengths=st.lists(st.integers(min_value=3, max_value=25), min_size=1, max_size=6),
+    script=st.lists(st.sampled_from(["audio", "final", "tts", "fail", "respoken"]), max_size=60),
+)
+def test_moves_at_any_point_deliver_every_final_exactly_once_in_order(
+    tts: bool, lengths: list[int], script: list[str]
+) -> None:
+    """A modelled backend recognises scripted utterances (100 ms units) from where it was given
+    the audio; it fails at any point, and the edge always finds another. The client gets every
+    utterance's final once, in order, ids and TimingInfo continuous, one TTS each (TS1)."""
+    features = "timinginfo" + (",texttospeech" if tts else "")
+    book = started(features, may_move=True)
+    spans, at = [], 2  # (start, end) ticks of each utterance, 200 ms apart
+    for length in lengths:
+        spans.append((at * TICKS // 10, (at + length) * TICKS // 10))
+        at += length + 2
+    written = TICKS  # started() streamed 1 s
+    backend = {"base": 0, "next": 0, "speaking": False}
+    respeak = [False]
+
+    def step(kind: str) -> None:
+        out: list[Command] = []
+        due = [i for i, (start, end) in enumerate(spans) if start >= backend["base"]]
+        if kind == "audio" and book.core.state is State.STREAMING:
+            book.stream(loud(1.0), at=book.now + 0.01)
+            return
+        if kind == "final" and not backend["speaking"]:
+            index = next((i for i in due if i >= backend["next"]), None)
+            if index is None or spans[index][1] > written:
+                return
+            start, end = spans[index]
+            base = backend["base"]
+            out = book.play(Recognized(True, f"u{index}", f"U{index}", start - base, end - start))
+            backend["next"], backend["speaking"] = index + 1, tts
+        elif kind == "tts" and backend["speaking"]:
+            book.play(SynthesisAudio(sdk_wav(100)))
+            book.play(SynthesisCompleted())
+            backend["speaking"] = False
+        elif kind == "fail":
+            out = book.play(Canceled("Error", "ServiceError", ""))
+            if out and isinstance(out[-1], BackendLost):
+                start = out[-1].resume_at
+                moved = book.play(BackendReplaced(start))
+                respeak[0] = any(isinstance(c, Resynthesize) for c in moved)
+                backend.update(base=start, next=0, speaking=False)
+        elif kind == "respoken" and respeak[0]:
+            respeak[0] = False
+            book.play(Resynthesized(bytes(320)))
+
+    for kind in script:
+        before = book.log[:]
+        step(kind)
+        written = sum(len(c.pcm) for c in book.log if isinstance(c, WriteAudio)) * TICKS // 32000
+        assert not any(isinstance(c, CloseSession) for c in book.log[len(before) :])
+    book.play(ClientClosed(1000), at=book.now + 0.01)
+    written = sum(len(c.pcm) for c in book.log if isinstance(c, WriteAudio)) * TICKS // 32000
+    for _ in range(3 * len(spans) + 3):
+        for kind in ("respoken", "tts", "final"):
+            step(kind)
+    step("tts")
+    book.play(Stopped(), at=book.now + 0.01)
+    assert book.closes() == [CloseSession(1000, "")]
+    heard = [i for i, (_, end) in enumerate(spans) if end <= written]
+    finals = book.finals()
+    assert [f["recognition"] for f in finals] == [f"u{i}" for i in heard]
+    assert [f["id"] for f in finals] == [str(n) for n in range(len(heard))]
+    assert [(f["audioTimeOffset"], f["audioTimeSize"]) for f in finals] == [
+        (spans[i][0], spans[i][1] - spans[i][0]) for i in heard
+    ]
+    if tts:
+        sends = [c for c in book.log if isinstance(c, (SendResult, SendTts))]
+        kinds = ["final" if isinstance(c, SendResult) else "tts" for c in sends]
+        assert kinds == ["final", "tts"] * len(heard)  # TS1, in order

@@ -204,27 +204,38 @@ def test_only_the_resources_own_failures_count_against_it(
 
 
 # ---- the audio kept for a move --------------------------------------------------------------
-def test_the_replay_keeps_every_byte_in_order_until_its_limit() -> None:
+def test_the_replay_keeps_every_byte_in_order_and_starts_again_past_its_limit() -> None:
     replay = AudioReplay(limit=10)
-    replay.append(b"abc")
+    replay.append(b"ab")
     replay.append(b"")
-    replay.append(b"defg")
-    assert (replay.audio(), replay.size, replay.lost) == (b"abcdefg", 7, False)
-    replay.append(b"hijk")  # 11 bytes: over the limit
-    assert (replay.audio(), replay.size, replay.lost) == (None, 0, True)
-    replay.append(b"l")
-    assert replay.audio() is None
+    replay.append(b"cdef")
+    assert (replay.audio_from(0), replay.size, replay.end) == (b"abcdef", 6, 6)
+    replay.append(b"ghijkl")  # 12 bytes: over the limit, kept from byte 6 on
+    assert (replay.start, replay.audio_from(0), replay.size) == (6, None, 6)
+    assert replay.start_for(0) is None  # the session cannot move from the start any more
+    assert replay.audio_from(3 * 625) == b"ghijkl"  # 3 samples: byte 6
+    replay.append(bytes(12))  # more than the limit at once: nothing kept, its end known
+    assert (replay.start, replay.size, replay.end) == (24, 0, 24)
 
 
 def test_the_replay_forgets_what_a_new_backend_need_not_hear() -> None:
     replay = AudioReplay(limit=1 << 20)
     for chunk in (bytes(range(10)), bytes(range(10, 20))):
         replay.append(chunk)
-    replay.keep_from(4 * 10_000_000 // 32_000)  # 4 bytes in
-    assert (replay.start, replay.audio()) == (1250, bytes(range(4, 20)))
-    replay.keep_from(1250 + 10 * 10_000_000 // 32_000)  # across the chunk boundary
-    assert replay.audio() == bytes(range(14, 20))
+    replay.keep_from(2 * 625)  # 2 samples: 4 bytes in
+    assert (replay.start, replay.audio_from(2 * 625)) == (4, bytes(range(4, 20)))
+    replay.keep_from(7 * 625)  # across the chunk boundary
+    assert replay.audio_from(7 * 625) == bytes(range(14, 20))
+    assert replay.audio_from(2 * 625) is None  # forgotten
     replay.keep_from(0)  # never backwards
-    assert replay.audio() == bytes(range(14, 20))
+    assert replay.audio_from(7 * 625) == bytes(range(14, 20))
     replay.keep_from(10**12)  # never past what was written
-    assert (replay.audio(), replay.size) == (b"", 0)
+    assert (replay.audio_from(10 * 625), replay.size) == (b"", 0)
+
+
+def test_a_move_starts_on_the_whole_sample_at_or_before_the_last_final() -> None:
+    replay = AudioReplay(limit=1 << 20)
+    replay.append(bytes(64_000))  # 2 s
+    assert replay.start_for(8_000_400) == 8_000_000  # 0.8 s and a fraction of a sample
+    assert replay.start_for(20_000_000) == 20_000_000  # the end: nothing to hear again
+    assert replay.start_for(20_000_625) is None  # not written yet
