@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
@@ -20,7 +18,15 @@ import pytest
 from tests.support.legacy_ws import Outcome, header46, run_messages
 from tests.support.metrics_scrape import Samples, scrape, scrape_settled, value
 from tests.support.paths import read_pcm
-from tests.support.processes import RunningProcess, shim_command, start_process
+from tests.support.pool_services import (
+    Service,
+    get_json,
+    no_session_left,
+    pool_file,
+    serve,
+    start_service,
+)
+from tests.support.processes import shim_command, start_process
 from tests.support.scenarios import INSPECT, THREE
 from tests.support.worker_sessions import handshake_status, session
 
@@ -34,41 +40,8 @@ def said_by(name: str) -> list[str]:
     return [f"{name}: {text}" for text in TEXTS]
 
 
-@dataclass
-class Service:
-    """A local Speech service of the pool; its finals say its name."""
-
-    name: str
-    running: RunningProcess
-
-    @property
-    def url(self) -> str:
-        return self.running.url
-
-    async def connected(self, count: int) -> None:
-        """Wait until the service has ``count`` connections open (a bounded wait)."""
-        for _ in range(600):
-            _, health = await _get(self.url.replace("ws://", "http://", 1) + "/healthz")
-            if health["connections"] == count:
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"{self.name} never had {count} connections open")
-
-    async def faults(self, faults: list[dict[str, Any]]) -> None:
-        http_url = self.url.replace("ws://", "http://", 1)
-        async with (
-            aiohttp.ClientSession() as http,
-            http.put(http_url + "/emulator/faults", data=json.dumps(faults)) as response,
-        ):
-            assert response.status == 200, await response.text()
-
-
 def _start_service(name: str, directory: Path) -> Service:
-    scenario = {"utterances": [{**u, "text": f"{name}: {u['text']}"} for u in THREE["utterances"]]}
-    path = directory / f"{name}.json"
-    path.write_text(json.dumps(scenario))
-    command = shim_command("emulator", "--scenario", str(path))
-    return Service(name, start_process(command, directory / f"emulator-{name}.log"))
+    return start_service(name, directory, THREE["utterances"])
 
 
 @pytest.fixture(scope="module")
@@ -87,34 +60,10 @@ async def healthy(services: dict[str, Service]) -> dict[str, Service]:
     return services
 
 
-def _pool_file(path: Path, services: dict[str, Service], extra: str = "", **limits: int) -> Path:
-    entries = "".join(
-        f"  - name: {s.name}\n    host: {s.url}\n    max_sessions: {limits.get(s.name, 40)}\n"
-        for s in services.values()
-    )
-    path.write_text("backends:\n" + entries + extra)
-    return path
-
-
-def _serve(
-    tmp_path: Path, services: dict[str, Service], *extra: str, pools: str = "", **limits: int
-) -> RunningProcess:
-    pool = _pool_file(tmp_path / "backends.yaml", services, pools, **limits)
-    return start_process(
-        shim_command("serve", "--port", "0", "--backends", str(pool), *extra),
-        tmp_path / "shim.log",
-    )
-
-
 async def _session(url: str, key: str = "client") -> Outcome:
     return await run_messages(
         url, key, [header46() + read_pcm(INSPECT), bytes(32_000)], close_after_send=True
     )
-
-
-async def _get(url: str) -> tuple[int, dict[str, Any]]:
-    async with aiohttp.ClientSession() as http, http.get(url) as response:
-        return response.status, await response.json()
 
 
 def _recognitions(outcome: Outcome) -> list[str]:
@@ -132,7 +81,7 @@ async def test_twenty_sessions_all_complete_on_the_second_when_the_first_refuses
 ) -> None:
     """Issue 18's first "Done" line, with the real Speech SDK between server and services."""
     await healthy["a"].faults(THROTTLE)
-    running = _serve(tmp_path, healthy, "--auth", "open")
+    running = serve(tmp_path, healthy, "--auth", "open")
     try:
         outcomes = await asyncio.gather(*(_session(running.url) for _ in range(20)))
         for outcome in outcomes:
@@ -144,27 +93,27 @@ async def test_twenty_sessions_all_complete_on_the_second_when_the_first_refuses
         assert value(samples, "resource_failures_total", resource="a", kind="throttled") >= 1
         assert value(samples, "resource_cooldowns_total", resource="a") >= 1
         assert value(samples, "resource_state", resource="b", state="healthy") == 1
-        _, health = await _get(running.url + "/healthz")
+        _, health = await get_json(running.url + "/healthz")
         assert health["backend"] == "pool"
         assert health["resources"]["a"]["state"] in ("cooling", "probing")
         assert health["resources"]["a"]["failures"]["throttled"] >= 1
         assert health["resources"]["b"]["state"] == "healthy"
-        assert (await _get(running.url + "/readyz"))[0] == 200
-        # a comes back: once its cooldown is over the next session is its probe
+        assert (await get_json(running.url + "/readyz"))[0] == 200
+        # a comes back: once its cooldown is over its probe (a connection, no session) finds
+        # it so, and the next session goes there
         await healthy["a"].faults([])
         for _ in range(600):  # the cooldown lasts seconds (1 s, doubled by failed probes)
-            _, health = await _get(running.url + "/healthz")
-            if health["resources"]["a"]["state"] == "probing":
+            _, health = await get_json(running.url + "/healthz")
+            if health["resources"]["a"]["state"] == "healthy":
                 break
             await asyncio.sleep(0.05)
+        assert health["resources"]["a"]["state"] == "healthy"
+        samples = await scrape(running.url)
+        assert value(samples, "resource_probes_total", resource="a", outcome="passed") == 1
         outcome = await _session(running.url)
         assert (_recognitions(outcome), outcome.close_code) == (said_by("a"), 1000)
-        for _ in range(100):  # the last teardowns may still run; then no session is kept alive
-            _, health = await _get(running.url + "/healthz")
-            if health["session_objects"] == 0:
-                break
-            await asyncio.sleep(0.1)
-        assert (health["resources"]["a"]["state"], health["session_objects"]) == ("healthy", 0)
+        health = await no_session_left(running.url)
+        assert health["resources"]["a"]["state"] == "healthy"
     finally:
         assert running.stop() == 0
     assert "moved from Speech resource a (throttled before its first result) to b" in (
@@ -179,7 +128,7 @@ async def test_with_every_resource_refusing_a_session_ends_1001_and_readiness_fo
     Then a session that started on ``a`` before the outage gets its first result: ``a`` is
     healthy at once (no waiting for its cooldown), and ``/readyz`` with it."""
     cooldown = "cooldown: {first_seconds: 600}\n"  # nothing here waits for a cooldown to end
-    running = _serve(tmp_path, healthy, "--auth", "open", pools=cooldown)
+    running = serve(tmp_path, healthy, "--auth", "open", pools=cooldown)
     pcm = read_pcm(INSPECT)
     try:
         async with aiohttp.ClientSession() as http:
@@ -195,7 +144,7 @@ async def test_with_every_resource_refusing_a_session_ends_1001_and_readiness_fo
             await healthy["b"].faults(THROTTLE)
             outcome = await _session(running.url)  # on b (a has a session), then a: both refuse
             assert (outcome.close_code, outcome.finals) == (1001, [])
-            assert await _get(running.url + "/readyz") == (
+            assert await get_json(running.url + "/readyz") == (
                 503,
                 {"status": "not ready", "reasons": ["backend unreachable"]},
             )
@@ -205,11 +154,11 @@ async def test_with_every_resource_refusing_a_session_ends_1001_and_readiness_fo
             await early.send_bytes(pcm[1600:] + bytes(32_000))
             first = await early.receive(timeout=60)
             assert json.loads(first.data)["recognition"].startswith("a: ")
-            assert (await _get(running.url + "/readyz"))[0] == 200
+            assert (await get_json(running.url + "/readyz"))[0] == 200
             await early.close()
         outcome = await _session(running.url)
         assert (_recognitions(outcome), outcome.close_code) == (said_by("a"), 1000)
-        _, health = await _get(running.url + "/healthz")
+        _, health = await get_json(running.url + "/healthz")
         assert (health["resources"]["a"]["state"], health["resources"]["b"]["state"]) == (
             "healthy",
             "cooling",
@@ -222,14 +171,14 @@ async def test_with_every_resource_refusing_a_session_ends_1001_and_readiness_fo
         assert running.stop() == 0
     log = running.log()
     assert 'close_reason="Speech backend is throttling requests; retry later"' in log
-    assert "no Speech resource left to move to from a (throttled)" in log
+    assert "no Speech resource left to move to from a (throttled before its first result)" in log
 
 
 async def test_a_resource_that_hangs_before_its_first_result_loses_the_session_to_another(
     healthy: dict[str, Service], tmp_path: Path
 ) -> None:
     await healthy["a"].faults([{"at_turn_start": True, "hang": True}])
-    running = _serve(tmp_path, healthy, "--auth", "open", "--backend-timeout", "2")
+    running = serve(tmp_path, healthy, "--auth", "open", "--backend-timeout", "2")
     try:
         outcome = await _session(running.url)
         assert (_recognitions(outcome), outcome.close_code) == (said_by("b"), 1000)
@@ -244,7 +193,7 @@ async def test_a_resource_whose_service_was_killed_loses_its_sessions_at_start(
     healthy: dict[str, Service], tmp_path: Path
 ) -> None:
     killed = _start_service("c", tmp_path)
-    running = _serve(tmp_path, {"c": killed, "b": healthy["b"]}, "--auth", "open")
+    running = serve(tmp_path, {"c": killed, "b": healthy["b"]}, "--auth", "open")
     try:
         killed.running.process.kill()  # kill -9: no close frame, the port refuses from now on
         killed.running.process.wait()
@@ -258,21 +207,46 @@ async def test_a_resource_whose_service_was_killed_loses_its_sessions_at_start(
         assert running.stop() == 0
 
 
-async def test_a_failure_after_the_first_result_ends_the_session_as_before_and_counts(
+async def test_a_resource_throttling_mid_session_hands_the_session_over_without_a_gap(
     healthy: dict[str, Service], tmp_path: Path
 ) -> None:
-    """Moving mid-session is not built: the session ends 1001 with the final it had."""
+    """4429 after the first phrase (the SDK does not retry it): the second resource goes on
+    after the first final; ids and TimingInfo run on as if nothing happened."""
     await healthy["a"].faults([{"after_phrase": 1, "close_code": 4429}])
-    running = _serve(tmp_path, healthy, "--auth", "open")
+    running = serve(tmp_path, healthy, "--auth", "open")
     try:
-        outcome = await _session(running.url)
-        assert (_recognitions(outcome), outcome.close_code) == (said_by("a")[:1], 1001)
+        outcome = await run_messages(
+            running.url,
+            "client",
+            [header46() + read_pcm(INSPECT), bytes(32_000)],
+            query={"api-version": "1.0", "from": "en-US", "to": "de", "features": "timinginfo"},
+            close_after_send=True,
+        )
+        assert (_recognitions(outcome), outcome.close_code) == (
+            [*said_by("a")[:1], *said_by("b")[1:]],
+            1000,
+        )
+        assert [f["id"] for f in outcome.finals] == ["0", "1", "2"]
+        assert [(f["audioTimeOffset"], f["audioTimeSize"]) for f in outcome.finals] == [
+            (u["offset_ms"] * 10_000, u["duration_ms"] * 10_000) for u in THREE["utterances"]
+        ]
         samples = await scrape_settled(running.url, {})
         assert value(samples, "resource_failures_total", resource="a", kind="throttled") == 1
         assert value(samples, "resource_cooldowns_total", resource="a") == 1
         assert _moves(samples, "a", "b") == 0
+        assert (
+            value(
+                samples,
+                "session_moves_total",
+                from_resource="a",
+                to_resource="b",
+                when="mid_session",
+            )
+            == 1
+        )
     finally:
         assert running.stop() == 0
+    assert "moved from Speech resource a (throttled mid-session) to b" in running.log()
 
 
 async def test_keys_mode_maps_client_keys_to_pools_and_resources(
@@ -281,7 +255,7 @@ async def test_keys_mode_maps_client_keys_to_pools_and_resources(
     keys = tmp_path / "keys.txt"
     keys.write_text("plain-client\nbee-client=pool:bees\nalpha-client=pool:a\n")
     pools = "pools:\n  default: [a]\n  bees: [b]\n"
-    running = _serve(tmp_path, healthy, "--auth", "keys", "--client-keys", str(keys), pools=pools)
+    running = serve(tmp_path, healthy, "--auth", "keys", "--client-keys", str(keys), pools=pools)
     try:
         for key, resource in (("plain-client", "a"), ("bee-client", "b"), ("alpha-client", "a")):
             outcome = await _session(running.url, key)
@@ -295,7 +269,7 @@ async def test_a_key_mapped_to_a_pool_the_file_lacks_stops_the_server_at_start(
 ) -> None:
     keys = tmp_path / "keys.txt"
     keys.write_text("kiosk-0d1e=pool:nowhere\n")
-    pool = _pool_file(tmp_path / "backends.yaml", healthy)
+    pool = pool_file(tmp_path / "backends.yaml", healthy)
     with pytest.raises(RuntimeError, match="pool 'nowhere', which --backends"):
         start_process(
             shim_command(
@@ -317,7 +291,7 @@ async def test_a_key_mapped_to_a_pool_the_file_lacks_stops_the_server_at_start(
 async def test_max_sessions_holds_across_the_workers_of_a_replica(
     healthy: dict[str, Service], tmp_path: Path
 ) -> None:
-    running = _serve(tmp_path, healthy, "--auth", "open", "--workers", "2", a=1, b=1)
+    running = serve(tmp_path, healthy, "--auth", "open", "--workers", "2", a=1, b=1)
     hold = asyncio.Event()
     try:
         headers = {"Ocp-Apim-Subscription-Key": "client"}
@@ -336,7 +310,7 @@ async def test_max_sessions_holds_across_the_workers_of_a_replica(
             if len(refused_by) == 2:
                 break
         assert refused_by == {"0", "1"}
-        _, health = await _get(running.url + "/healthz")  # counts of the whole replica
+        _, health = await get_json(running.url + "/healthz")  # counts of the whole replica
         assert {n: r["sessions"] for n, r in health["resources"].items()} == {"a": 1, "b": 1}
         hold.set()
         assert [r.close_code for r in await asyncio.gather(*held)] == [1000, 1000]
