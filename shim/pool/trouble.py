@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 
-from shim.legacy.errors import Failure
+from shim.legacy.errors import Failure, failure_for_cancellation
 
 
 class Trouble(enum.StrEnum):
@@ -46,3 +46,12 @@ def trouble_for(failure: Failure, code: str | None) -> Trouble | None:
     if failure is not Failure.BACKEND_ERROR or code in _NOT_THE_RESOURCE:
         return None
     return Trouble.CONNECT if code == "ConnectionFailure" else Trouble.ERROR
+
+
+def probe_trouble(code: str | None) -> Trouble:
+    """What a failed probe says about the resource (``code``: the SDK's CancellationErrorCode;
+    None: no answer within the probe's timeout, a stall). A probe only opens a connection, so
+    even an error that would not be the resource's in a session counts against it."""
+    if code is None:
+        return Trouble.STALLED
+    return trouble_for(failure_for_cancellation(code), code) or Trouble.ERROR

@@ -42,7 +42,7 @@ from typing import Protocol
 from shim.auth.authenticator import Grant
 from shim.auth.shared import SharedSessionCounts
 from shim.emulator.resume import ORIGIN_PARAMETER
-from shim.legacy.errors import Failure, HandshakeError, failure_for_cancellation
+from shim.legacy.errors import Failure, HandshakeError
 from shim.pool.core import (
     Assign,
     Command,
@@ -62,7 +62,7 @@ from shim.pool.core import (
     Succeeded,
 )
 from shim.pool.file import PoolFile, ResourceSpec
-from shim.pool.trouble import Trouble, trouble_for
+from shim.pool.trouble import Trouble, probe_trouble, trouble_for
 from shim.server import metrics
 from shim.server.embedded import EmbeddedBackend
 from shim.speech.bridge import Backend
@@ -234,7 +234,7 @@ class Placement:
 
     # ---- probes ------------------------------------------------------------------------------
     def start_probing(self, runtime: SpeechRuntime) -> None:
-        """Probes may run from now on, on ``runtime``'s lifecycle threads (the loop's thread)."""
+        """Probes may run from now on, on ``runtime``'s probe threads (started on the loop)."""
         self._runtime = runtime
         self._arm_probes()
 
@@ -284,7 +284,7 @@ class Placement:
         except Exception:
             log.exception("probing Speech resource %s failed", name)
             result = ProbeResult(False, "RuntimeError")
-        trouble = None if result.connected else _probe_trouble(result.code)
+        trouble = None if result.connected else probe_trouble(result.code)
         metrics.RESOURCE_PROBES.labels(name, "passed" if trouble is None else "failed").inc()
         self._handle(Probed(name, trouble))
 
@@ -333,13 +333,6 @@ def _counted(resource: str, release: Callable[[], None]) -> Callable[[], None]:
         metrics.RESOURCE_SESSIONS_OPEN.labels(resource).dec()
 
     return counted_release
-
-
-def _probe_trouble(code: str | None) -> Trouble:
-    """What a refused probe says about the resource (no answer in time: a stall)."""
-    if code is None:
-        return Trouble.STALLED
-    return trouble_for(failure_for_cancellation(code), code) or Trouble.ERROR
 
 
 def _refusal(refusal: Refusal) -> HandshakeError:

@@ -6,10 +6,14 @@ session's recognizer does first and nothing more: a throwaway TranslationRecogni
 resource's config opens its connection (``Connection.open``: the WebSocket upgrade with the
 key, then ``speech.config``) and is closed again. No turn starts and no audio is sent, so
 nothing is billed. The SDK's own retries are off (``SPEECH-Error-MaxRetryCount`` 0): the
-first refusal is the verdict, and its CancellationErrorCode says what kind.
+first refusal is the verdict, and its CancellationErrorCode says what kind. What a probe
+cannot see: a service that takes connections but then stalls (USP does not answer
+``speech.config``). Sessions find that out (the watchdog's stall strikes cool it down again;
+their sessions move).
 
-The blocking SDK calls run in the runtime's lifecycle pool, bounded by ``timeout``; the
-callbacks are disconnected before the recognizer is released (usp-speech-service.md §10).
+The blocking SDK calls run in the runtime's probe threads (two: a hanging resource never
+holds up a session's start), each probe bounded by ``timeout``; the callbacks are
+disconnected before the recognizer is released (usp-speech-service.md §10).
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ async def probe(
     backend: Backend, runtime: SpeechRuntime, timeout: float = PROBE_TIMEOUT
 ) -> ProbeResult:
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(runtime.lifecycle, _probe_blocking, backend, timeout)
+    return await loop.run_in_executor(runtime.probes, _probe_blocking, backend, timeout)
 
 
 def _probe_blocking(backend: Backend, timeout: float) -> ProbeResult:

@@ -72,11 +72,16 @@ class SpeechRuntime:
     """The SDK's process-wide resources: thread pools and the live recognizers.
 
     SDK lifecycle calls are short, except stop/destroy which may wait up to the stop timeout:
-    a few threads keep one slow teardown from delaying other sessions' starts.
+    a few threads keep one slow teardown from delaying other sessions' starts. Probes of a
+    pool's resources wait seconds for a service that may hang: they have threads of their own
+    (``probes``), so they never hold up a session's start.
     """
 
-    def __init__(self, *, lifecycle_threads: int = 8, audio_threads: int = 4) -> None:
+    def __init__(
+        self, *, lifecycle_threads: int = 8, audio_threads: int = 4, probe_threads: int = 2
+    ) -> None:
         self.lifecycle = ThreadPoolExecutor(lifecycle_threads, thread_name_prefix="sdk-lifecycle")
+        self.probes = ThreadPoolExecutor(probe_threads, thread_name_prefix="sdk-probe")
         self.audio = AudioWriters(audio_threads)
         self._live: weakref.WeakSet[LiveRecognizer] = weakref.WeakSet()
         self._lock = threading.Lock()
@@ -113,6 +118,7 @@ class SpeechRuntime:
         # Teardowns already under way (abandoned sessions) finish before the pools go: an
         # exit while they run could abort the process (§10). Each is bounded by the stop timeout.
         await loop.run_in_executor(None, self.lifecycle.shutdown, True)
+        await loop.run_in_executor(None, self.probes.shutdown, True)  # each bounded by its timeout
         self.audio.shutdown()
         _runtimes.discard(self)
 

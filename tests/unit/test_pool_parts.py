@@ -10,7 +10,7 @@ import pytest
 from shim.legacy.errors import Failure
 from shim.pool.file import PoolFileError, load_pool_file, single_resource
 from shim.pool.replay import AudioReplay
-from shim.pool.trouble import Trouble, trouble_for
+from shim.pool.trouble import Trouble, probe_trouble, trouble_for
 from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.unit
@@ -201,6 +201,22 @@ def test_only_the_resources_own_failures_count_against_it(
     failure: Failure, code: str | None, trouble: Trouble | None
 ) -> None:
     assert trouble_for(failure, code) is trouble
+
+
+@pytest.mark.parametrize(
+    ("code", "trouble"),
+    [
+        ("TooManyRequests", Trouble.THROTTLED),
+        ("ConnectionFailure", Trouble.CONNECT),
+        ("ServiceError", Trouble.ERROR),
+        ("BadRequest", Trouble.ERROR),  # a probe's own request is plain: the resource refused it
+        (None, Trouble.STALLED),  # no answer within the probe's timeout
+    ],
+)
+def test_a_failed_probe_always_counts_against_the_resource(
+    code: str | None, trouble: Trouble
+) -> None:
+    assert probe_trouble(code) is trouble
 
 
 # ---- the audio kept for a move --------------------------------------------------------------
