@@ -11,7 +11,7 @@ if nothing had happened. Which resources a move reached, failures and states are
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,14 +72,35 @@ def _moved(samples: Samples, source: str, target: str) -> float:
     )
 
 
+StartPair = Callable[..., dict[str, Service]]
+
+
 @pytest.fixture
-def pair(tmp_path: Path) -> Iterator[dict[str, Service]]:
-    """Two fresh services saying FIVE (a test may kill one)."""
-    started = {name: start_service(name, tmp_path, FIVE) for name in ("a", "b")}
-    yield started
-    for service in started.values():
+def start_pair(tmp_path: Path) -> Iterator[StartPair]:
+    """Starts two fresh services a and b saying ``utterances``, a with ``faults`` (a test may
+    kill either); both are stopped after the test."""
+    started: list[Service] = []
+
+    def start(
+        utterances: list[dict[str, Any]] = FIVE, faults: list[dict[str, Any]] | None = None
+    ) -> dict[str, Service]:
+        services = {
+            "a": start_service("a", tmp_path, utterances, faults or []),
+            "b": start_service("b", tmp_path, utterances),
+        }
+        started.extend(services.values())
+        return services
+
+    yield start
+    for service in started:
         if service.running.process.poll() is None:
             assert service.running.stop() == 0
+
+
+@pytest.fixture
+def pair(start_pair: StartPair) -> dict[str, Service]:
+    """Two fresh services saying FIVE."""
+    return start_pair()
 
 
 async def _resources(url: str) -> dict[str, Any]:
@@ -153,13 +174,12 @@ async def test_twenty_sessions_while_a_resource_dies_every_final_once_in_order(
 
 
 async def test_1011_after_the_second_phrase_with_reconnects_refused_moves_the_session(
-    tmp_path: Path,
+    start_pair: StartPair, tmp_path: Path
 ) -> None:
     """The service closes 1011 after the second phrase and refuses the SDK's reconnects (503):
     once the SDK's own retries give up, the session goes on on b after the second final."""
-    fault = {"after_phrase": 2, "close_code": 1011}
-    closing = start_service("a", tmp_path, THREE["utterances"], [fault])
-    services = {"a": closing, "b": start_service("b", tmp_path, THREE["utterances"])}
+    services = start_pair(THREE["utterances"], [{"after_phrase": 2, "close_code": 1011}])
+    closing = services["a"]
     running = serve(tmp_path, services, "--auth", "open")
     try:
         task = asyncio.create_task(  # 4x real time: a's second phrase comes after 3.7 s
@@ -176,16 +196,12 @@ async def test_1011_after_the_second_phrase_with_reconnects_refused_moves_the_se
         assert (await _resources(running.url))["a"]["failures"] == {"unavailable": 1}
     finally:
         assert running.stop() == 0
-        for service in services.values():
-            assert service.running.stop() == 0
 
 
 async def test_a_resource_that_hangs_mid_session_is_left_when_the_watchdog_sees_it(
-    tmp_path: Path,
+    start_pair: StartPair, tmp_path: Path
 ) -> None:
-    fault = {"after_phrase": 1, "hang": True}
-    hanging = start_service("a", tmp_path, THREE["utterances"], [fault])
-    services = {"a": hanging, "b": start_service("b", tmp_path, THREE["utterances"])}
+    services = start_pair(THREE["utterances"], [{"after_phrase": 1, "hang": True}])
     running = serve(tmp_path, services, "--auth", "open", "--backend-timeout", "2")
     try:
         heard = await paced_session(running.url, read_pcm(INSPECT), query=TIMING, speed=None)
@@ -198,18 +214,16 @@ async def test_a_resource_that_hangs_mid_session_is_left_when_the_watchdog_sees_
         assert (await _resources(running.url))["a"]["state"] == "healthy"
     finally:
         assert running.stop() == 0
-        for service in services.values():
-            assert service.running.stop() == 0
 
 
 async def test_a_final_whose_speech_was_in_flight_gets_exactly_one_audio_message_TS1(
-    tmp_path: Path,
+    start_pair: StartPair, tmp_path: Path
 ) -> None:
     """With TextToSpeech: a is killed while the second final's speech is still arriving (its
     service sends every message 0.8 s late after the first phrase). The client gets that
     final's speech once, spoken again on b, then b's finals and their speech."""
-    slow = start_service("a", tmp_path, FIVE, [{"after_phrase": 1, "delay_ms": 800}])
-    services = {"a": slow, "b": start_service("b", tmp_path, FIVE)}
+    services = start_pair(FIVE, [{"after_phrase": 1, "delay_ms": 800}])
+    slow = services["a"]
     running = serve(tmp_path, services, "--auth", "open")
 
     def kill_after_the_second(final: dict[str, Any]) -> None:
@@ -229,7 +243,6 @@ async def test_a_final_whose_speech_was_in_flight_gets_exactly_one_audio_message
         assert _moved(samples, "a", "b") == 1
     finally:
         assert running.stop() == 0
-        assert services["b"].running.stop() == 0
     assert "final 1's speech spoken again on Speech resource b" in running.log()
 
 

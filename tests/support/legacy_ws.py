@@ -46,6 +46,26 @@ class Outcome:
         return [t for t in self.texts if t["type"] == "final"]
 
 
+def connect(
+    http: aiohttp.ClientSession,
+    url: str,
+    key: str,
+    query: dict[str, str] | None,
+    timeout: float,
+    ssl_context: ssl.SSLContext | None = None,
+) -> Any:
+    """A legacy client's handshake (``async with``): the key in its header, no automatic
+    Close answer (the test sees the server's Close), ``timeout`` s for each receive."""
+    return http.ws_connect(
+        url + "/speech/translate",
+        params=query or THREE_QUERY,
+        headers={"Ocp-Apim-Subscription-Key": key},
+        ssl=ssl_context or True,
+        autoclose=False,
+        timeout=aiohttp.ClientWSTimeout(ws_receive=timeout),
+    )
+
+
 async def run_messages(
     url: str,
     key: str,
@@ -60,14 +80,7 @@ async def run_messages(
     contract = ContractObserver(f"session {query or THREE_QUERY}")
     async with (
         aiohttp.ClientSession() as http,
-        http.ws_connect(
-            url + "/speech/translate",
-            params=query or THREE_QUERY,
-            headers={"Ocp-Apim-Subscription-Key": key},
-            ssl=ssl_context or True,
-            autoclose=False,
-            timeout=aiohttp.ClientWSTimeout(ws_receive=timeout),
-        ) as ws,
+        connect(http, url, key, query, timeout, ssl_context) as ws,
     ):
         outcome.request_id = ws._response.headers.get("X-RequestId")
         for message in messages:

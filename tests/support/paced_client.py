@@ -18,7 +18,7 @@ import aiohttp
 from websockets.frames import Opcode
 
 from tests.support.contracts import ContractObserver
-from tests.support.legacy_ws import THREE_QUERY, header46
+from tests.support.legacy_ws import THREE_QUERY, connect, header46
 
 CHUNK_BYTES = 3200  # 100 ms of 16 kHz mono 16-bit PCM
 
@@ -58,16 +58,7 @@ async def paced_session(
     arrives."""
     heard = Heard()
     contract = ContractObserver(f"paced session {query or THREE_QUERY}")
-    async with (
-        aiohttp.ClientSession() as http,
-        http.ws_connect(
-            url + "/speech/translate",
-            params=query or THREE_QUERY,
-            headers={"Ocp-Apim-Subscription-Key": key},
-            autoclose=False,
-            timeout=aiohttp.ClientWSTimeout(ws_receive=timeout),
-        ) as ws,
-    ):
+    async with aiohttp.ClientSession() as http, connect(http, url, key, query, timeout) as ws:
 
         async def send() -> None:
             audio = pcm + bytes(int(32_000 * tail_seconds) // 2 * 2)
