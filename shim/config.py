@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
-from shim.legacy.conduct import Limits
+from shim.legacy.vocabulary import Limits
 from shim.pool.file import PoolFile, PoolFileError, load_pool_file, single_resource
 
 N = TypeVar("N")

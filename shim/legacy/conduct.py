@@ -58,7 +58,7 @@ What it decides:
   disappearance: the flush goes on and every owed final is sent. An end of stream without a
   Close frame ends the audio like a Close (the client can send nothing more) and the flush
   goes on while writes succeed. Only a failed write, a reset or the write timeout mean the
-  client is gone (``ClientGone``, ``ClientNotReading``).
+  client is gone (``ClientGone``, the write timeout below).
 * **Liveness while paused.** While reading is paused nothing the client sends is read, so a
   client that died behind its unread audio would go unnoticed. The core asks the edge to
   check the client (``CheckClient``: a Ping, whose write fails once the client's TCP answered
@@ -66,22 +66,29 @@ What it decides:
   nothing was written to it (a write is such a check itself): a gone client is noticed within
   ``liveness_timeout``. A backend that answers, however slowly, does not put the check off.
 
+* **The write timeout.** A send the client has not taken (no :class:`Delivered`) for
+  ``write_timeout`` seconds means it stopped reading: the session is abandoned (it could not
+  even be sent a Close). This holds after the core's Close too, for the sends before it.
+
+The states and every move between them are in :data:`TRANSITIONS` (as h11 keeps them):
+``STREAMING`` → ``FLUSHING`` (audio ended) → ``CLOSING`` (Close issued; the sends before it
+are still written) → ``CLOSED`` (abandoned; nothing more happens); :meth:`SessionConduct._enter`
+is the only place the state changes. The vocabulary (limits, events, commands) is in
+:mod:`shim.legacy.vocabulary`; the audio accounting and the watchdog in
+:mod:`shim.legacy.watchdog`; the ordering of results in :mod:`shim.legacy.sequencer`.
+
 Memory: a session's core holds the audio normaliser's state (one sample frame and the
 resampler), at most one received piece of audio not yet converted (one socket read, 256 KiB,
 given by the edge), the results held behind a final's pending TTS (bounded by what the
-backend may produce for the read-ahead window), and the start ticks of unanswered loud 100 ms
-blocks (at most ``AUDIO_AHEAD_SECONDS × 10``) and, with ``may_move``, of the loud blocks
-after the last final (ten per second of the kept audio). The backend is given at most
-``AUDIO_AHEAD_SECONDS`` plus one step of audio it has not answered, whatever the format.
+backend may produce for the read-ahead window), and the watchdog's loud blocks
+(:mod:`shim.legacy.watchdog`). The backend is given at most ``AUDIO_AHEAD_SECONDS`` plus one
+step of audio it has not answered, whatever the format.
 """
 
 from __future__ import annotations
 
-import collections
 import enum
-from dataclasses import dataclass, field
 
-from shim.audiotime import TICKS_PER_SECOND, bytes_to_ticks
 from shim.legacy.audio import AudioNormalizer
 from shim.legacy.errors import (
     Failure,
@@ -91,12 +98,46 @@ from shim.legacy.errors import (
     close_for_error,
     failure_for_cancellation,
 )
-from shim.legacy.loudness import voiced_blocks
-from shim.legacy.messages import ResultKind
 from shim.legacy.request import SessionRequest
-from shim.legacy.session import LegacySession, Outgoing, TextOut
+from shim.legacy.sequencer import ResultSequencer
+from shim.legacy.vocabulary import (
+    BACKEND_EVENTS,
+    Abandon,
+    AudioReceived,
+    BackendLost,
+    BackendReplaced,
+    CheckClient,
+    ClientClosed,
+    ClientEnded,
+    ClientGone,
+    CloseSession,
+    Command,
+    Delivered,
+    EndAudio,
+    Ending,
+    Event,
+    KeepAudioFrom,
+    Limits,
+    NoOtherBackend,
+    PauseReading,
+    ProtocolViolation,
+    ResumeReading,
+    ResynthesisFailed,
+    Resynthesize,
+    Resynthesized,
+    Send,
+    SendResult,
+    ShutdownRequested,
+    StartReading,
+    TextReceived,
+    Tick,
+    Warn,
+    WriteAudio,
+)
+from shim.legacy.watchdog import CONVERT_STEP_BYTES, AudioLedger, Pauses
 from shim.speech.events import (
-    BridgeEvent,
+    BackendStarted,
+    BackendStartFailed,
     Canceled,
     Recognized,
     Recognizing,
@@ -105,315 +146,24 @@ from shim.speech.events import (
     SynthesisCompleted,
 )
 
-AUDIO_AHEAD_SECONDS = 60.0  # read-ahead of the backend: ~1.9 MB of 16 kHz PCM at most
-CONVERT_STEP_BYTES = 64 << 10  # 16 kHz PCM converted per step (2 s): the read-ahead's overshoot
 OUTBOX_HIGH_BYTES = 1 << 20  # results not yet written to a slow client: pause reading above
 OUTBOX_LOW_BYTES = 256 << 10  # ... and resume below
-SPEECH_BLOCKS_OWED = 10  # 1 s of loud audio unanswered: the backend owes a hypothesis
-CAUGHT_UP_SECONDS = 1.0  # kept audio beyond the read-ahead: pause only while this much is owed
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Every timeout of a session, in seconds; the defaults are the documented ones."""
-
-    idle_timeout: float = 60.0  # no audio received → flush, close 1000 (ER2)
-    silence_timeout: float = 120.0  # no speech heard for this much audio → flush, 1000 (ER2)
-    max_session: float = 90 * 60.0  # the legacy service's cap → flush, close 1000 (ER2)
-    flush_timeout: float = 30.0  # after the audio ended: results must be in (+ audio owed)
-    tts_timeout: float = 15.0  # a final's text-to-speech must complete (or progress) within
-    backend_timeout: float = 10.0  # the watchdog (module docstring)
-    liveness_timeout: float = 20.0  # reading paused: a gone client is noticed within this
-
-
-# ---- events: what happened ------------------------------------------------------------------
-@dataclass(frozen=True)
-class AudioReceived:
-    """A piece of a binary message (AI3: pieces are handled as they arrive)."""
-
-    data: bytes
-    message_start: bool
-
-
-@dataclass(frozen=True)
-class TextReceived:
-    """A piece of a text message: not allowed (AI1)."""
-
-
-@dataclass(frozen=True)
-class ClientClosed:
-    """The client sent its Close frame."""
-
-    code: int
-
-
-@dataclass(frozen=True)
-class ClientEnded:
-    """The client ended its side of the connection (end of stream): it sends nothing more,
-    but may still read."""
-
-
-@dataclass(frozen=True)
-class ClientGone:
-    """The connection failed (a write failed, a reset): nobody is left to send anything to."""
-
-
-@dataclass(frozen=True)
-class ClientNotReading:
-    """A write to the client made no progress for the edge's write timeout."""
-
-
-@dataclass(frozen=True)
-class ProtocolViolation:
-    """The client broke RFC 6455 (1002), or sent text that is not UTF-8 where it must be (1007)."""
-
-    message: str
-    invalid_data: bool = False
-
-
-@dataclass(frozen=True)
-class BackendStartFailed:
-    """The Speech SDK could not start the recognizer."""
-
-
-@dataclass(frozen=True)
-class BackendReplaced:
-    """After :class:`BackendLost`: another backend has the session, and is given the audio
-    from ``start`` (ticks of the session's audio; its offsets count from there)."""
-
-    start: int = 0
-
-
-@dataclass(frozen=True)
-class Resynthesized:
-    """After :class:`Resynthesize`: the final's speech (16 kHz mono 16-bit PCM, or WAV)."""
-
-    audio: bytes
-
-
-@dataclass(frozen=True)
-class ResynthesisFailed:
-    """After :class:`Resynthesize`: the new resource could not speak it (SDK error code)."""
-
-    code: str
-
-
-@dataclass(frozen=True)
-class NoOtherBackend:
-    """After :class:`BackendLost`: nowhere to move; the session ends as the failure says."""
-
-
-@dataclass(frozen=True)
-class Delivered:
-    """A send command (:class:`SendResult`, :class:`SendTts`) was written to the client."""
-
-    size: int
-
-
-@dataclass(frozen=True)
-class ShutdownRequested:
-    """The server is going away (drain over): close 1001."""
-
-
-@dataclass(frozen=True)
-class Tick:
-    """Time passed; the edge calls this at :meth:`SessionConduct.next_deadline`."""
-
-
-Event = (
-    AudioReceived
-    | TextReceived
-    | ClientClosed
-    | ClientEnded
-    | ClientGone
-    | ClientNotReading
-    | ProtocolViolation
-    | BackendStartFailed
-    | BackendReplaced
-    | NoOtherBackend
-    | Resynthesized
-    | ResynthesisFailed
-    | Delivered
-    | ShutdownRequested
-    | Tick
-    | BridgeEvent
-)
-
-
-# ---- commands: what the edge must do, in order ----------------------------------------------
-@dataclass(frozen=True)
-class SendResult:
-    """One result as one unfragmented text frame (RS1)."""
-
-    text: str
-    kind: ResultKind
-
-    @property
-    def size(self) -> int:
-        return len(self.text)
-
-
-@dataclass(frozen=True)
-class SendTts:
-    """One final's audio as one binary message in several frames (TS1, TS2)."""
-
-    wav: bytes
-    final_id: str
-
-    @property
-    def size(self) -> int:
-        return len(self.wav)
-
-
-@dataclass(frozen=True)
-class WriteAudio:
-    """16 kHz mono 16-bit PCM for the backend."""
-
-    pcm: bytes
-
-
-@dataclass(frozen=True)
-class EndAudio:
-    """No more audio: the backend finishes what it has."""
-
-
-@dataclass(frozen=True)
-class PauseReading:
-    """Stop reading the client's frames (they stay in TCP buffers)."""
-
-
-@dataclass(frozen=True)
-class ResumeReading:
-    """Read the client's frames again."""
-
-
-@dataclass(frozen=True)
-class CheckClient:
-    """Reading is paused: find out whether the client is still there (the edge pings it; a
-    gone client makes a write fail, reported as :class:`ClientGone`)."""
-
-
-@dataclass(frozen=True)
-class CloseSession:
-    """After every send before it: send Close(code, reason), then release the backend."""
-
-    code: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class Abandon:
-    """The client cannot be reached: drop the connection, release the backend now."""
-
-    reason: str
-
-
-@dataclass(frozen=True)
-class BackendLost:
-    """The backend failed: move the session to another backend, giving it the audio from
-    ``resume_at`` on (the end of the last final sent; 0 before any), and answer
-    :class:`BackendReplaced`, or :class:`NoOtherBackend` to end it. Always the last command
-    of its batch."""
-
-    failure: Failure
-    code: str | None  # the SDK's CancellationErrorCode, when the failure was a cancellation
-    resume_at: int = 0
-
-
-@dataclass(frozen=True)
-class KeepAudioFrom:
-    """A final ending at ``tick`` was sent: a next backend needs no audio before it."""
-
-    tick: int
-
-
-@dataclass(frozen=True)
-class Resynthesize:
-    """Speak ``text`` (the final ``final_id``'s translation, in the session's voice) on the
-    new backend's resource; answer :class:`Resynthesized` or :class:`ResynthesisFailed`."""
-
-    final_id: str
-    text: str
-
-
-@dataclass(frozen=True)
-class Warn:
-    """Something the operator should see in the log (never shown to the client)."""
-
-    message: str
-
-
-Command = (
-    SendResult
-    | SendTts
-    | WriteAudio
-    | EndAudio
-    | PauseReading
-    | ResumeReading
-    | CheckClient
-    | CloseSession
-    | Abandon
-    | BackendLost
-    | KeepAudioFrom
-    | Resynthesize
-    | Warn
-)
-
-
-_BACKEND_EVENTS = (
-    Recognizing,
-    Recognized,
-    SynthesisAudio,
-    SynthesisCompleted,
-    Canceled,
-    Stopped,
-    BackendStartFailed,
-    Resynthesized,
-    ResynthesisFailed,
-)
 
 
 class State(enum.Enum):
     STREAMING = "streaming"  # client audio flows to the backend
     FLUSHING = "flushing"  # audio ended: waiting for the backend's last results (ER1)
-    CLOSED = "closed"  # CloseSession or Abandon issued: nothing more will happen
+    CLOSING = "closing"  # CloseSession issued: the sends before it are still being written
+    CLOSED = "closed"  # abandoned (or closed with nothing left to write): nothing more happens
 
 
-@dataclass(frozen=True)
-class Ending:
-    """How the session ended: for the session-end log line and the metrics."""
-
-    failure: Failure
-    code: int | None  # None: abandoned, no close frame
-    reason: str
-
-
-@dataclass
-class _Pauses:
-    backend: bool = False  # read-ahead window full
-    client: bool = False  # results waiting for a slow reader
-
-    @property
-    def any(self) -> bool:
-        return self.backend or self.client
-
-
-@dataclass
-class _Audio:
-    """What the backend was given and what it has answered, in 100-ns ticks."""
-
-    written: int = 0
-    heard: int = 0  # the furthest end of any result (partial, final, silence)
-    speech_end: int = 0  # the end of the last result with words in it
-    kept_from: int = 0  # may_move: the end of the last final sent (a next backend's start)
-    voiced: collections.deque[int] = field(default_factory=collections.deque)
-    kept_voiced: collections.deque[int] = field(default_factory=collections.deque)  # ≥ kept_from
-
-    def owed(self) -> int:
-        return max(0, self.written - self.heard)
-
-    def kept(self) -> int:
-        return max(0, self.written - self.kept_from)
+# Every state change the core makes, and nothing else (h11 keeps its transitions the same way).
+TRANSITIONS: dict[State, frozenset[State]] = {
+    State.STREAMING: frozenset({State.FLUSHING, State.CLOSING, State.CLOSED}),
+    State.FLUSHING: frozenset({State.CLOSING, State.CLOSED}),
+    State.CLOSING: frozenset({State.CLOSED}),
+    State.CLOSED: frozenset(),
+}
 
 
 class SessionConduct:
@@ -430,10 +180,12 @@ class SessionConduct:
         self._backend_done = False  # it stopped after the end of audio; a final is re-spoken
         self.state = State.STREAMING
         self.ending: Ending | None = None
-        self._results = LegacySession(request)
+        self._reading = False  # StartReading given (once a backend started)
+        self._results = ResultSequencer(request)
         self._normalizer = AudioNormalizer()
-        self._audio = _Audio()
-        self._pauses = _Pauses()
+        self._audio = AudioLedger(may_move)
+        self._pauses = Pauses()
+        self._now = now  # the time of the event being handled
         self._started = now
         self._idle_since = now  # last audio, or the end of the last pause
         self._last_event = now  # the backend's last sign of life
@@ -443,6 +195,7 @@ class SessionConduct:
         self._tts_deadline: float | None = None
         self._tts_cut_short = False
         self._unsent = 0  # bytes of sends not yet delivered
+        self._write_since: float | None = None  # sends wait: the client's last progress
         self._input: bytes | memoryview = b""  # received audio not yet converted (one piece)
         self._checked_at = now  # reading paused: the last write to the client, or check
 
@@ -450,19 +203,64 @@ class SessionConduct:
     def finals_sent(self) -> int:
         return self._results.finals_sent
 
+    @property
+    def closed(self) -> bool:
+        """CloseSession or Abandon issued."""
+        return self.state in (State.CLOSING, State.CLOSED)
+
+    def _enter(self, state: State) -> None:
+        """The one place the state changes: only along :data:`TRANSITIONS`."""
+        if state not in TRANSITIONS[self.state]:
+            raise RuntimeError(f"no transition from {self.state.value} to {state.value}")
+        self.state = state
+
     # ---- the one entry point -----------------------------------------------------------------
     def handle(self, event: Event, now: float) -> list[Command]:
+        self._now = now
         if self.state is State.CLOSED:
             return []
+        if self.state is State.CLOSING:
+            return self._closing(event, now)
+        if isinstance(event, Tick):
+            return self._tick(now)
+        if isinstance(event, Delivered):
+            return self._delivered(event.size, now)
+        if isinstance(event, BackendStarted):
+            return self._start_reading()
         if self._lost is not None:
             if isinstance(event, BackendReplaced):
                 return self._lost_answered(event.start, now)
             if isinstance(event, NoOtherBackend):
                 return self._lost_answered(None, now)
-            if isinstance(event, _BACKEND_EVENTS):
+            if isinstance(event, BACKEND_EVENTS):
                 return []  # from the backend that was lost
+        if isinstance(event, BACKEND_EVENTS):
+            return self._backend_event(event, now)
+        return self._client_event(event, now)
+
+    def _closing(self, event: Event, now: float) -> list[Command]:
+        """Close issued: only the sends before it, and a client that stops taking them."""
         if isinstance(event, Delivered):
             return self._delivered(event.size, now)
+        if isinstance(event, Tick) and self._write_overdue(now):
+            return self._abandon(Failure.CLIENT_NOT_READING)
+        if isinstance(event, ClientGone) and self._unsent:
+            return self._abandon(Failure.CLIENT_GONE)
+        return []
+
+    def _backend_event(
+        self,
+        event: Recognizing
+        | Recognized
+        | SynthesisAudio
+        | SynthesisCompleted
+        | Canceled
+        | Stopped
+        | BackendStartFailed
+        | Resynthesized
+        | ResynthesisFailed,
+        now: float,
+    ) -> list[Command]:
         if isinstance(event, (Recognizing, Recognized, SynthesisAudio, SynthesisCompleted)):
             return self._backend_result(event, now)
         if isinstance(event, Canceled):
@@ -476,15 +274,21 @@ class SessionConduct:
                     return []
                 return self._finish()
             return self._backend_failed(Failure.BACKEND_ERROR, "Speech backend ended the session")
+        if isinstance(event, BackendStartFailed):
+            return self._backend_failed(Failure.BACKEND_ERROR)
+        if isinstance(event, Resynthesized):
+            return self._respoken(event.audio, now)
+        if not self._results.respeaking:
+            return []  # a re-spoken final given up on meanwhile
+        return self._backend_failed(failure_for_cancellation(event.code), code=event.code)
+
+    def _client_event(self, event: Event, now: float) -> list[Command]:
         if isinstance(event, AudioReceived):
             return self._audio_received(event, now)
-        if isinstance(event, Tick):
-            return self._tick(now)
         if isinstance(event, (ClientClosed, ClientEnded)):
             return self._begin_flush(Failure.COMPLETED, now)
-        if isinstance(event, (ClientGone, ClientNotReading)):
-            gone = isinstance(event, ClientGone)
-            return self._abandon(Failure.CLIENT_GONE if gone else Failure.CLIENT_NOT_READING)
+        if isinstance(event, ClientGone):
+            return self._abandon(Failure.CLIENT_GONE)
         if isinstance(event, TextReceived):
             return self._close(Failure.TEXT_FRAME)
         if isinstance(event, ProtocolViolation):
@@ -492,24 +296,18 @@ class SessionConduct:
             return self._close(failure, event.message)
         if isinstance(event, ShutdownRequested):
             return self._close(Failure.SERVER_SHUTDOWN)
-        if isinstance(event, BackendStartFailed):
-            return self._backend_failed(Failure.BACKEND_ERROR)
-        if isinstance(event, Resynthesized):
-            return self._respoken(event.audio, now)
-        if isinstance(event, ResynthesisFailed):
-            if not self._results.respeaking:
-                return []
-            return self._backend_failed(failure_for_cancellation(event.code), code=event.code)
         if isinstance(event, (BackendReplaced, NoOtherBackend)):
             return []  # no move was asked for
         raise TypeError(f"not a session event: {event!r}")
 
     def next_deadline(self) -> float | None:
         """The next moment a :class:`Tick` could change something (None: nothing pending)."""
-        if self.state is State.CLOSED:
-            return None
-        limits = self.limits
         deadlines = []
+        if self._write_since is not None and self.state is not State.CLOSED:
+            deadlines.append(self._write_since + self.limits.write_timeout)
+        if self.closed:
+            return min(deadlines, default=None)
+        limits = self.limits
         if self._tts_deadline is not None:
             deadlines.append(self._tts_deadline)
         # While the edge moves the session the backend owes nothing: no stall, no flush.
@@ -526,10 +324,17 @@ class SessionConduct:
                 deadlines.append(self._checked_at + limits.liveness_timeout / 2)
         return min(deadlines, default=None)
 
+    def _start_reading(self) -> list[Command]:
+        """A backend started: the client's data flows (once; a move keeps it flowing)."""
+        if self._reading:
+            return []
+        self._reading = True
+        return [StartReading()]
+
     # ---- client audio ------------------------------------------------------------------------
     def _audio_received(self, event: AudioReceived, now: float) -> list[Command]:
         if self.state is not State.STREAMING:
-            return []  # after a Close, or while flushing: nothing more goes to the backend
+            return []  # while flushing: nothing more goes to the backend
         if self._input:  # the edge holds data while paused: a bug if it did not
             raise RuntimeError("audio received while the last piece still waits")
         try:
@@ -559,42 +364,11 @@ class SessionConduct:
                 self._input = b""
                 return out + self._close(error.failure, close_for_error(error).reason)
             if pcm:
-                out += self._write(pcm, now)
+                self._audio.wrote(pcm)
+                out.append(WriteAudio(pcm))
+                if not self._pauses.backend and self._audio.too_far_ahead():
+                    out += self._pause(now, backend=True)
         return out
-
-    def _write(self, pcm: bytes, now: float) -> list[Command]:
-        audio = self._audio
-        voiced = voiced_blocks(pcm, audio.written)
-        audio.voiced.extend(voiced)
-        if self._may_move:
-            audio.kept_voiced.extend(voiced)
-        audio.written += bytes_to_ticks(len(pcm))
-        out: list[Command] = [WriteAudio(pcm)]
-        if not self._pauses.backend and self._too_far_ahead():
-            out += self._pause(now, backend=True)
-        return out
-
-    def _too_far_ahead(self) -> bool:
-        """Reading must wait for the backend (module docstring: read-ahead)."""
-        audio, ahead = self._audio, AUDIO_AHEAD_SECONDS * TICKS_PER_SECOND
-        owed = audio.owed()
-        if owed >= ahead:
-            return True
-        return (
-            self._may_move
-            and audio.kept() >= ahead
-            and owed >= CAUGHT_UP_SECONDS * TICKS_PER_SECOND
-        )
-
-    def _room_again(self) -> bool:
-        """Reading paused for the backend may go on (half the read-ahead is free again)."""
-        audio, half = self._audio, AUDIO_AHEAD_SECONDS * TICKS_PER_SECOND / 2
-        owed = audio.owed()
-        if owed >= half:
-            return False
-        return (
-            not self._may_move or audio.kept() < half or owed < CAUGHT_UP_SECONDS * TICKS_PER_SECOND
-        )
 
     # ---- backend results ---------------------------------------------------------------------
     def _backend_result(
@@ -602,17 +376,17 @@ class SessionConduct:
     ) -> list[Command]:
         self._last_event = now
         results = self._results
-        out: list[Outgoing] = []
+        out: list[Send] = []
         commands: list[Command] = []
         try:
             if isinstance(event, Recognizing):
                 offset = event.offset + self._base
-                self._heard(offset + event.duration, speech=bool(event.text))
+                self._audio.answered(offset + event.duration, speech=bool(event.text))
                 out = results.recognizing(event.text, event.translation, offset, event.duration)
             elif isinstance(event, Recognized):
                 offset = event.offset + self._base
                 end = offset + event.duration
-                self._heard(end, speech=event.matched and not event.silence)
+                self._audio.answered(end, speech=event.matched and not event.silence)
                 if not event.silence:  # silence is not a false recognition: no legacy final
                     out = results.recognized(
                         event.matched, event.text, event.translation, offset, event.duration
@@ -628,7 +402,7 @@ class SessionConduct:
         commands += self._sends(out)
         self._tts_progress(now, began=isinstance(event, SynthesisAudio))
         if self._pauses.backend and (
-            self._room_again()
+            self._audio.room_again()
             # Azure ends a turn on silence, and the SDK starts the next one only when it is
             # given more audio: a read-ahead paused until more is acknowledged would wait
             # forever.
@@ -638,7 +412,7 @@ class SessionConduct:
             commands += self._convert(now)  # what waits goes first; it may fill the room again
             if not self._pauses.backend:
                 commands += self._resume(now=now)
-        if self.state is State.STREAMING and self._long_silence():
+        if self.state is State.STREAMING and self._audio.long_silence(self.limits.silence_timeout):
             commands += self._begin_flush(Failure.LONG_SILENCE, now)
         return commands
 
@@ -653,51 +427,18 @@ class SessionConduct:
     def _keep(self, tick: int) -> list[Command]:
         """A final ending at ``tick`` was sent (or silence acknowledged with nothing held):
         a next backend starts there."""
-        audio = self._audio
-        if not self._may_move or tick <= audio.kept_from:
-            return []
-        audio.kept_from = tick
-        kept_voiced = audio.kept_voiced
-        while kept_voiced and kept_voiced[0] < tick:
-            kept_voiced.popleft()
-        return [KeepAudioFrom(tick)]
-
-    def _heard(self, end: int, *, speech: bool) -> None:
-        audio = self._audio
-        audio.heard = max(audio.heard, end)
-        if speech:
-            audio.speech_end = max(audio.speech_end, end)
-        voiced = audio.voiced
-        while voiced and voiced[0] < audio.heard:
-            voiced.popleft()
-
-    def _long_silence(self) -> bool:
-        audio = self._audio
-        silent = audio.heard - audio.speech_end
-        return silent >= self.limits.silence_timeout * TICKS_PER_SECOND
+        return [KeepAudioFrom(tick)] if self._audio.keep_from(tick) else []
 
     # ---- the watchdog ------------------------------------------------------------------------
     def _stall_deadline(self) -> float | None:
-        """When the backend counts as stalled if it stays quiet (None: it owes nothing yet).
-
-        Speech must be answered within ``backend_timeout`` of wall time — once the backend
-        has had ``backend_timeout`` seconds of audio after it, or the end of audio. Silence
-        needs no answer of its own: a backend that owes only silence also gets real time to go
-        through it (a burst's 100 s of trailing silence takes a real-time service 100 s), and
-        a hang then loses no results.
-        """
+        """When the backend counts as stalled if it stays quiet (:mod:`shim.legacy.watchdog`)."""
         if self._results.awaiting_tts:
             return None  # the TTS deadline covers a synthesis in progress
-        audio = self._audio
         flushing = self.state is State.FLUSHING
         quiet_since = max(self._last_event, self._flush_started) if flushing else self._last_event
-        budget = self.limits.backend_timeout * TICKS_PER_SECOND
-        voiced = audio.voiced
-        if len(voiced) >= SPEECH_BLOCKS_OWED and (flushing or audio.written - voiced[0] >= budget):
-            return quiet_since + self.limits.backend_timeout
-        if not flushing and not self._pauses.backend:
-            return None  # silence owed while streaming: watched once the read-ahead is full
-        return quiet_since + self.limits.backend_timeout + audio.owed() / TICKS_PER_SECOND
+        return self._audio.stall_deadline(
+            quiet_since, self.limits.backend_timeout, flushing=flushing, paused=self._pauses.backend
+        )
 
     def _check_stall(self, now: float) -> list[Command]:
         # Deadlines compare as `now >= start + timeout`, exactly as next_deadline() adds them.
@@ -709,9 +450,14 @@ class SessionConduct:
             return self._backend_failed(Failure.BACKEND_STALLED, warn=warn)
         return self._backend_failed(Failure.BACKEND_STALLED)
 
+    def _write_overdue(self, now: float) -> bool:
+        since = self._write_since
+        return since is not None and now >= since + self.limits.write_timeout
+
     # ---- time --------------------------------------------------------------------------------
     def _tick(self, now: float) -> list[Command]:
-        limits = self.limits
+        if self._write_overdue(now):
+            return self._abandon(Failure.CLIENT_NOT_READING)
         out: list[Command] = []
         if self._tts_deadline is not None and now >= self._tts_deadline:
             self._tts_deadline = None
@@ -720,15 +466,8 @@ class SessionConduct:
             out += self._sends(self._results.cut_speech())
             self._tts_progress(now, began=False)
         if self.state is State.FLUSHING:
-            if self._lost is not None:
-                return out
-            if self._backend_done and not self._results.respeaking:
-                return out + self._finish()
-            if now >= self._flush_deadline:
-                return out + self._backend_failed(
-                    Failure.RESULTS_INCOMPLETE, warn="results still pending at flush timeout"
-                )
-            return out + self._check_stall(now)
+            return out + self._flushing_tick(now)
+        limits = self.limits
         if now >= self._started + limits.max_session:
             return out + self._begin_flush(Failure.SESSION_CAP, now)
         if not self._pauses.any and now >= self._idle_since + limits.idle_timeout:
@@ -738,25 +477,34 @@ class SessionConduct:
             out.append(CheckClient())
         return out + self._check_stall(now)
 
-    # ---- flow control ------------------------------------------------------------------------
-    def _sends(self, out: list[Outgoing]) -> list[Command]:
-        commands: list[Command] = []
-        for item in out:
-            command: SendResult | SendTts = (
-                SendResult(item.text, item.kind)
-                if isinstance(item, TextOut)
-                else SendTts(item.wav, item.final_id)
+    def _flushing_tick(self, now: float) -> list[Command]:
+        if self._lost is not None:
+            return []
+        if self._backend_done and not self._results.respeaking:
+            return self._finish()
+        if now >= self._flush_deadline:
+            return self._backend_failed(
+                Failure.RESULTS_INCOMPLETE, warn="results still pending at flush timeout"
             )
-            self._unsent += command.size
-            commands.append(command)
-            if isinstance(item, TextOut) and item.kind == "final":
-                commands += self._keep(item.end)
+        return self._check_stall(now)
+
+    # ---- flow control ------------------------------------------------------------------------
+    def _sends(self, sends: list[Send]) -> list[Command]:
+        commands: list[Command] = []
+        if sends and not self._unsent:
+            self._write_since = self._now  # the write timeout counts from here
+        for send in sends:
+            self._unsent += send.size
+            commands.append(send)
+            if isinstance(send, SendResult) and send.kind == "final":
+                commands += self._keep(send.end)
         if self._unsent > OUTBOX_HIGH_BYTES and not self._pauses.client:
             commands += self._pause(None, client=True)
         return commands
 
     def _delivered(self, size: int, now: float) -> list[Command]:
         self._unsent = max(0, self._unsent - size)
+        self._write_since = now if self._unsent else None
         self._checked_at = now  # a write reaches the client's TCP: as good as a check
         if self._pauses.client and self._unsent < OUTBOX_LOW_BYTES:
             return self._resume(client=True, now=now)
@@ -810,10 +558,8 @@ class SessionConduct:
         if start is None:
             return self._close(failure, reason, warn=warn)
         # The new backend hears the audio from `start` again, and gets its own time.
-        audio = self._audio
         self._base = start
-        audio.heard = start
-        audio.voiced = collections.deque(b for b in audio.kept_voiced if b >= start)
+        self._audio.restart(start)
         self._last_event = now
         self._backend_done = False
         out: list[Command] = []
@@ -824,8 +570,7 @@ class SessionConduct:
         self._tts_progress(now, began=True)
         if self.state is State.FLUSHING:
             self._flush_started = now
-            owed_seconds = audio.owed() / TICKS_PER_SECOND
-            self._flush_deadline = now + self.limits.flush_timeout + owed_seconds
+            self._flush_deadline = now + self.limits.flush_timeout + self._audio.owed_seconds()
         return out
 
     def _respoken(self, audio: bytes, now: float) -> list[Command]:
@@ -845,14 +590,13 @@ class SessionConduct:
     def _begin_flush(self, why: Failure, now: float) -> list[Command]:
         if self.state is not State.STREAMING:
             return []
-        self.state = State.FLUSHING
+        self._enter(State.FLUSHING)
         self._flush = why
         self._flush_started = now
         self._input = b""  # audio past the end (session cap, long silence): unheard
         # The backend gets flush_timeout, plus the audio it still has to go through: a burst
         # client's last minute of audio takes a real-time service a minute.
-        owed_seconds = self._audio.owed() / TICKS_PER_SECOND
-        self._flush_deadline = now + self.limits.flush_timeout + owed_seconds
+        self._flush_deadline = now + self.limits.flush_timeout + self._audio.owed_seconds()
         out: list[Command] = []
         try:
             tail = self._normalizer.finish()
@@ -863,7 +607,7 @@ class SessionConduct:
         out.append(EndAudio())
         if self._pauses.any:
             # Keep reading: a client that drops its connection now must be noticed at once.
-            self._pauses = _Pauses()
+            self._pauses = Pauses()
             out.append(ResumeReading())
         return out
 
@@ -885,17 +629,20 @@ class SessionConduct:
         out: list[Command] = [Warn(warn)] if warn else []
         out += self._sends(self._results.release())
         closing = close_for(failure, reason)
-        self.state = State.CLOSED
+        self._enter(State.CLOSING)
         self._tts_deadline = None
         self.ending = Ending(failure, closing.code, closing.reason)
         return [*out, CloseSession(closing.code, closing.reason)]
 
     def _abandon(self, failure: Failure) -> list[Command]:
-        self.state = State.CLOSED
-        self._tts_deadline = None
+        """The client cannot be reached; after a Close, the ending stays the Close's."""
         gone = failure is Failure.CLIENT_GONE
         reason = "client connection lost" if gone else "client stopped reading results"
-        if gone and self._pauses.any:
+        if gone and self._pauses.any and self.state is not State.CLOSING:
             reason += " while its reading was paused"  # found by a check (CheckClient)
-        self.ending = Ending(failure, None, reason)
+        if self.ending is None:
+            self.ending = Ending(failure, None, reason)
+        self._enter(State.CLOSED)
+        self._tts_deadline = None
+        self._write_since = None
         return [Abandon(reason)]

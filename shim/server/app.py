@@ -23,7 +23,7 @@ from shim.auth.tokens import TokenIssuer
 from shim.catalog.catalog import Catalog, CatalogSource
 from shim.catalog.live import LiveCatalog
 from shim.config import ConfigError, ServerSettings
-from shim.legacy.conduct import Limits
+from shim.legacy.vocabulary import Limits
 from shim.pool.file import LOCAL_KEY, PoolFile, ResourceSpec
 from shim.server import health, metrics
 from shim.server.edge import ConnectionGuard, EdgeLimits, default_max_connections, describe
@@ -32,7 +32,8 @@ from shim.server.languages_routes import ServedLanguages, add_languages_routes
 from shim.server.placement import POOL_LEASES, Placement
 from shim.server.token_routes import add_token_routes
 from shim.server.traffic import Traffic, real_traffic
-from shim.server.translate import LIVE_SESSIONS, TranslateService, translate
+from shim.server.translate import translate
+from shim.server.translate_session import LIVE_SESSIONS, TranslateService
 from shim.server.workers import WorkerContext
 from shim.speech.path_choice import use_event_path
 from shim.speech.runtime import SpeechRuntime

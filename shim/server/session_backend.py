@@ -24,8 +24,8 @@ import logging
 from collections.abc import Callable
 
 from shim.audiotime import BYTES_PER_SECOND
-from shim.legacy.conduct import AUDIO_AHEAD_SECONDS
 from shim.legacy.errors import Failure
+from shim.legacy.watchdog import AUDIO_AHEAD_SECONDS
 from shim.pool.replay import AudioReplay
 from shim.server.placement import Seat
 from shim.speech.bridge import SessionOptions, SpeechSession

@@ -20,7 +20,7 @@ import logging
 from dataclasses import dataclass
 
 from shim.audiotime import BYTES_PER_SECOND
-from shim.legacy.conduct import AUDIO_AHEAD_SECONDS
+from shim.legacy.watchdog import AUDIO_AHEAD_SECONDS
 from shim.speech.bridge import Backend, SessionOptions, SpeechSession
 from shim.speech.events import BridgeEvent, Canceled, Recognized, Stopped
 from shim.speech.runtime import SpeechRuntime

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from shim.audiotime import BYTES_PER_SECOND, bytes_to_ticks
-from shim.legacy.conduct import Ending, SendResult, SendTts
+from shim.legacy.vocabulary import Ending, SendResult, SendTts
 from shim.server import metrics
 from shim.speech.events import BridgeEvent, Canceled, Recognized
 

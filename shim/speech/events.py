@@ -48,3 +48,14 @@ class Stopped:
 
 
 BridgeEvent = Recognizing | Recognized | SynthesisAudio | SynthesisCompleted | Canceled | Stopped
+
+
+# The start's outcome: the edge reports it once the bridge's start() returns (not an SDK event).
+@dataclass(frozen=True)
+class BackendStarted:
+    """The recognizer started: the session's audio may flow (the edge starts reading)."""
+
+
+@dataclass(frozen=True)
+class BackendStartFailed:
+    """The Speech SDK could not start the recognizer."""

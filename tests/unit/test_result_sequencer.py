@@ -1,4 +1,4 @@
-"""Result ordering of one legacy session (RS*, TS1), without sockets or the SDK."""
+"""The results sequencer: legacy result ordering (RS*, TS1), without sockets or the SDK."""
 
 from __future__ import annotations
 
@@ -6,19 +6,20 @@ import json
 
 import pytest
 
-from shim.legacy.session import LegacySession, TextOut, TtsOut
+from shim.legacy.sequencer import ResultSequencer
 from shim.legacy.tts import wav_header
+from shim.legacy.vocabulary import SendResult, SendTts
 from tests.support.legacy_requests import legacy_request, sdk_wav
 
 pytestmark = pytest.mark.unit
 
 
-def session(features: str, to: str = "de") -> LegacySession:
-    return LegacySession(legacy_request(features, to))
+def session(features: str, to: str = "de") -> ResultSequencer:
+    return ResultSequencer(legacy_request(features, to))
 
 
 def texts(out: list[object]) -> list[dict[str, object]]:
-    return [json.loads(o.text) for o in out if isinstance(o, TextOut)]
+    return [json.loads(o.text) for o in out if isinstance(o, SendResult)]
 
 
 def sdk_chunk(samples: int) -> bytes:
@@ -55,9 +56,9 @@ def test_tts_follows_its_final_before_anything_about_the_next_utterance_TS1() ->
     out += s.synthesis_audio(sdk_chunk(800))
     out += s.synthesis_completed()
     kinds = [type(o).__name__ for o in out]
-    assert kinds == ["TextOut", "TtsOut", "TextOut"]
+    assert kinds == ["SendResult", "SendTts", "SendResult"]
     tts = out[1]
-    assert isinstance(tts, TtsOut) and tts.final_id == "0"
+    assert isinstance(tts, SendTts) and tts.final_id == "0"
     assert tts.wav[:4] == b"RIFF" and len(tts.wav) == 46 + 3200
     assert tts.wav[:46] == wav_header(3200)
 
@@ -66,7 +67,7 @@ def test_no_match_gives_an_empty_final_and_an_empty_audio_file_RS6_TS1() -> None
     s = session("texttospeech")
     out = s.recognized(False, "", "", 0, 10)
     assert texts(out) == [{"type": "final", "id": "0", "recognition": "", "translation": ""}]
-    assert isinstance(out[1], TtsOut) and len(out[1].wav) == 46
+    assert isinstance(out[1], SendTts) and len(out[1].wav) == 46
     assert not s.awaiting_tts
 
 
@@ -89,5 +90,5 @@ def test_release_sends_pending_audio_and_held_results() -> None:
     held = s.recognized(True, "Two.", "Zwei.", 20, 10)
     assert held == []
     out = s.release()
-    assert [type(o).__name__ for o in out] == ["TtsOut", "TextOut", "TtsOut"]
+    assert [type(o).__name__ for o in out] == ["SendTts", "SendResult", "SendTts"]
     assert texts(out)[0]["id"] == "1"

@@ -1,0 +1,128 @@
+"""A session's audio accounting, sans-I/O: what the backend was given and has answered, the
+read-ahead and the watchdog (the reasoning is in :mod:`shim.legacy.conduct`'s docstring).
+
+Memory: the start ticks of unanswered loud 100 ms blocks (at most ``AUDIO_AHEAD_SECONDS ×
+10`` plus one conversion step's) and, for a session that may move, of the loud blocks after
+the last final (ten per second of the kept audio, bounded by the edge's replay limit).
+"""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass, field
+
+from shim.audiotime import TICKS_PER_SECOND, bytes_to_ticks
+from shim.legacy.loudness import voiced_blocks
+
+AUDIO_AHEAD_SECONDS = 60.0  # read-ahead of the backend: ~1.9 MB of 16 kHz PCM at most
+CONVERT_STEP_BYTES = 64 << 10  # 16 kHz PCM converted per step (2 s): the read-ahead's overshoot
+SPEECH_BLOCKS_OWED = 10  # 1 s of loud audio unanswered: the backend owes a hypothesis
+CAUGHT_UP_SECONDS = 1.0  # kept audio beyond the read-ahead: pause only while this much is owed
+
+_AHEAD = AUDIO_AHEAD_SECONDS * TICKS_PER_SECOND
+_CAUGHT_UP = CAUGHT_UP_SECONDS * TICKS_PER_SECOND
+
+
+@dataclass
+class Pauses:
+    """Why reading the client is paused (either reason holds it)."""
+
+    backend: bool = False  # read-ahead window full
+    client: bool = False  # results waiting for a slow reader
+
+    @property
+    def any(self) -> bool:
+        return self.backend or self.client
+
+
+@dataclass
+class AudioLedger:
+    """What the backend was given and what it has answered, in 100-ns ticks."""
+
+    may_move: bool = False  # keep the loud blocks after the last final (a move's watchdog)
+    written: int = 0
+    heard: int = 0  # the furthest end of any result (partial, final, silence)
+    speech_end: int = 0  # the end of the last result with words in it
+    kept_from: int = 0  # may_move: the end of the last final sent (a next backend's start)
+    voiced: collections.deque[int] = field(default_factory=collections.deque)
+    kept_voiced: collections.deque[int] = field(default_factory=collections.deque)  # ≥ kept_from
+
+    def owed(self) -> int:
+        return max(0, self.written - self.heard)
+
+    def kept(self) -> int:
+        return max(0, self.written - self.kept_from)
+
+    def owed_seconds(self) -> float:
+        return self.owed() / TICKS_PER_SECOND
+
+    # ---- changes ------------------------------------------------------------------------------
+    def wrote(self, pcm: bytes) -> None:
+        voiced = voiced_blocks(pcm, self.written)
+        self.voiced.extend(voiced)
+        if self.may_move:
+            self.kept_voiced.extend(voiced)
+        self.written += bytes_to_ticks(len(pcm))
+
+    def answered(self, end: int, *, speech: bool) -> None:
+        """A result (or an acknowledged silence) reaching ``end``; ``speech``: it had words."""
+        self.heard = max(self.heard, end)
+        if speech:
+            self.speech_end = max(self.speech_end, end)
+        voiced = self.voiced
+        while voiced and voiced[0] < self.heard:
+            voiced.popleft()
+
+    def keep_from(self, tick: int) -> bool:
+        """A final ending at ``tick`` was sent: a next backend starts there (True: it moved)."""
+        if not self.may_move or tick <= self.kept_from:
+            return False
+        self.kept_from = tick
+        kept_voiced = self.kept_voiced
+        while kept_voiced and kept_voiced[0] < tick:
+            kept_voiced.popleft()
+        return True
+
+    def restart(self, start: int) -> None:
+        """A new backend hears the audio from ``start`` again."""
+        self.heard = start
+        self.voiced = collections.deque(b for b in self.kept_voiced if b >= start)
+
+    # ---- questions ----------------------------------------------------------------------------
+    def long_silence(self, timeout: float) -> bool:
+        """``timeout`` seconds of audio answered since the last words."""
+        return self.heard - self.speech_end >= timeout * TICKS_PER_SECOND
+
+    def too_far_ahead(self) -> bool:
+        """Reading must wait for the backend (the conduct's docstring: read-ahead)."""
+        owed = self.owed()
+        if owed >= _AHEAD:
+            return True
+        return self.may_move and self.kept() >= _AHEAD and owed >= _CAUGHT_UP
+
+    def room_again(self) -> bool:
+        """Reading paused for the backend may go on (half the read-ahead is free again)."""
+        owed = self.owed()
+        if owed >= _AHEAD / 2:
+            return False
+        return not self.may_move or self.kept() < _AHEAD / 2 or owed < _CAUGHT_UP
+
+    def stall_deadline(
+        self, quiet_since: float, backend_timeout: float, *, flushing: bool, paused: bool
+    ) -> float | None:
+        """When the backend counts as stalled if it stays quiet (None: it owes nothing yet).
+
+        Speech must be answered within ``backend_timeout`` of wall time — once the backend
+        has had ``backend_timeout`` seconds of audio after it, or the end of audio. Silence
+        needs no answer of its own: a backend that owes only silence also gets real time to go
+        through it (a burst's 100 s of trailing silence takes a real-time service 100 s), and
+        a hang then loses no results. While streaming, silence is watched only once the
+        read-ahead is full (``paused``).
+        """
+        budget = backend_timeout * TICKS_PER_SECOND
+        voiced = self.voiced
+        if len(voiced) >= SPEECH_BLOCKS_OWED and (flushing or self.written - voiced[0] >= budget):
+            return quiet_since + backend_timeout
+        if not flushing and not paused:
+            return None
+        return quiet_since + backend_timeout + self.owed_seconds()
