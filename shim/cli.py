@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_emulator_parser(commands)
     _add_fingerprint_parser(commands)
 
-    from shim.config import add_serve_arguments
+    from shim.serve_flags import add_serve_arguments
 
     serve = commands.add_parser("serve", help="run the drop-in Translator Speech API v1.0 server")
     add_serve_arguments(serve)

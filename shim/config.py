@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from shim.legacy.vocabulary import Limits
 from shim.pool.file import PoolFile, PoolFileError, load_pool_file, single_resource
@@ -273,163 +273,6 @@ class ServerSettings:
                 raise ConfigError(f"{flag} {path}: {why}")
 
 
-def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
-    add = parser.add_argument
-    add("--host", help="interface to listen on (default 127.0.0.1; env SHIM_HOST)")
-    add("--port", type=int, help="port (default 5000; 0 picks a free one; env SHIM_PORT)")
-    backend = parser.add_argument_group(
-        "speech backend (default: the embedded local Speech service)"
-    )
-    backend.add_argument("--speech-key", help="Azure Speech key (env SPEECH_KEY)")
-    backend.add_argument(
-        "--speech-region", help="Azure region, e.g. westeurope (env SPEECH_REGION)"
-    )
-    backend.add_argument(
-        "--speech-host", help="ws(s)://host:port of a Speech service (env SPEECH_HOST)"
-    )
-    backend.add_argument("--speech-endpoint", help="full Speech endpoint URL (env SPEECH_ENDPOINT)")
-    backend.add_argument(
-        "--backends",
-        metavar="FILE",
-        help="a pool of Speech resources with their session limits, in YAML, instead of the"
-        " flags above (docs/configuration.md; env SHIM_BACKENDS)",
-    )
-    backend.add_argument(
-        "--scenario",
-        help="embedded backend: scenario file, or directory of them (env SHIM_SCENARIO)",
-    )
-    backend.add_argument(
-        "--engine",
-        help="embedded backend: auto (local engines when installed, else scripted; default),"
-        " local or scripted (env SHIM_ENGINE)",
-    )
-    backend.add_argument(
-        "--sdk-property",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="extra Speech SDK property for every session (repeatable)",
-    )
-    backend.add_argument(
-        "--sdk-events",
-        help="how SDK events are read: auto (fast on the pinned SDK, default), fast (only the"
-        " fields needed, through the SDK's native library; refuses another SDK version),"
-        " fast-unverified (fast on any SDK version: may crash) or public (env SHIM_SDK_EVENTS)",
-    )
-    auth = parser.add_argument_group("clients")
-    auth.add_argument("--auth", help="open, keys or passthrough (env SHIM_AUTH)")
-    auth.add_argument(
-        "--client-keys",
-        metavar="FILE",
-        help="keys mode: one key per line"
-        " (env SHIM_CLIENT_KEYS_FILE, or the keys themselves in SHIM_CLIENT_KEYS)",
-    )
-    auth.add_argument(
-        "--token-secret", help="HS256 secret for issued tokens (env SHIM_TOKEN_SECRET)"
-    )
-    auth.add_argument(
-        "--max-sessions-per-key", type=int, help="HTTP 429 beyond this many open sessions per key"
-    )
-    limits = parser.add_argument_group("sessions")
-    limits.add_argument(
-        "--idle-timeout", type=float, help="seconds without audio before close 1000 (60)"
-    )
-    limits.add_argument(
-        "--silence-timeout",
-        type=float,
-        help="seconds of audio without speech before close 1000 (120)",
-    )
-    limits.add_argument(
-        "--flush-timeout",
-        type=float,
-        help="after the audio ends: seconds the backend has for its last results (30)",
-    )
-    limits.add_argument(
-        "--backend-timeout",
-        type=float,
-        help="seconds a backend may stay silent while it owes results before close 1011 (10)",
-    )
-    limits.add_argument(
-        "--liveness-timeout",
-        type=float,
-        help="while a session does not read its client (backpressure): seconds within which a"
-        " client that is gone is noticed (20)",
-    )
-    limits.add_argument(
-        "--drain-timeout", type=float, help="SIGTERM: seconds sessions may finish (30)"
-    )
-    limits.add_argument("--max-session-minutes", type=float, help="session cap, close 1000 (90)")
-    limits.add_argument(
-        "--record-backend",
-        metavar="DIR",
-        help="write each session as a local Speech service scenario (env SHIM_RECORD_BACKEND)",
-    )
-    limits.add_argument("--languages", help="what /languages serves by default: legacy or current")
-    limits.add_argument(
-        "--languages-from",
-        help="embedded backend: /languages lists what its engines serve (engine, default)"
-        " or the whole catalog (catalog) (env SHIM_LANGUAGES_FROM)",
-    )
-    traffic = parser.add_argument_group("real traffic (docs/migration-guide.md)")
-    traffic.add_argument(
-        "--capture-dir",
-        metavar="DIR",
-        help="write a sampled share of live sessions as session recordings (off by default;"
-        " env SHIM_CAPTURE_DIR)",
-    )
-    traffic.add_argument(
-        "--capture-rate", help="share of sessions captured, 0 to 1 (0.1; env SHIM_CAPTURE_RATE)"
-    )
-    traffic.add_argument(
-        "--capture-max-bytes",
-        help="total size of the capture directory, e.g. 500M or 2G; the oldest captures go"
-        " first (1G; env SHIM_CAPTURE_MAX_BYTES)",
-    )
-    traffic.add_argument(
-        "--capture-retention-hours",
-        help="captures older than this are deleted (72; env SHIM_CAPTURE_RETENTION_HOURS)",
-    )
-    traffic.add_argument(
-        "--shadow-backend",
-        metavar="URL",
-        help="run a sampled share of sessions on this Speech service too (ws(s)://host:port,"
-        " an endpoint URL, or the name of a resource of --backends) and compare its finals"
-        " with the primary's (env SHIM_SHADOW_BACKEND)",
-    )
-    traffic.add_argument(
-        "--shadow-rate", help="share of sessions shadowed, 0 to 1 (1; env SHIM_SHADOW_RATE)"
-    )
-    traffic.add_argument(
-        "--shadow-key", help="subscription key for the shadow backend (env SHIM_SHADOW_KEY)"
-    )
-    edge = parser.add_argument_group("connections")
-    edge.add_argument(
-        "--workers",
-        help="worker processes accepting on the port: a number, or auto (one per CPU);"
-        " default 1 (env SHIM_WORKERS)",
-    )
-    edge.add_argument(
-        "--header-timeout",
-        type=float,
-        help="seconds a connection has to send its request headers (10)",
-    )
-    edge.add_argument(
-        "--max-connections",
-        type=int,
-        help="legacy connections (WebSocket sessions) beyond this get HTTP 503"
-        " (default: from the open-files limit)",
-    )
-    edge.add_argument(
-        "--backlog",
-        type=int,
-        help="connections the kernel queues before they are accepted"
-        " (default: net.core.somaxconn) (env SHIM_BACKLOG)",
-    )
-    tls = parser.add_argument_group("TLS (serve wss:// and https:// directly)")
-    tls.add_argument("--tls-cert", help="certificate chain, PEM (env SHIM_TLS_CERT)")
-    tls.add_argument("--tls-key", help="private key, PEM (env SHIM_TLS_KEY)")
-
-
 def _workers(value: str) -> int:
     """``--workers``: a number, or ``auto`` for one worker per CPU."""
     if value.strip().lower() == "auto":
@@ -447,19 +290,21 @@ def _size(value: str) -> int:
     return int(float(text[: len(text) - len(unit)]) * _SIZE_UNITS[unit])
 
 
-def settings_from(
-    args: argparse.Namespace, environ: Mapping[str, str] | None = None
-) -> ServerSettings:
-    env = os.environ if environ is None else environ
+class _Source:
+    """Where a setting comes from: its flag, else its environment variable."""
 
-    def text(name: str) -> str | None:
-        value = getattr(args, name, None)
+    def __init__(self, args: argparse.Namespace, env: Mapping[str, str]) -> None:
+        self._args = args
+        self.env = env
+
+    def text(self, name: str) -> str | None:
+        value = getattr(self._args, name, None)
         if value is None or value == "":
-            value = env.get(ENVIRONMENT[name]) or None
+            value = self.env.get(ENVIRONMENT[name]) or None
         return None if value is None else str(value)
 
-    def number(name: str, kind: Callable[[str], N], default: N) -> N:
-        raw = text(name)
+    def number(self, name: str, kind: Callable[[str], N], default: N) -> N:
+        raw = self.text(name)
         if raw is None:
             return default
         try:
@@ -467,72 +312,108 @@ def settings_from(
         except ValueError:
             raise ConfigError(f"--{name.replace('_', '-')}: {raw!r} is not a number") from None
 
-    def path(name: str) -> Path | None:
-        raw = text(name)
+    def decimal(self, name: str) -> float:
+        """A number whose default is :class:`ServerSettings`'s."""
+        default: float = getattr(ServerSettings, name)
+        return self.number(name, float, default)
+
+    def path(self, name: str) -> Path | None:
+        raw = self.text(name)
         return Path(raw) if raw else None
 
-    properties = {}
-    for item in getattr(args, "sdk_property", None) or []:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--sdk-property {item!r}: expected NAME=VALUE")
-        properties[name] = value
+    def properties(self) -> dict[str, str]:
+        """``--sdk-property NAME=VALUE``, repeated."""
+        properties = {}
+        for item in getattr(self._args, "sdk_property", None) or []:
+            name, sep, value = item.partition("=")
+            if not sep:
+                raise ConfigError(f"--sdk-property {item!r}: expected NAME=VALUE")
+            properties[name] = value
+        return properties
+
+
+def _backend_settings(src: _Source) -> dict[str, Any]:
+    return {
+        "speech_key": src.text("speech_key"),
+        "speech_region": src.text("speech_region"),
+        "speech_host": src.text("speech_host"),
+        "speech_endpoint": src.text("speech_endpoint"),
+        "backends_file": src.path("backends"),
+        "scenario": src.path("scenario"),
+        "engine": src.text("engine") or ServerSettings.engine,
+        "sdk_properties": src.properties(),
+        "sdk_events": src.text("sdk_events") or ServerSettings.sdk_events,
+        "record_backend": src.path("record_backend"),
+        "languages": src.text("languages") or "legacy",
+        "languages_from": src.text("languages_from") or "engine",
+    }
+
+
+def _client_settings(src: _Source) -> dict[str, Any]:
+    return {
+        "auth": src.text("auth"),
+        "client_keys_file": src.path("client_keys"),
+        "client_keys_env": src.env.get("SHIM_CLIENT_KEYS") or None,
+        "token_secret": src.text("token_secret"),
+        "max_sessions_per_key": src.number("max_sessions_per_key", int, None),
+    }
+
+
+def _session_settings(src: _Source) -> dict[str, Any]:
+    names = ("idle_timeout", "silence_timeout", "flush_timeout", "backend_timeout")
+    names += ("liveness_timeout", "drain_timeout", "max_session_minutes", "header_timeout")
+    return {name: src.decimal(name) for name in names}
+
+
+def _connection_settings(src: _Source) -> dict[str, Any]:
+    return {
+        "host": src.text("host") or "127.0.0.1",
+        "port": src.number("port", int, 5000),
+        "max_connections": src.number("max_connections", int, None),
+        "backlog": src.number("backlog", int, None),
+        "workers": src.number("workers", _workers, 1),
+        "tls_cert": src.path("tls_cert"),
+        "tls_key": src.path("tls_key"),
+    }
+
+
+def _traffic_settings(src: _Source) -> dict[str, Any]:
+    defaults = ServerSettings
+    return {
+        "capture_dir": src.path("capture_dir"),
+        "capture_rate": src.number("capture_rate", float, defaults.capture_rate),
+        "capture_max_bytes": src.number("capture_max_bytes", _size, defaults.capture_max_bytes),
+        "capture_retention_hours": src.decimal("capture_retention_hours"),
+        "shadow_backend": src.text("shadow_backend"),
+        "shadow_rate": src.number("shadow_rate", float, defaults.shadow_rate),
+        "shadow_key": src.text("shadow_key"),
+    }
+
+
+def settings_from(
+    args: argparse.Namespace, environ: Mapping[str, str] | None = None
+) -> ServerSettings:
+    """The settings of ``serve``: flags, then environment, then defaults; validated, and the
+    pool file loaded."""
+    src = _Source(args, os.environ if environ is None else environ)
     settings = ServerSettings(
-        host=text("host") or "127.0.0.1",
-        port=number("port", int, 5000),
-        speech_key=text("speech_key"),
-        speech_region=text("speech_region"),
-        speech_host=text("speech_host"),
-        speech_endpoint=text("speech_endpoint"),
-        backends_file=path("backends"),
-        scenario=path("scenario"),
-        engine=text("engine") or ServerSettings.engine,
-        auth=text("auth"),
-        client_keys_file=path("client_keys"),
-        client_keys_env=env.get("SHIM_CLIENT_KEYS") or None,
-        token_secret=text("token_secret"),
-        max_sessions_per_key=number("max_sessions_per_key", int, None),
-        idle_timeout=number("idle_timeout", float, ServerSettings.idle_timeout),
-        silence_timeout=number("silence_timeout", float, ServerSettings.silence_timeout),
-        flush_timeout=number("flush_timeout", float, ServerSettings.flush_timeout),
-        backend_timeout=number("backend_timeout", float, ServerSettings.backend_timeout),
-        liveness_timeout=number("liveness_timeout", float, ServerSettings.liveness_timeout),
-        drain_timeout=number("drain_timeout", float, ServerSettings.drain_timeout),
-        max_session_minutes=number(
-            "max_session_minutes", float, ServerSettings.max_session_minutes
-        ),
-        header_timeout=number("header_timeout", float, ServerSettings.header_timeout),
-        max_connections=number("max_connections", int, None),
-        backlog=number("backlog", int, None),
-        workers=number("workers", _workers, 1),
-        tls_cert=path("tls_cert"),
-        tls_key=path("tls_key"),
-        languages=text("languages") or "legacy",
-        languages_from=text("languages_from") or "engine",
-        sdk_properties=properties,
-        record_backend=path("record_backend"),
-        sdk_events=text("sdk_events") or ServerSettings.sdk_events,
-        capture_dir=path("capture_dir"),
-        capture_rate=number("capture_rate", float, ServerSettings.capture_rate),
-        capture_max_bytes=number("capture_max_bytes", _size, ServerSettings.capture_max_bytes),
-        capture_retention_hours=number(
-            "capture_retention_hours", float, ServerSettings.capture_retention_hours
-        ),
-        shadow_backend=text("shadow_backend"),
-        shadow_rate=number("shadow_rate", float, ServerSettings.shadow_rate),
-        shadow_key=text("shadow_key"),
+        **_connection_settings(src),
+        **_backend_settings(src),
+        **_client_settings(src),
+        **_session_settings(src),
+        **_traffic_settings(src),
     )
     settings.validate()
-    if settings.backends_file is not None:
-        try:
-            pool = load_pool_file(settings.backends_file, env)
-        except PoolFileError as error:
-            raise ConfigError(f"--backends {error}") from None
-        settings = replace(settings, backends=pool)
-        shadow = settings.shadow_resource
-        if shadow is not None and shadow not in {r.name for r in pool.resources}:
-            raise ConfigError(
-                f"--shadow-backend {shadow!r}: no resource of that name in --backends"
-                f" {settings.backends_file}"
-            )
-    return settings
+    if settings.backends_file is None:
+        return settings
+    try:
+        pool = load_pool_file(settings.backends_file, src.env)
+    except PoolFileError as error:
+        raise ConfigError(f"--backends {error}") from None
+    shadow = settings.shadow_resource
+    if shadow is not None and shadow not in {r.name for r in pool.resources}:
+        raise ConfigError(
+            f"--shadow-backend {shadow!r}: no resource of that name in --backends"
+            f" {settings.backends_file}"
+        )
+    return replace(settings, backends=pool)

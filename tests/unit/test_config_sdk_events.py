@@ -6,7 +6,8 @@ import argparse
 
 import pytest
 
-from shim.config import ConfigError, add_serve_arguments, settings_from
+from shim.config import ConfigError, settings_from
+from shim.serve_flags import add_serve_arguments
 
 pytestmark = pytest.mark.unit
 

@@ -38,7 +38,9 @@ NEUTRAL = frozenset(
 MAY_IMPORT: dict[str, frozenset[str]] = {
     # the console script: every command
     "shim.__main__": frozenset({"shim.cli"}),
-    "shim.cli": frozenset({"shim.config", "shim.server", "shim.emulator", "shim.harness"}),
+    "shim.cli": frozenset(
+        {"shim.config", "shim.serve_flags", "shim.server", "shim.emulator", "shim.harness"}
+    ),
     # the drop-in server: the legacy core, the SDK bridge, the embedded local service, ...;
     # captures are written in the harness's recording format and shadow sessions compared
     # and reported by its comparison (one format, one comparison: docs/architecture.md)
@@ -58,6 +60,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     ),
     # every setting; the session limits' defaults are the legacy core's; the pool file
     "shim.config": frozenset({"shim.legacy", "shim.pool"}),
+    # the serve command's flags (argparse only); their values become settings in config
+    "shim.serve_flags": frozenset(),
     # credentials: refusals are legacy handshake errors of the legacy request's credential
     "shim.auth": frozenset({"shim.legacy"}),
     # the migration harness judges the rest from outside: neutral modules only
