@@ -77,40 +77,13 @@ def create_app(settings: ServerSettings) -> web.Application:
     event_path = use_event_path(settings.sdk_events)  # chosen and logged once, at start
     metrics.SDK_EVENT_PATH.labels(event_path.name.value).set(1)
     issuer = TokenIssuer(settings.token_secret)
-    keys = None
-    if settings.auth_mode == "keys":
-        keys = (
-            ClientKeys.load(settings.client_keys_file)
-            if settings.client_keys_file
-            else ClientKeys.from_env(settings.client_keys_env or "")
-        )
-    authenticator = Authenticator(
-        settings.auth_mode,
-        issuer,
-        keys=keys,
-        region=settings.speech_region,
-        max_sessions_per_key=settings.max_sessions_per_key,
-        # With worker processes, limits and passthrough tokens hold across all of them.
-        shared_sessions=SharedSessionCounts(worker.state_dir / "sessions") if worker else None,
-        shared_keys=SharedKeyMemory(worker.state_dir / "keys") if worker else None,
-    )
+    keys = _client_keys(settings)
+    authenticator = _authenticator(settings, issuer, keys, worker)
     pool = settings.pool()
     _check_key_pools(keys, pool, settings)
-    catalog: CatalogSource = Catalog.bundled()
     live = _live_catalog_of(pool)
-    if live is not None:
-        catalog = live
-
-    def properties(resource: ResourceSpec) -> dict[str, str]:
-        local = resource.kind in ("host", "embedded")
-        return {**(LOCAL_PROPERTIES if local else {}), **settings.sdk_properties}
-
-    placement = Placement(
-        pool,
-        properties,
-        own_key_base=None if settings.backends else pool.resources[0],
-        shared=SharedSessionCounts(worker.state_dir / POOL_LEASES) if worker else None,
-    )
+    catalog: CatalogSource = live if live is not None else Catalog.bundled()
+    placement = _placement(settings, pool, worker)
     guard = ConnectionGuard(
         EdgeLimits(
             header_timeout=settings.header_timeout,
@@ -125,14 +98,7 @@ def create_app(settings: ServerSettings) -> web.Application:
         executor=ThreadPoolExecutor(max_workers=2, thread_name_prefix="mp3"),
         runtime=SpeechRuntime(),
         record_dir=settings.record_backend,
-        limits=Limits(
-            idle_timeout=settings.idle_timeout,
-            silence_timeout=settings.silence_timeout,
-            max_session=settings.max_session_minutes * 60,
-            flush_timeout=settings.flush_timeout,
-            backend_timeout=settings.backend_timeout,
-            liveness_timeout=settings.liveness_timeout,
-        ),
+        limits=_limits(settings),
         guard=guard,
     )
     captures, shadows = real_traffic(settings, LOCAL_PROPERTIES, placement.backend)
@@ -143,14 +109,87 @@ def create_app(settings: ServerSettings) -> web.Application:
     app[WORKER] = worker
     app[_PLACEMENT] = placement
     app[_SETTINGS] = settings
+    _add_routes(app, settings, service, authenticator, issuer)
+    _add_cleanups(app, service, live)
+    if shadows is not None:
+        shadows.add_routes(app)
+    return app
 
+
+def _client_keys(settings: ServerSettings) -> ClientKeys | None:
+    if settings.auth_mode != "keys":
+        return None
+    if settings.client_keys_file:
+        return ClientKeys.load(settings.client_keys_file)
+    return ClientKeys.from_env(settings.client_keys_env or "")
+
+
+def _authenticator(
+    settings: ServerSettings,
+    issuer: TokenIssuer,
+    keys: ClientKeys | None,
+    worker: WorkerContext | None,
+) -> Authenticator:
+    return Authenticator(
+        settings.auth_mode,
+        issuer,
+        keys=keys,
+        region=settings.speech_region,
+        max_sessions_per_key=settings.max_sessions_per_key,
+        # With worker processes, limits and passthrough tokens hold across all of them.
+        shared_sessions=SharedSessionCounts(worker.state_dir / "sessions") if worker else None,
+        shared_keys=SharedKeyMemory(worker.state_dir / "keys") if worker else None,
+    )
+
+
+def _placement(settings: ServerSettings, pool: PoolFile, worker: WorkerContext | None) -> Placement:
+    def properties(resource: ResourceSpec) -> dict[str, str]:
+        local = resource.kind in ("host", "embedded")
+        return {**(LOCAL_PROPERTIES if local else {}), **settings.sdk_properties}
+
+    return Placement(
+        pool,
+        properties,
+        own_key_base=None if settings.backends else pool.resources[0],
+        shared=SharedSessionCounts(worker.state_dir / POOL_LEASES) if worker else None,
+    )
+
+
+def _limits(settings: ServerSettings) -> Limits:
+    return Limits(
+        idle_timeout=settings.idle_timeout,
+        silence_timeout=settings.silence_timeout,
+        max_session=settings.max_session_minutes * 60,
+        flush_timeout=settings.flush_timeout,
+        backend_timeout=settings.backend_timeout,
+        liveness_timeout=settings.liveness_timeout,
+    )
+
+
+def _add_routes(
+    app: web.Application,
+    settings: ServerSettings,
+    service: TranslateService,
+    authenticator: Authenticator,
+    issuer: TokenIssuer,
+) -> None:
     async def translate_route(request: web.Request) -> web.StreamResponse:
         return await translate(request, service)
 
     app.router.add_get(TRANSLATE_PATH, translate_route)
-    app[_LANGUAGES] = ServedLanguages(catalog)
-    app.router.add_get("/metrics", _metrics_route(placement))
+    app[_LANGUAGES] = ServedLanguages(service.catalog)
+    app.router.add_get("/metrics", _metrics_route(service.placement))
     metrics.record_build_info()
+    _add_health(app, settings, service)
+    worker = app[WORKER]
+    if worker is not None:
+        app.on_response_prepare.append(_worker_header(worker))
+    add_languages_routes(app, app[_LANGUAGES], current_by_default=settings.languages == "current")
+    add_token_routes(app, authenticator, issuer)
+
+
+def _add_health(app: web.Application, settings: ServerSettings, service: TranslateService) -> None:
+    placement, guard, worker = service.placement, app[GUARD], app[WORKER]
     health.add_routes(
         app,
         health.Readiness(
@@ -174,10 +213,11 @@ def create_app(settings: ServerSettings) -> web.Application:
             **({"worker": worker.describe()} if worker else {}),
         },
     )
-    if worker is not None:
-        app.on_response_prepare.append(_worker_header(worker))
-    add_languages_routes(app, app[_LANGUAGES], current_by_default=settings.languages == "current")
-    add_token_routes(app, authenticator, issuer)
+
+
+def _add_cleanups(
+    app: web.Application, service: TranslateService, live: LiveCatalog | None
+) -> None:
     # cleanup_ctx unwinds in reverse: recognizers still live stop while the embedded service
     # they talk to is still up.
     app.cleanup_ctx.append(_embedded_backend)
@@ -185,12 +225,9 @@ def create_app(settings: ServerSettings) -> web.Application:
     app.cleanup_ctx.append(_pool_probes)
     if service.traffic is not None:
         app.cleanup_ctx.append(service.traffic.running)
-        if shadows is not None:
-            shadows.add_routes(app)
     if live is not None:
         app.cleanup_ctx.append(_live_catalog(live))
     app.on_cleanup.append(_stop_executor)
-    return app
 
 
 _PLACEMENT = web.AppKey("placement", Placement)
