@@ -100,8 +100,8 @@ def _fingerprint(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from shim.config import settings_from
-    from shim.server.app import GUARD, WORKER, create_app, drain, ssl_context
-    from shim.server.edge import GuardedAppRunner
+    from shim.server.app import CONNECTIONS, WORKER, create_app, drain, ssl_context
+    from shim.server.edge import EdgeAppRunner
     from shim.server.tls import ServerSite
 
     # ConfigError, ScenarioError and KeyFileError are ValueErrors; every message names the
@@ -123,7 +123,7 @@ def _serve(args: argparse.Namespace) -> int:
                 "https" if context else "http",
                 ssl_context=context,
                 before_cleanup=lambda: drain(app, settings.drain_timeout),
-                runner_factory=functools.partial(GuardedAppRunner, guard=app[GUARD]),
+                runner_factory=functools.partial(EdgeAppRunner, counts=app[CONNECTIONS]),
                 reuse_port=app[WORKER] is not None and app[WORKER].reuse_port,
                 site_factory=ServerSite,
                 backlog=settings.backlog,

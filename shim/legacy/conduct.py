@@ -1,9 +1,9 @@
 """The conduct of one legacy session, sans-I/O: every decision between handshake and close.
 
-In the style of h11 and of mitmproxy's proxy layers: the edge turns what happens — client
+In the style of h11 and of mitmproxy's proxy layers: the executor turns what happens — client
 frames, Speech SDK events, the passing of time — into events and calls
 :meth:`SessionConduct.handle`; the core answers with commands (send a result, write audio to
-the backend, pause reading, close) that the edge executes in order. The core does no I/O and
+the backend, pause reading, close) that the executor executes in order. The core does no I/O and
 reads no clock: every call carries ``now`` (monotonic seconds), so playbook tests can replay
 any timeline.
 
@@ -17,9 +17,9 @@ What it decides:
   Close. All codes come from :mod:`shim.legacy.errors`.
 * **Moving to another backend.** A session made with ``may_move`` whose backend fails (a
   cancellation — the SDK's own reconnects gave up —, an early stop, a start that failed, a
-  stall, a flush that ran out) does not close: it asks the edge to go on on another Speech
+  stall, a flush that ran out) does not close: it asks the executor to go on on another Speech
   resource (:class:`BackendLost`), from the end of the last final it sent (``resume_at``;
-  0 before any). The edge keeps the audio from there on (:class:`KeepAudioFrom` follows
+  0 before any). The executor keeps the audio from there on (:class:`KeepAudioFrom` follows
   every final sent), gives it to the next backend and answers :class:`BackendReplaced`
   with the tick where that backend's audio starts, or :class:`NoOtherBackend` to end the
   session as the failure says. Offsets from the new backend are shifted by that tick, so
@@ -44,7 +44,7 @@ What it decides:
   also pauses once the audio kept for a move (from the end of the last final) reaches
   ``AUDIO_AHEAD_SECONDS`` — unless the backend has heard all but ``CAUGHT_UP_SECONDS`` of
   it: then it waits for more audio to end a phrase longer than the read-ahead, pausing could
-  never end, and the kept audio grows on to the edge's hard limit (past which the session
+  never end, and the kept audio grows on to the executor's hard limit (past which the session
   can no longer move until its next final). Received audio is converted
   in steps of at most ``CONVERT_STEP_BYTES`` of 16 kHz PCM and the read-ahead is checked
   after each step, so a format that multiplies on conversion (1 kHz 8-bit: 32 times) never
@@ -60,7 +60,7 @@ What it decides:
   goes on while writes succeed. Only a failed write, a reset or the write timeout mean the
   client is gone (``ClientGone``, the write timeout below).
 * **Liveness while paused.** While reading is paused nothing the client sends is read, so a
-  client that died behind its unread audio would go unnoticed. The core asks the edge to
+  client that died behind its unread audio would go unnoticed. The core asks the executor to
   check the client (``CheckClient``: a Ping, whose write fails once the client's TCP answered
   the previous one with a reset) every half ``liveness_timeout`` of paused time in which
   nothing was written to it (a write is such a check itself): a gone client is noticed within
@@ -79,7 +79,7 @@ is the only place the state changes. The vocabulary (limits, events, commands) i
 
 Memory: a session's core holds the audio normaliser's state (one sample frame and the
 resampler), at most one received piece of audio not yet converted (one socket read, 256 KiB,
-given by the edge), the results held behind a final's pending TTS (bounded by what the
+given by the executor), the results held behind a final's pending TTS (bounded by what the
 backend may produce for the read-ahead window), and the watchdog's loud blocks
 (:mod:`shim.legacy.watchdog`). The backend is given at most ``AUDIO_AHEAD_SECONDS`` plus one
 step of audio it has not answered, whatever the format.
@@ -172,10 +172,10 @@ class SessionConduct:
     def __init__(
         self, request: SessionRequest, limits: Limits, now: float, *, may_move: bool = False
     ) -> None:
-        """``may_move``: the edge can go on with the session on another backend."""
+        """``may_move``: the executor can go on with the session on another backend."""
         self.limits = limits
         self._may_move = may_move
-        self._lost: tuple[Failure, str, str | None] | None = None  # awaiting the edge's answer
+        self._lost: tuple[Failure, str, str | None] | None = None  # awaiting the executor's answer
         self._base = 0  # ticks: where the current backend's audio starts in the session's
         self._backend_done = False  # it stopped after the end of audio; a final is re-spoken
         self.state = State.STREAMING
@@ -310,7 +310,7 @@ class SessionConduct:
         limits = self.limits
         if self._tts_deadline is not None:
             deadlines.append(self._tts_deadline)
-        # While the edge moves the session the backend owes nothing: no stall, no flush.
+        # While the executor moves the session the backend owes nothing: no stall, no flush.
         if self._lost is None and (stall := self._stall_deadline()) is not None:
             deadlines.append(stall)
         if self.state is State.FLUSHING:
@@ -335,7 +335,7 @@ class SessionConduct:
     def _audio_received(self, event: AudioReceived, now: float) -> list[Command]:
         if self.state is not State.STREAMING:
             return []  # while flushing: nothing more goes to the backend
-        if self._input:  # the edge holds data while paused: a bug if it did not
+        if self._input:  # the executor holds data while paused: a bug if it did not
             raise RuntimeError("audio received while the last piece still waits")
         try:
             if event.message_start:
@@ -551,7 +551,7 @@ class SessionConduct:
         return [BackendLost(failure, code, self._audio.kept_from)]
 
     def _lost_answered(self, start: int | None, now: float) -> list[Command]:
-        """The edge's answer to :class:`BackendLost`: the new backend's start, or None."""
+        """The executor's answer to :class:`BackendLost`: the new backend's start, or None."""
         assert self._lost is not None
         failure, reason, warn = self._lost
         self._lost = None

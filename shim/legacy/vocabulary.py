@@ -1,10 +1,10 @@
 """The session core's vocabulary: its limits, the events it is told and the commands it gives.
 
-The edge (``shim/server/translate.py``) turns what happens into these events and carries the
-commands out in order (:mod:`shim.legacy.conduct` decides). Backend events come from the
-Speech SDK bridge as plain values (:mod:`shim.speech.events`). Every command a new kind of
-output needs is added to :data:`Command`; the edge's dispatch ends in ``assert_never``, so a
-command it does not carry out fails the type check.
+The executor (``shim/server/translate_session.py``) turns what happens into these events
+and carries the commands out in order (:mod:`shim.legacy.conduct` decides). Backend events
+come from the Speech SDK bridge as plain values (:mod:`shim.speech.events`). A new kind of
+output is a new command in :data:`Command`; the executor's dispatch ends in
+``assert_never``, so a command it does not carry out fails the type check.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ class ShutdownRequested:
 
 @dataclass(frozen=True)
 class Tick:
-    """Time passed; the edge calls this at :meth:`SessionConduct.next_deadline`."""
+    """Time passed; the executor calls this at :meth:`SessionConduct.next_deadline`."""
 
 
 Event = (
@@ -146,7 +146,7 @@ Event = (
 )
 
 
-# ---- commands: what the edge must do, in order ---------------------------------------------------
+# ---- commands: what the executor must do, in order -----------------------------------------------
 @dataclass(frozen=True)
 class SendResult:
     """One result as one unfragmented text frame (RS1)."""
@@ -163,7 +163,7 @@ class SendResult:
 @dataclass(frozen=True)
 class SendTts:
     """One final's audio as one binary message in several frames (TS1, TS2), in the format
-    the client asked for (the edge encodes MP3 off the loop)."""
+    the client asked for (the executor encodes MP3 off the loop)."""
 
     wav: bytes  # one complete WAV file
     final_id: str
@@ -206,7 +206,7 @@ class ResumeReading:
 
 @dataclass(frozen=True)
 class CheckClient:
-    """Reading is paused: find out whether the client is still there (the edge pings it; a
+    """Reading is paused: find out whether the client is still there (the executor pings it; a
     gone client makes a write fail, reported as :class:`ClientGone`)."""
 
 
@@ -278,7 +278,7 @@ Command = (
 )
 
 
-# Backend events: from the lost backend, while the edge moves the session, they are ignored.
+# Backend events: from the lost backend, while the executor moves the session, they are ignored.
 BACKEND_EVENTS = (
     Recognizing,
     Recognized,

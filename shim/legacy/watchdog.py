@@ -3,7 +3,7 @@ read-ahead and the watchdog (the reasoning is in :mod:`shim.legacy.conduct`'s do
 
 Memory: the start ticks of unanswered loud 100 ms blocks (at most ``AUDIO_AHEAD_SECONDS ×
 10`` plus one conversion step's) and, for a session that may move, of the loud blocks after
-the last final (ten per second of the kept audio, bounded by the edge's replay limit).
+the last final (ten per second of the kept audio, bounded by the executor's replay limit).
 """
 
 from __future__ import annotations

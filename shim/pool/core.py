@@ -2,7 +2,7 @@
 health. Modelled on LiteLLM's router (deployments with limits, cooldowns, fallbacks) and
 Envoy's outlier detection, for streaming sessions.
 
-The edge feeds events to :meth:`PoolCore.handle` with the time (monotonic seconds; the core
+Placement feeds events to :meth:`PoolCore.handle` with the time (monotonic seconds; the core
 reads no clock) and carries out the commands it returns:
 
 * **Choosing** (:class:`Place`): among the session's pool, leave out resources the session
@@ -10,7 +10,7 @@ reads no clock) and carries out the commands it returns:
   resources at ``max_sessions``; take the best (lowest) priority that is left, and in it the
   least loaded for its weight (``load / weight``; ties go to the file's order). Nothing
   left: :class:`Refuse`, ``FULL`` when a healthy resource was only full (the legacy 429),
-  else ``UNAVAILABLE`` (503). The load is the edge's count of open sessions per resource,
+  else ``UNAVAILABLE`` (503). The load is placement's count of open sessions per resource,
   across the workers of the replica, read under the same lock that takes the new session's
   lease, so ``max_sessions`` holds.
 * **Cooling down** (:class:`Failed`): a resource that refuses the key, throttles, is
@@ -20,17 +20,17 @@ reads no clock) and carries out the commands it returns:
   row without a success lasts longer (:class:`Backoff`).
 * **Probing**: when its cooldown is over a resource is ``PROBING`` and gets one probe, and
   no session goes there until the probe's verdict. The probe is active: at
-  :meth:`PoolCore.next_probe` the edge sends :class:`ProbesDue` and carries out each
+  :meth:`PoolCore.next_probe` placement sends :class:`ProbesDue` and carries out each
   :class:`Probe` (a connection to the resource with its key, no audio: nothing billed) and
   reports :class:`Probed`; a failed probe cools the resource down again, for longer. So a
   resource that comes back is healthy within its current cooldown (at most the backoff's
-  ``longest``) even when no session comes, which ``/readyz`` at 503 would stop. Where the
-  edge runs no probes, the next session placed there is the probe (``Assign(trial=True)``);
+  ``longest``) even when no session comes, which ``/readyz`` at 503 would stop. Where
+  placement runs no probes, the next session placed there is the probe (``Assign(trial=True)``);
   its failure before its first result only moves it to another resource.
 * **Success clears at once** (:class:`Succeeded`: a session's first result on the
   resource, or a probe that passed): the resource is healthy again, its backoff forgotten.
 
-Moving a session is the edge's :class:`Failed` (for the resource it leaves) followed by a
+Moving a session is placement's :class:`Failed` (for the resource it leaves) followed by a
 :class:`Place` with the resources it failed on since its last result there (``tried``) and
 the moves it made so far: a session moves at most :data:`MAX_MOVES` times, so a session
 whose every resource fails in turn ends instead of going round the pool for ever. Whether a
@@ -140,7 +140,7 @@ class ProbeEnded:
 
 @dataclass(frozen=True)
 class ProbesDue:
-    """Time passed (the edge's timer at :meth:`PoolCore.next_probe`): start the due probes."""
+    """Time passed (placement's timer at :meth:`PoolCore.next_probe`): start the due probes."""
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from shim.config import ConfigError, ServerSettings
 from shim.legacy.vocabulary import Limits
 from shim.pool.file import LOCAL_KEY, PoolFile, ResourceSpec
 from shim.server import health, metrics
-from shim.server.edge import ConnectionGuard, EdgeLimits, default_max_connections, describe
+from shim.server.edge import ConnectionCounts, ConnectionLimits, default_max_connections, describe
 from shim.server.embedded import EmbeddedBackend, run_embedded
 from shim.server.languages_routes import ServedLanguages, add_languages_routes
 from shim.server.placement import POOL_LEASES, Placement
@@ -41,7 +41,7 @@ from shim.speech.runtime import SpeechRuntime
 log = logging.getLogger("shim.server")
 
 SERVICE = web.AppKey("translate_service", TranslateService)
-GUARD = web.AppKey("connection_guard", ConnectionGuard)
+CONNECTIONS = web.AppKey("connections", ConnectionCounts)
 WORKER = web.AppKey("worker", WorkerContext)
 TRANSLATE_PATH = "/{speech:(?i:speech)}/{translate:(?i:translate)}"
 
@@ -84,8 +84,8 @@ def create_app(settings: ServerSettings) -> web.Application:
     live = _live_catalog_of(pool)
     catalog: CatalogSource = live if live is not None else Catalog.bundled()
     placement = _placement(settings, pool, worker)
-    guard = ConnectionGuard(
-        EdgeLimits(
+    connections = ConnectionCounts(
+        ConnectionLimits(
             header_timeout=settings.header_timeout,
             max_connections=settings.max_connections or default_max_connections(),
         )
@@ -99,13 +99,13 @@ def create_app(settings: ServerSettings) -> web.Application:
         runtime=SpeechRuntime(),
         record_dir=settings.record_backend,
         limits=_limits(settings),
-        guard=guard,
+        connections=connections,
     )
     captures, shadows = real_traffic(settings, LOCAL_PROPERTIES, placement.backend)
     if captures is not None or shadows is not None:
         service.traffic = Traffic(captures, shadows)
     app[SERVICE] = service
-    app[GUARD] = guard
+    app[CONNECTIONS] = connections
     app[WORKER] = worker
     app[_PLACEMENT] = placement
     app[_SETTINGS] = settings
@@ -189,7 +189,7 @@ def _add_routes(
 
 
 def _add_health(app: web.Application, settings: ServerSettings, service: TranslateService) -> None:
-    placement, guard, worker = service.placement, app[GUARD], app[WORKER]
+    placement, connections, worker = service.placement, app[CONNECTIONS], app[WORKER]
     health.add_routes(
         app,
         health.Readiness(
@@ -200,7 +200,7 @@ def _add_health(app: web.Application, settings: ServerSettings, service: Transla
                 if settings.auth_mode == "passthrough"
                 else placement.unavailable
             ),
-            at_connection_cap=lambda: guard.at_capacity,
+            at_connection_cap=lambda: connections.at_capacity,
         ),
         lambda: {
             "status": "draining" if service.draining else "ok",
@@ -209,7 +209,7 @@ def _add_health(app: web.Application, settings: ServerSettings, service: Transla
             "sessions": len(service.sessions),
             "session_objects": len(LIVE_SESSIONS),  # more than sessions after a while: a leak
             "sessions_started": service.started,
-            **describe(guard),
+            **describe(connections),
             **({"worker": worker.describe()} if worker else {}),
         },
     )

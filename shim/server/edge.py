@@ -79,15 +79,15 @@ def default_max_connections() -> int:
 
 
 @dataclass(frozen=True)
-class EdgeLimits:
+class ConnectionLimits:
     header_timeout: float = 10.0
     max_connections: int = 1000
 
 
-class ConnectionGuard:
+class ConnectionCounts:
     """Counts open connections, and legacy ones; shared by every connection of one server."""
 
-    def __init__(self, limits: EdgeLimits) -> None:
+    def __init__(self, limits: ConnectionLimits) -> None:
         self.limits = limits
         self.open = 0  # TCP connections
         self.legacy = 0  # legacy connections, from their handshake to their end
@@ -149,11 +149,11 @@ def _raw_busy_response() -> bytes:
     return head.encode() + body
 
 
-class GuardedRequestHandler(web_protocol.RequestHandler):
-    """aiohttp's protocol, with the guard's header timeout, cap, bad-request answer, TCP
+class EdgeRequestHandler(web_protocol.RequestHandler):
+    """aiohttp's protocol, with the edge's header timeout, connection cap, bad-request answer, TCP
     keepalive and half-open connections."""
 
-    guard: ConnectionGuard
+    counts: ConnectionCounts
     # Set by whoever took the connection over after an upgrade: called when the client ends
     # its side; True keeps the connection open for writing (shim/server/legacy_socket.py).
     on_end_of_stream: Callable[[], bool] | None = None
@@ -164,16 +164,16 @@ class GuardedRequestHandler(web_protocol.RequestHandler):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         _keepalive(transport)
-        guard = self.guard
-        if guard.full:
-            guard.refuse()
+        connections = self.counts
+        if connections.full:
+            connections.refuse()
             self._refuse(transport)
             return
-        guard.open += 1
+        connections.open += 1
         metrics.CONNECTIONS_OPEN.inc()
         self._counted = True
         self._header_timer = asyncio.get_running_loop().call_later(
-            guard.limits.header_timeout, self._headers_too_slow
+            connections.limits.header_timeout, self._headers_too_slow
         )
 
     def _refuse(self, transport: asyncio.BaseTransport) -> None:
@@ -206,7 +206,7 @@ class GuardedRequestHandler(web_protocol.RequestHandler):
 
     def _headers_too_slow(self) -> None:
         self._header_timer = None
-        self.guard.timed_out += 1
+        self.counts.timed_out += 1
         metrics.CONNECTIONS_REFUSED.labels("header_timeout").inc()
         self.force_close()
 
@@ -216,7 +216,7 @@ class GuardedRequestHandler(web_protocol.RequestHandler):
             self._header_timer = None
         if self._counted:
             self._counted = False
-            self.guard.open -= 1
+            self.counts.open -= 1
             metrics.CONNECTIONS_OPEN.dec()
         super().connection_lost(exc)
 
@@ -242,8 +242,8 @@ class GuardedRequestHandler(web_protocol.RequestHandler):
         )
 
 
-class GuardedServer(web_server.Server):
-    def __init__(self, inner: web_server.Server, guard: ConnectionGuard) -> None:
+class EdgeServer(web_server.Server):
+    def __init__(self, inner: web_server.Server, counts: ConnectionCounts) -> None:
         super().__init__(
             inner.request_handler,
             request_factory=inner.request_factory,
@@ -251,41 +251,41 @@ class GuardedServer(web_server.Server):
             loop=inner._loop,
             **inner._kwargs,
         )
-        self.guard = guard
+        self.counts = counts
 
     def __call__(self) -> web_protocol.RequestHandler:
-        handler = GuardedRequestHandler(self, loop=self._loop, **self._kwargs)
-        handler.guard = self.guard
+        handler = EdgeRequestHandler(self, loop=self._loop, **self._kwargs)
+        handler.counts = self.counts
         return handler
 
 
-class GuardedAppRunner(web.AppRunner):
-    """An AppRunner whose connections go through a :class:`ConnectionGuard`."""
+class EdgeAppRunner(web.AppRunner):
+    """An AppRunner whose connections are counted and capped (:class:`ConnectionCounts`)."""
 
-    def __init__(self, app: web.Application, guard: ConnectionGuard, **kwargs: Any) -> None:
-        kwargs.setdefault("keepalive_timeout", guard.limits.header_timeout)
+    def __init__(self, app: web.Application, counts: ConnectionCounts, **kwargs: Any) -> None:
+        kwargs.setdefault("keepalive_timeout", counts.limits.header_timeout)
         super().__init__(app, **kwargs)
-        self.guard = guard
+        self.counts = counts
 
     async def _make_server(self) -> web_server.Server:
-        return GuardedServer(await super()._make_server(), self.guard)
+        return EdgeServer(await super()._make_server(), self.counts)
 
 
-def describe(guard: ConnectionGuard) -> dict[str, Any]:
-    """The guard's counters, for /healthz."""
+def describe(connections: ConnectionCounts) -> dict[str, Any]:
+    """The connection counts, for /healthz."""
     return {
-        "connections": guard.open,
-        "legacy_connections": guard.legacy,
-        "max_connections": guard.limits.max_connections,
-        "refused_at_cap": guard.refused,
-        "header_timeouts": guard.timed_out,
+        "connections": connections.open,
+        "legacy_connections": connections.legacy,
+        "max_connections": connections.limits.max_connections,
+        "refused_at_cap": connections.refused,
+        "header_timeouts": connections.timed_out,
     }
 
 
 __all__ = [
-    "ConnectionGuard",
-    "EdgeLimits",
-    "GuardedAppRunner",
+    "ConnectionCounts",
+    "ConnectionLimits",
+    "EdgeAppRunner",
     "default_max_connections",
     "describe",
 ]

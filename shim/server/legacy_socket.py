@@ -36,7 +36,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from shim.server.edge import GuardedRequestHandler
+from shim.server.edge import EdgeRequestHandler
 from shim.server.taps import FrameTap
 from shim.wsframes import (
     DataChunk,
@@ -162,7 +162,7 @@ class LegacySocket:
         protocol = request.protocol
         protocol.set_parser(_ParserAdapter(socket))  # type: ignore[arg-type]
         protocol.keep_alive(False)
-        if isinstance(protocol, GuardedRequestHandler):
+        if isinstance(protocol, EdgeRequestHandler):
             protocol.on_end_of_stream = socket._ended_stream
         return socket
 

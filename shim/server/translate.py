@@ -1,7 +1,7 @@
 """``GET /speech/translate``: one legacy session's handshake, and its session started.
 
 The handshake is validated before the upgrade (400/401/429/503 with a JSON body); then the
-session runs in :mod:`shim.server.translate_session` (the edge that carries out the core's
+session runs in :mod:`shim.server.translate_session` (the executor that carries out the core's
 commands), with one log line at its start and one at its end.
 """
 
@@ -39,13 +39,13 @@ def _refusal(error: LegacyError, request_id: str) -> web.Response:
 
 async def translate(request: web.Request, service: TranslateService) -> web.StreamResponse:
     request_id = uuid.uuid4().hex
-    guard = service.guard
+    connections = service.connections
     origin = time.monotonic()  # a capture's times count from the request
     try:
         if service.draining:
             raise HandshakeError(Failure.SERVER_UNAVAILABLE, "server is shutting down; retry")
-        if guard is not None and guard.at_capacity:
-            guard.refuse()
+        if connections is not None and connections.at_capacity:
+            connections.refuse()
             raise HandshakeError(Failure.SERVER_UNAVAILABLE, "too many connections; retry later")
         parsed = parse_request(request.query.items(), request.headers, service.catalog.current())
         grant = service.authenticator.authenticate(parsed.credential)
@@ -72,13 +72,13 @@ async def translate(request: web.Request, service: TranslateService) -> web.Stre
             extra={"request_id": request_id, "status": response.status},
         )
         return response
-    if guard is not None:
-        guard.legacy += 1
+    if connections is not None:
+        connections.legacy += 1
     try:
         return await _serve(request, service, parsed, grant, slot, seat, request_id, origin)
     finally:
-        if guard is not None:
-            guard.legacy -= 1
+        if connections is not None:
+            connections.legacy -= 1
 
 
 async def _serve(

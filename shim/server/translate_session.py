@@ -1,4 +1,4 @@
-"""The edge of one legacy session: it carries out the session core's commands, and nothing else.
+"""The executor of one legacy session: it carries out the session core's commands, nothing else.
 
 Every decision belongs to the sans-I/O core, :class:`shim.legacy.conduct.SessionConduct`;
 this module turns what happens into its events and executes its commands. The socket pushes
@@ -7,7 +7,7 @@ the writer, reports each result it has written; a timer fires at the core's next
 (the write timeout among them); the Speech SDK bridge delivers backend events on the loop.
 Commands run in the order the core gave them: audio to the bridge at once, results and the
 final Close through one ordered outbox. The dispatch ends in ``assert_never``: a command the
-edge does not carry out fails the type check.
+executor does not carry out fails the type check.
 
 The session sees its client and its backend only through :class:`ClientSocket` and
 :class:`SessionSpeech` (``shim/server/legacy_socket.py``, ``shim/server/session_backend.py``),
@@ -70,7 +70,7 @@ from shim.legacy.vocabulary import (
 )
 from shim.mp3 import encode_mp3
 from shim.server.backend_recorder import BackendRecorder
-from shim.server.edge import ConnectionGuard
+from shim.server.edge import ConnectionCounts
 from shim.server.legacy_socket import ClientClose, ClientEnd, Received
 from shim.server.placement import Placement, Seat
 from shim.server.session_backend import SessionBackend
@@ -147,7 +147,7 @@ class TranslateService:
     limits: Limits = field(default_factory=Limits)
     pair_check: PairCheck | None = None
     record_dir: Path | None = None  # serve --record-backend
-    guard: ConnectionGuard | None = None  # the legacy connection cap (shim/server/edge.py)
+    connections: ConnectionCounts | None = None  # the legacy connection cap (shim/server/edge.py)
     traffic: Traffic | None = None  # serve --capture-dir, --shadow-backend
     sessions: set[TranslateSession] = field(default_factory=set)
     backend_health: BackendHealth = field(default_factory=BackendHealth)
