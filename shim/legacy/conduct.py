@@ -3,9 +3,9 @@
 In the style of h11 and of mitmproxy's proxy layers: the executor turns what happens — client
 frames, Speech SDK events, the passing of time — into events and calls
 :meth:`SessionConduct.handle`; the core answers with commands (send a result, write audio to
-the backend, pause reading, close) that the executor executes in order. The core does no I/O and
-reads no clock: every call carries ``now`` (monotonic seconds), so playbook tests can replay
-any timeline.
+the backend, pause reading, close) that the executor carries out in order. The core does no
+I/O and reads no clock: every call carries ``now`` (monotonic seconds), so playbook tests can
+replay any timeline.
 
 What it decides:
 
@@ -30,45 +30,11 @@ What it decides:
   speech arrived is forgotten, so the client still gets exactly one audio message for it
   (TS1). A session whose text-to-speech was already cut short by its timeout cannot move:
   its ending is 1011 anyway.
-* **The watchdog**, measured in audio time: a backend owes an answer once it has been given
-  speech (loud audio, :mod:`shim.legacy.loudness`) and then ``backend_timeout`` more seconds
-  of audio (or the end of audio); it is stalled when it owes an answer and has said nothing
-  for ``backend_timeout`` seconds of wall time as well (a burst client's audio arrives long
-  before the backend can have processed it). Silence needs no answer of its own (Azure may
-  take ~20 s of it to acknowledge; a hang then loses no results): a backend that owes only
-  silence is watched once the read-ahead is full or the audio has ended, and also gets real
-  time to go through it.
-* **Read-ahead.** Audio goes to the backend at most ``AUDIO_AHEAD_SECONDS`` ahead of what it
-  has answered; beyond that the core pauses reading the client (TCP backpressure), so a
-  whole-file client cannot park minutes of audio in the server. A session that may move
-  also pauses once the audio kept for a move (from the end of the last final) reaches
-  ``AUDIO_AHEAD_SECONDS`` — unless the backend has heard all but ``CAUGHT_UP_SECONDS`` of
-  it: then it waits for more audio to end a phrase longer than the read-ahead, pausing could
-  never end, and the kept audio grows on to the executor's hard limit (past which the session
-  can no longer move until its next final). Received audio is converted
-  in steps of at most ``CONVERT_STEP_BYTES`` of 16 kHz PCM and the read-ahead is checked
-  after each step, so a format that multiplies on conversion (1 kHz 8-bit: 32 times) never
-  gets further ahead than one step; what is left of a received piece waits, unconverted,
-  until there is room. Each acknowledged silence lets one more step through: the SDK goes on
-  after a turn Azure ended only when given audio. Reading also pauses while more than
-  ``OUTBOX_HIGH_BYTES`` of results wait for a client that reads slowly.
-* **Half-close.** A client that ends its side of the connection (``ClientEnded``: TCP
-  end-of-stream, TLS close_notify) may still read: the Node ``websocket`` library sends its
-  Close, shuts its side down at once and reads for 5 s more. Its end of stream is no
-  disappearance: the flush goes on and every owed final is sent. An end of stream without a
-  Close frame ends the audio like a Close (the client can send nothing more) and the flush
-  goes on while writes succeed. Only a failed write, a reset or the write timeout mean the
-  client is gone (``ClientGone``, the write timeout below).
-* **Liveness while paused.** While reading is paused nothing the client sends is read, so a
-  client that died behind its unread audio would go unnoticed. The core asks the executor to
-  check the client (``CheckClient``: a Ping, whose write fails once the client's TCP answered
-  the previous one with a reset) every half ``liveness_timeout`` of paused time in which
-  nothing was written to it (a write is such a check itself): a gone client is noticed within
-  ``liveness_timeout``. A backend that answers, however slowly, does not put the check off.
-
-* **The write timeout.** A send the client has not taken (no :class:`Delivered`) for
-  ``write_timeout`` seconds means it stopped reading: the session is abandoned (it could not
-  even be sent a Close). This holds after the core's Close too, for the sends before it.
+* **The watchdog and the read-ahead** (:mod:`shim.legacy.watchdog`): when a backend that
+  says nothing is stalled, and how far ahead of its answers the backend may be given audio
+  before the core pauses reading the client.
+* **The client's side** (:mod:`shim.legacy.client_flow`): slow readers, the write timeout,
+  a client's half-close, liveness checks while reading is paused, idleness.
 
 The states and every move between them are in :data:`TRANSITIONS` (as h11 keeps them):
 ``STREAMING`` → ``FLUSHING`` (audio ended) → ``CLOSING`` (Close issued; the sends before it
@@ -76,6 +42,10 @@ are still written) → ``CLOSED`` (abandoned; nothing more happens); :meth:`Sess
 is the only place the state changes. The vocabulary (limits, events, commands) is in
 :mod:`shim.legacy.vocabulary`; the audio accounting and the watchdog in
 :mod:`shim.legacy.watchdog`; the ordering of results in :mod:`shim.legacy.sequencer`.
+
+One piece, over 500 lines: one state machine, whose transitions and the decisions that depend
+on its state read together; its vocabulary, audio accounting, client traffic and result order
+are modules of their own.
 
 Memory: a session's core holds the audio normaliser's state (one sample frame and the
 resampler), at most one received piece of audio not yet converted (one socket read, 256 KiB,
@@ -90,6 +60,7 @@ from __future__ import annotations
 import enum
 
 from shim.legacy.audio import AudioNormalizer
+from shim.legacy.client_flow import ClientFlow, Pauses
 from shim.legacy.errors import (
     Failure,
     LegacyError,
@@ -104,6 +75,7 @@ from shim.legacy.vocabulary import (
     BACKEND_EVENTS,
     Abandon,
     AudioReceived,
+    BackendEvent,
     BackendLost,
     BackendReplaced,
     CheckClient,
@@ -122,7 +94,6 @@ from shim.legacy.vocabulary import (
     PauseReading,
     ProtocolViolation,
     ResumeReading,
-    ResynthesisFailed,
     Resynthesize,
     Resynthesized,
     Send,
@@ -134,7 +105,7 @@ from shim.legacy.vocabulary import (
     Warn,
     WriteAudio,
 )
-from shim.legacy.watchdog import CONVERT_STEP_BYTES, AudioLedger, Pauses
+from shim.legacy.watchdog import CONVERT_STEP_BYTES, AudioLedger
 from shim.speech.events import (
     BackendStarted,
     BackendStartFailed,
@@ -145,9 +116,6 @@ from shim.speech.events import (
     SynthesisAudio,
     SynthesisCompleted,
 )
-
-OUTBOX_HIGH_BYTES = 1 << 20  # results not yet written to a slow client: pause reading above
-OUTBOX_LOW_BYTES = 256 << 10  # ... and resume below
 
 
 class State(enum.Enum):
@@ -184,20 +152,16 @@ class SessionConduct:
         self._results = ResultSequencer(request)
         self._normalizer = AudioNormalizer()
         self._audio = AudioLedger(may_move)
-        self._pauses = Pauses()
+        self._flow = ClientFlow(now)
         self._now = now  # the time of the event being handled
         self._started = now
-        self._idle_since = now  # last audio, or the end of the last pause
         self._last_event = now  # the backend's last sign of life
         self._flush: Failure | None = None  # why audio ended, while flushing
         self._flush_started = 0.0
         self._flush_deadline = 0.0
         self._tts_deadline: float | None = None
         self._tts_cut_short = False
-        self._unsent = 0  # bytes of sends not yet delivered
-        self._write_since: float | None = None  # sends wait: the client's last progress
         self._input: bytes | memoryview = b""  # received audio not yet converted (one piece)
-        self._checked_at = now  # reading paused: the last write to the client, or check
 
     @property
     def finals_sent(self) -> int:
@@ -244,23 +208,11 @@ class SessionConduct:
             return self._delivered(event.size, now)
         if isinstance(event, Tick) and self._write_overdue(now):
             return self._abandon(Failure.CLIENT_NOT_READING)
-        if isinstance(event, ClientGone) and self._unsent:
+        if isinstance(event, ClientGone) and self._flow.unsent:
             return self._abandon(Failure.CLIENT_GONE)
         return []
 
-    def _backend_event(
-        self,
-        event: Recognizing
-        | Recognized
-        | SynthesisAudio
-        | SynthesisCompleted
-        | Canceled
-        | Stopped
-        | BackendStartFailed
-        | Resynthesized
-        | ResynthesisFailed,
-        now: float,
-    ) -> list[Command]:
+    def _backend_event(self, event: BackendEvent, now: float) -> list[Command]:
         if isinstance(event, (Recognizing, Recognized, SynthesisAudio, SynthesisCompleted)):
             return self._backend_result(event, now)
         if isinstance(event, Canceled):
@@ -303,8 +255,9 @@ class SessionConduct:
     def next_deadline(self) -> float | None:
         """The next moment a :class:`Tick` could change something (None: nothing pending)."""
         deadlines = []
-        if self._write_since is not None and self.state is not State.CLOSED:
-            deadlines.append(self._write_since + self.limits.write_timeout)
+        write = self._flow.write_deadline(self.limits.write_timeout)
+        if write is not None and self.state is not State.CLOSED:
+            deadlines.append(write)
         if self.closed:
             return min(deadlines, default=None)
         limits = self.limits
@@ -318,10 +271,7 @@ class SessionConduct:
                 deadlines.append(self._flush_deadline)
         else:
             deadlines.append(self._started + limits.max_session)
-            if not self._pauses.any:
-                deadlines.append(self._idle_since + limits.idle_timeout)
-            else:
-                deadlines.append(self._checked_at + limits.liveness_timeout / 2)
+            deadlines.append(self._flow.deadline(limits.idle_timeout, limits.liveness_timeout))
         return min(deadlines, default=None)
 
     def _start_reading(self) -> list[Command]:
@@ -342,7 +292,7 @@ class SessionConduct:
                 self._normalizer.start_message()
         except SessionError as error:
             return self._close(error.failure, close_for_error(error).reason)
-        self._idle_since = now
+        self._flow.idle_since = now
         self._input = event.data
         return self._convert(now) + self._check_stall(now)
 
@@ -350,7 +300,7 @@ class SessionConduct:
         """Convert what waits, a step at a time, while the read-ahead has room."""
         out: list[Command] = []
         normalizer = self._normalizer
-        while self._input and not self._pauses.backend:
+        while self._input and not self._flow.pauses.backend:
             take = normalizer.input_for(CONVERT_STEP_BYTES)
             data = self._input
             if take >= len(data):
@@ -366,7 +316,7 @@ class SessionConduct:
             if pcm:
                 self._audio.wrote(pcm)
                 out.append(WriteAudio(pcm))
-                if not self._pauses.backend and self._audio.too_far_ahead():
+                if not self._flow.pauses.backend and self._audio.too_far_ahead():
                     out += self._pause(now, backend=True)
         return out
 
@@ -401,16 +351,16 @@ class SessionConduct:
             return self._close(error.failure, close_for_error(error).reason)
         commands += self._sends(out)
         self._tts_progress(now, began=isinstance(event, SynthesisAudio))
-        if self._pauses.backend and (
+        if self._flow.pauses.backend and (
             self._audio.room_again()
             # Azure ends a turn on silence, and the SDK starts the next one only when it is
             # given more audio: a read-ahead paused until more is acknowledged would wait
             # forever.
             or (isinstance(event, Recognized) and event.silence)
         ):
-            self._pauses.backend = False
+            self._flow.pauses.backend = False
             commands += self._convert(now)  # what waits goes first; it may fill the room again
-            if not self._pauses.backend:
+            if not self._flow.pauses.backend:
                 commands += self._resume(now=now)
         if self.state is State.STREAMING and self._audio.long_silence(self.limits.silence_timeout):
             commands += self._begin_flush(Failure.LONG_SILENCE, now)
@@ -437,7 +387,10 @@ class SessionConduct:
         flushing = self.state is State.FLUSHING
         quiet_since = max(self._last_event, self._flush_started) if flushing else self._last_event
         return self._audio.stall_deadline(
-            quiet_since, self.limits.backend_timeout, flushing=flushing, paused=self._pauses.backend
+            quiet_since,
+            self.limits.backend_timeout,
+            flushing=flushing,
+            paused=self._flow.pauses.backend,
         )
 
     def _check_stall(self, now: float) -> list[Command]:
@@ -451,8 +404,7 @@ class SessionConduct:
         return self._backend_failed(Failure.BACKEND_STALLED)
 
     def _write_overdue(self, now: float) -> bool:
-        since = self._write_since
-        return since is not None and now >= since + self.limits.write_timeout
+        return self._flow.write_overdue(now, self.limits.write_timeout)
 
     # ---- time --------------------------------------------------------------------------------
     def _tick(self, now: float) -> list[Command]:
@@ -470,10 +422,9 @@ class SessionConduct:
         limits = self.limits
         if now >= self._started + limits.max_session:
             return out + self._begin_flush(Failure.SESSION_CAP, now)
-        if not self._pauses.any and now >= self._idle_since + limits.idle_timeout:
+        if self._flow.idle(now, limits.idle_timeout):
             return out + self._begin_flush(Failure.IDLE_TIMEOUT, now)
-        if self._pauses.any and now >= self._checked_at + limits.liveness_timeout / 2:
-            self._checked_at = now
+        if self._flow.check_due(now, limits.liveness_timeout):
             out.append(CheckClient())
         return out + self._check_stall(now)
 
@@ -491,47 +442,31 @@ class SessionConduct:
     # ---- flow control ------------------------------------------------------------------------
     def _sends(self, sends: list[Send]) -> list[Command]:
         commands: list[Command] = []
-        if sends and not self._unsent:
-            self._write_since = self._now  # the write timeout counts from here
         for send in sends:
-            self._unsent += send.size
+            self._flow.sent(send.size, self._now)
             commands.append(send)
             if isinstance(send, SendResult) and send.kind == "final":
                 commands += self._keep(send.end)
-        if self._unsent > OUTBOX_HIGH_BYTES and not self._pauses.client:
+        if self._flow.backed_up:
             commands += self._pause(None, client=True)
         return commands
 
     def _delivered(self, size: int, now: float) -> list[Command]:
-        self._unsent = max(0, self._unsent - size)
-        self._write_since = now if self._unsent else None
-        self._checked_at = now  # a write reaches the client's TCP: as good as a check
-        if self._pauses.client and self._unsent < OUTBOX_LOW_BYTES:
+        if self._flow.delivered(size, now):
             return self._resume(client=True, now=now)
         return []
 
     def _pause(
         self, now: float | None, *, backend: bool = False, client: bool = False
     ) -> list[Command]:
-        """``now``: when the pause begins (None: a send caused it; the last check stands)."""
-        was = self._pauses.any
-        self._pauses.backend |= backend
-        self._pauses.client |= client
-        if was or self.state is not State.STREAMING:
-            return []
-        if now is not None:
-            self._checked_at = now
-        return [PauseReading()]
+        reading = self.state is State.STREAMING
+        paused = self._flow.pause(now, backend=backend, client=client, reading=reading)
+        return [PauseReading()] if paused else []
 
     def _resume(self, *, backend: bool = False, client: bool = False, now: float) -> list[Command]:
-        if backend:
-            self._pauses.backend = False
-        if client:
-            self._pauses.client = False
-        if self._pauses.any or self.state is not State.STREAMING:
-            return []
-        self._idle_since = max(self._idle_since, now)  # a pause is not the client being idle
-        return [ResumeReading()]
+        reading = self.state is State.STREAMING
+        resumed = self._flow.resume(now, backend=backend, client=client, reading=reading)
+        return [ResumeReading()] if resumed else []
 
     # ---- a backend lost: moving to another ---------------------------------------------------
     def _backend_failed(
@@ -605,9 +540,9 @@ class SessionConduct:
         if tail:
             out.append(WriteAudio(tail))
         out.append(EndAudio())
-        if self._pauses.any:
+        if self._flow.pauses.any:
             # Keep reading: a client that drops its connection now must be noticed at once.
-            self._pauses = Pauses()
+            self._flow.pauses = Pauses()
             out.append(ResumeReading())
         return out
 
@@ -638,11 +573,11 @@ class SessionConduct:
         """The client cannot be reached; after a Close, the ending stays the Close's."""
         gone = failure is Failure.CLIENT_GONE
         reason = "client connection lost" if gone else "client stopped reading results"
-        if gone and self._pauses.any and self.state is not State.CLOSING:
+        if gone and self._flow.pauses.any and self.state is not State.CLOSING:
             reason += " while its reading was paused"  # found by a check (CheckClient)
         if self.ending is None:
             self.ending = Ending(failure, None, reason)
         self._enter(State.CLOSED)
         self._tts_deadline = None
-        self._write_since = None
+        self._flow.write_since = None
         return [Abandon(reason)]

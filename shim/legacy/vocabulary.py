@@ -278,6 +278,17 @@ Command = (
 )
 
 
+BackendEvent = (
+    Recognizing
+    | Recognized
+    | SynthesisAudio
+    | SynthesisCompleted
+    | Canceled
+    | Stopped
+    | BackendStartFailed
+    | Resynthesized
+    | ResynthesisFailed
+)
 # Backend events: from the lost backend, while the executor moves the session, they are ignored.
 BACKEND_EVENTS = (
     Recognizing,

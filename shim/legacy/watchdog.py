@@ -1,5 +1,27 @@
 """A session's audio accounting, sans-I/O: what the backend was given and has answered, the
-read-ahead and the watchdog (the reasoning is in :mod:`shim.legacy.conduct`'s docstring).
+read-ahead and the watchdog (the decisions are :mod:`shim.legacy.conduct`'s).
+
+* **The watchdog**, measured in audio time: a backend owes an answer once it has been given
+  speech (loud audio, :mod:`shim.legacy.loudness`) and then ``backend_timeout`` more seconds
+  of audio (or the end of audio); it is stalled when it owes an answer and has said nothing
+  for ``backend_timeout`` seconds of wall time as well (a burst client's audio arrives long
+  before the backend can have processed it). Silence needs no answer of its own (Azure may
+  take ~20 s of it to acknowledge; a hang then loses no results): a backend that owes only
+  silence is watched once the read-ahead is full or the audio has ended, and also gets real
+  time to go through it.
+* **Read-ahead.** Audio goes to the backend at most ``AUDIO_AHEAD_SECONDS`` ahead of what it
+  has answered; beyond that the core pauses reading the client (TCP backpressure), so a
+  whole-file client cannot park minutes of audio in the server. A session that may move
+  also pauses once the audio kept for a move (from the end of the last final) reaches
+  ``AUDIO_AHEAD_SECONDS`` — unless the backend has heard all but ``CAUGHT_UP_SECONDS`` of
+  it: then it waits for more audio to end a phrase longer than the read-ahead, pausing could
+  never end, and the kept audio grows on to the executor's hard limit (past which the session
+  can no longer move until its next final). Received audio is converted
+  in steps of at most ``CONVERT_STEP_BYTES`` of 16 kHz PCM and the read-ahead is checked
+  after each step, so a format that multiplies on conversion (1 kHz 8-bit: 32 times) never
+  gets further ahead than one step; what is left of a received piece waits, unconverted,
+  until there is room. Each acknowledged silence lets one more step through: the SDK goes on
+  after a turn Azure ended only when given audio.
 
 Memory: the start ticks of unanswered loud 100 ms blocks (at most ``AUDIO_AHEAD_SECONDS ×
 10`` plus one conversion step's) and, for a session that may move, of the loud blocks after
@@ -21,18 +43,6 @@ CAUGHT_UP_SECONDS = 1.0  # kept audio beyond the read-ahead: pause only while th
 
 _AHEAD = AUDIO_AHEAD_SECONDS * TICKS_PER_SECOND
 _CAUGHT_UP = CAUGHT_UP_SECONDS * TICKS_PER_SECOND
-
-
-@dataclass
-class Pauses:
-    """Why reading the client is paused (either reason holds it)."""
-
-    backend: bool = False  # read-ahead window full
-    client: bool = False  # results waiting for a slow reader
-
-    @property
-    def any(self) -> bool:
-        return self.backend or self.client
 
 
 @dataclass

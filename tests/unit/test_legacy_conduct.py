@@ -16,7 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shim.legacy.conduct import OUTBOX_HIGH_BYTES, SessionConduct, State
+from shim.legacy.client_flow import OUTBOX_HIGH_BYTES
+from shim.legacy.conduct import SessionConduct, State
 from shim.legacy.errors import Failure
 from shim.legacy.vocabulary import (
     Abandon,
