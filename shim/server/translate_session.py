@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import logging
 import weakref
 from collections.abc import Callable
@@ -164,6 +165,44 @@ LIVE_SESSIONS: weakref.WeakSet[TranslateSession] = weakref.WeakSet()
 _Outgoing = tuple[Send | CloseSession, float | None]
 
 
+def client_event(item: Received) -> Event:
+    """What the socket parsed, as the core's event."""
+    if isinstance(item, DataChunk):
+        if item.opcode == Opcode.TEXT:
+            return TextReceived()
+        return AudioReceived(item.data, item.message_start)
+    if isinstance(item, ClientClose):
+        return ClientClosed(item.code)
+    if isinstance(item, ClientEnd):
+        return ClientEnded()
+    return ProtocolViolation(str(item), isinstance(item, InvalidPayload))
+
+
+def session_backend(
+    service: TranslateService,
+    request: SessionRequest,
+    seat: Seat,
+    request_id: str,
+    sink: Callable[[BridgeEvent, float], None],
+    connected: Callable[[], None],
+) -> SessionSpeech:
+    """A session's backend on its seat's resource (moving with it): the default
+    :data:`SpeechFactory`."""
+    return SessionBackend(
+        seat,
+        SessionOptions(
+            request.source_locale,
+            request.target_language,
+            request.voice if request.text_to_speech else None,
+            request.profanity,
+        ),
+        sink,
+        runtime=service.runtime,
+        request_id=request_id,
+        on_connected=connected,
+    )
+
+
 class TranslateSession:
     def __init__(
         self,
@@ -186,7 +225,9 @@ class TranslateSession:
         self._request = request
         self._seat = seat
         self._socket = socket
-        self._make_speech = speech or self._session_backend
+        self._make_speech = speech or functools.partial(
+            session_backend, service, request, seat, request_id
+        )
         self.request_id = request_id
         self._loop = asyncio.get_running_loop()
         self._conduct = SessionConduct(
@@ -207,24 +248,6 @@ class TranslateSession:
             )
             if service.record_dir is not None
             else None
-        )
-
-    def _session_backend(
-        self, sink: Callable[[BridgeEvent, float], None], connected: Callable[[], None]
-    ) -> SessionSpeech:
-        request = self._request
-        return SessionBackend(
-            self._seat,
-            SessionOptions(
-                request.source_locale,
-                request.target_language,
-                request.voice if request.text_to_speech else None,
-                request.profanity,
-            ),
-            sink,
-            runtime=self._service.runtime,
-            request_id=self.request_id,
-            on_connected=connected,
         )
 
     def _free_slot(self) -> None:
@@ -370,18 +393,8 @@ class TranslateSession:
         self._handle(BackendStarted() if started else BackendStartFailed())
 
     def _client_data(self, item: Received) -> None:
-        """Client frames → events, as the socket parses them (it holds them while paused)."""
-        if isinstance(item, DataChunk):
-            if item.opcode == Opcode.TEXT:
-                self._handle(TextReceived())
-            else:
-                self._handle(AudioReceived(item.data, item.message_start))
-        elif isinstance(item, ClientClose):
-            self._handle(ClientClosed(item.code))
-        elif isinstance(item, ClientEnd):
-            self._handle(ClientEnded())
-        else:
-            self._handle(ProtocolViolation(str(item), isinstance(item, InvalidPayload)))
+        """Client frames, as the socket parses them (it holds them while paused)."""
+        self._handle(client_event(item))
 
     def _reschedule(self) -> None:
         """Arm the timer for the core's next deadline. A deadline that moved later keeps the
