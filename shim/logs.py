@@ -231,3 +231,10 @@ def _query_value(query: str, wanted: str) -> str | None:
         if name.lower() == wanted:
             return value
     return None
+
+
+def say_ready(url: str) -> None:
+    """Print ``ready URL`` on stdout for whoever started the process, in one write: ``print``
+    writes the line and its newline apart, and another thread's output could land between."""
+    sys.stdout.write(f"ready {url}\n")
+    sys.stdout.flush()

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from shim.logs import AccessLogger
+from shim.logs import AccessLogger, say_ready
 from shim.logs import configure_logging as configure_logging  # the harness's entry point
 
 log = logging.getLogger("shim")
@@ -118,7 +118,7 @@ async def serve_until_signal(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     shown_host = f"[{host}]" if ":" in host else host
-    print(f"ready {scheme}://{shown_host}:{bound}", flush=True)
+    say_ready(f"{scheme}://{shown_host}:{bound}")
     try:
         await stop.wait()
         log.info("signal received: shutting down")

@@ -40,7 +40,7 @@ from pathlib import Path
 
 from shim.catalog.catalog import Catalog
 from shim.config import ServerSettings
-from shim.logs import register_secret
+from shim.logs import register_secret, say_ready
 from shim.server.embedded import EmbeddedBackend, run_embedded
 
 log = logging.getLogger("shim.workers")
@@ -173,7 +173,7 @@ class Supervisor:
                 scheme = "https" if settings.tls_cert else "http"
                 host = f"[{settings.host}]" if ":" in settings.host else settings.host
                 log.info("%d workers serving on port %d", self.count, self.port)
-                print(f"ready {scheme}://{host}:{self.port}", flush=True)
+                say_ready(f"{scheme}://{host}:{self.port}")
                 watchers = [asyncio.create_task(self._watch(w)) for w in self.workers]
                 await stop.wait()
                 log.info("signal received: draining %d workers", self.count)
