@@ -221,6 +221,12 @@ class SessionConduct:
             return []  # EndOfStream: the Stopped that follows decides
         if isinstance(event, Stopped):
             if self.state is State.FLUSHING:
+                if self._audio.speech_never_answered():
+                    return self._backend_failed(
+                        Failure.BACKEND_ERROR,
+                        "Speech backend ended the session without answering; results were lost",
+                        warn="the Speech backend stopped without answering the speech it was given",
+                    )
                 if self._results.respeaking:
                     self._backend_done = True  # the re-spoken final's speech comes first
                     return []

@@ -54,6 +54,7 @@ class AudioLedger:
     heard: int = 0  # the furthest end of any result (partial, final, silence)
     speech_end: int = 0  # the end of the last result with words in it
     kept_from: int = 0  # may_move: the end of the last final sent (a next backend's start)
+    answered_any: bool = False  # the current backend gave any result (since its start)
     voiced: collections.deque[int] = field(default_factory=collections.deque)
     kept_voiced: collections.deque[int] = field(default_factory=collections.deque)  # ≥ kept_from
 
@@ -77,6 +78,7 @@ class AudioLedger:
     def answered(self, end: int, *, speech: bool) -> None:
         """A result (or an acknowledged silence) reaching ``end``; ``speech``: it had words."""
         self.heard = max(self.heard, end)
+        self.answered_any = True
         if speech:
             self.speech_end = max(self.speech_end, end)
         voiced = self.voiced
@@ -96,9 +98,16 @@ class AudioLedger:
     def restart(self, start: int) -> None:
         """A new backend hears the audio from ``start`` again."""
         self.heard = start
+        self.answered_any = False
         self.voiced = collections.deque(b for b in self.kept_voiced if b >= start)
 
     # ---- questions ----------------------------------------------------------------------------
+    def speech_never_answered(self) -> bool:
+        """The backend was given speech it owes an answer for (the watchdog's measure) and
+        has answered nothing at all: a backend that stops now lost it. (An SDK that failed
+        to connect before any audio reached it stops without a cancellation, as if done.)"""
+        return not self.answered_any and len(self.voiced) >= SPEECH_BLOCKS_OWED
+
     def long_silence(self, timeout: float) -> bool:
         """``timeout`` seconds of audio answered since the last words."""
         return self.heard - self.speech_end >= timeout * TICKS_PER_SECOND

@@ -100,11 +100,15 @@ class SessionBackend:
     async def start(self) -> bool:
         """Start the current SDK session and give it the audio kept from its start on
         (False: it would not start, or that audio is gone; the session core hears
-        :class:`BackendStartFailed`)."""
+        :class:`BackendStartFailed`). A session that moved on while this one was starting
+        says True whatever became of it: the newer one reports its own start, and a failure
+        of the abandoned one must not count against it."""
         speech = self._speech
         try:
             await speech.start()
         except Exception:
+            if speech is not self._speech:
+                return True
             log.exception("session %s: the speech backend could not start", self._request_id)
             return False
         if speech is not self._speech:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from shim.speech.events import BridgeEvent
+from shim.speech.events import BridgeEvent, Canceled
 
 PINNED_SDK_VERSION = "1.53.0"  # pyproject.toml pins azure-cognitiveservices-speech to it
 
@@ -22,6 +22,16 @@ SIGNALS = ("recognizing", "recognized", "synthesizing", "canceled", "session_sto
 """The recognizer signals every path connects (``recognizing`` only with partials)."""
 
 Deliver = Callable[[BridgeEvent], None]
+
+
+def unreadable(signal: str) -> Canceled | None:
+    """What the session hears in place of an SDK event that could not be read (None: it
+    owed nothing). A lost final or cancellation must not let the session end 1000 as if
+    nothing were missing: it fails the backend, and a pooled session moves and hears the
+    audio after its last final again. A lost partial is only logged."""
+    if signal == "recognizing":
+        return None
+    return Canceled("Error", "RuntimeError", f"the Speech SDK's {signal} event could not be read")
 
 
 class Subscription(Protocol):

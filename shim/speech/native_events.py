@@ -42,7 +42,7 @@ from typing import Any
 import azure.cognitiveservices.speech as speechsdk
 from azure.cognitiveservices.speech import interop
 
-from shim.speech.event_path import SIGNALS, Listener
+from shim.speech.event_path import SIGNALS, Listener, unreadable
 from shim.speech.events import (
     BridgeEvent,
     Canceled,
@@ -326,6 +326,7 @@ _keys = itertools.count(1)
 
 def _dispatch(signal: str, event: int | None, context: int | None) -> None:
     """Runs on an SDK thread for every event: read, deliver, release; never raises."""
+    subscription: NativeSubscription | None = None
     try:
         ref = _registry.get(context or 0)
         subscription = ref() if ref is not None else None
@@ -334,6 +335,8 @@ def _dispatch(signal: str, event: int | None, context: int | None) -> None:
     except BaseException:
         with contextlib.suppress(BaseException):
             log.exception("failed to handle SDK %s event", signal)
+            if subscription is not None and (instead := unreadable(signal)) is not None:
+                subscription._deliver(instead)
     finally:
         with contextlib.suppress(BaseException):
             if event:

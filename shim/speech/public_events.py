@@ -15,7 +15,7 @@ from typing import Any
 
 import azure.cognitiveservices.speech as speechsdk
 
-from shim.speech.event_path import Deliver, Listener
+from shim.speech.event_path import Deliver, Listener, unreadable
 from shim.speech.events import (
     BridgeEvent,
     Canceled,
@@ -69,6 +69,8 @@ def _handler(signal: str, target: str, deliver: Deliver, label: str) -> Callable
                 deliver(event)
         except Exception:
             log.exception("session %s: failed to handle SDK %s event", label, signal)
+            if (instead := unreadable(signal)) is not None:
+                deliver(instead)
 
     return handle
 

@@ -10,9 +10,9 @@ from typing import Any
 import azure.cognitiveservices.speech as speechsdk
 import pytest
 
-from shim.speech import native_events
+from shim.speech import native_events, public_events
 from shim.speech.event_path import Listener, PathName
-from shim.speech.events import BridgeEvent, Recognized, Recognizing, Stopped
+from shim.speech.events import BridgeEvent, Canceled, Recognized, Recognizing, Stopped
 from shim.speech.path_choice import choose_event_path
 from shim.speech.runtime import SpeechRuntime
 from tests.support.bridge_sessions import run_bridge_session
@@ -30,6 +30,9 @@ SCENARIO = {
     "synthesis": {"engine": "tone", "chunk_ms": 300},
 }
 AUDIO_MS = 3_600
+UNREADABLE_FINAL = Canceled(
+    "Error", "RuntimeError", "the Speech SDK's recognized event could not be read"
+)
 
 
 async def test_every_event_and_result_handle_is_released_once_handled(
@@ -106,6 +109,39 @@ def test_an_exception_in_delivery_is_logged_and_later_events_still_arrive(
         del recognizer
     finals = [e.text for e in received if isinstance(e, Recognized)]
     assert finals == ["Good morning, Steve.", "Good morning."]  # the first one raised
+    # ... and the session was told that one was lost: it cannot end as if nothing were.
+    assert next(e for e in received if isinstance(e, Canceled)) == UNREADABLE_FINAL
     assert not any(isinstance(e, Recognizing) for e in received)  # partials=False
     assert "failed to handle SDK recognized event" in caplog.text
     assert "a sink that fails once" in caplog.text
+
+
+def test_an_event_the_library_cannot_read_reaches_the_session_as_an_error_on_either_path(
+    emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A cancellation or final lost in reading would let a session that owed it end 1000:
+    it arrives as an error instead (a pooled session moves, others end 1011). A partial is
+    not owed: losing one is only logged."""
+    recognizer = speechsdk.translation.TranslationRecognizer(
+        translation_config=translation_config(
+            emulator.url, emulator.scenario(SCENARIO), "en-US", ["de"]
+        ),
+        audio_config=speechsdk.audio.AudioConfig(stream=speechsdk.audio.PushAudioInputStream()),
+    )
+    received: list[BridgeEvent] = []
+    subscription = native_events.connect(recognizer, Listener("de", received.append, "x"))
+    not_a_handle = 12_345  # what the native library refuses to read
+    try:
+        with caplog.at_level(logging.ERROR, logger="shim.speech"):
+            for signal in ("canceled", "recognized", "recognizing"):
+                native_events._dispatch(signal, not_a_handle, subscription._key)
+                public_events._handler(signal, "de", received.append, "x")(object())
+    finally:
+        subscription.disconnect()
+        del recognizer
+    lost = [
+        f"the Speech SDK's {signal} event could not be read"
+        for signal in ("canceled", "recognized")
+    ]
+    assert received == [Canceled("Error", "RuntimeError", why) for why in lost for _ in "np"]
+    assert caplog.text.count("failed to handle SDK recognizing event") == 2

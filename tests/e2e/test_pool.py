@@ -57,6 +57,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Ser
 async def healthy(services: dict[str, Service]) -> dict[str, Service]:
     for service in services.values():
         await service.faults([])
+        await service.connected(0)  # the last test's server is gone: its connections too
     return services
 
 

@@ -87,6 +87,7 @@ async def run_messages(
             await ws.send_bytes(message)
         if close_after_send:
             await ws._writer.send_frame(struct.pack(">H", 1000), aiohttp.WSMsgType.CLOSE)
+        closed_by_frame = False
         while True:  # (async for would swallow the Close frame and its reason)
             message = await ws.receive()
             if message.type == aiohttp.WSMsgType.TEXT:
@@ -98,9 +99,14 @@ async def run_messages(
             else:
                 if message.type == aiohttp.WSMsgType.CLOSE:
                     outcome.close_reason = message.extra
+                    closed_by_frame = True
+                else:
+                    outcome.close_reason = f"no Close frame ({message.type.name})"
                 break
         if not ws.closed:
             await ws.close()
-        outcome.close_code = ws.close_code
+        # aiohttp reports a connection that ended without a Close frame as 1000 (its end of
+        # stream): that must never pass for the server's 1000.
+        outcome.close_code = ws.close_code if closed_by_frame else None
     assert contract.problems == [], "\n".join(contract.problems)
     return outcome

@@ -665,6 +665,53 @@ def test_a_move_answer_nobody_asked_for_is_ignored() -> None:
     assert book.core.state is State.STREAMING
 
 
+# ---- a backend that stops without answering (never a false 1000) --------------------------
+UNANSWERED = CloseSession(
+    1011, "Speech backend ended the session without answering; results were lost"
+)
+UNANSWERED_WARNING = Warn("the Speech backend stopped without answering the speech it was given")
+
+
+def test_a_backend_that_stops_having_answered_none_of_its_speech_is_1011_not_1000() -> None:
+    """An SDK whose connection failed before audio reached it stops without a cancellation,
+    as if it were done: a session that owes speech must not take that for the end."""
+    book = started()
+    book.check(ClientClosed(1000), EndAudio(), at=T0 + 1.1)
+    book.check(Stopped(), UNANSWERED_WARNING, UNANSWERED, at=T0 + 1.2)
+    assert book.core.ending is not None and book.core.ending.failure is Failure.BACKEND_ERROR
+
+
+def test_a_pooled_session_whose_backend_stops_unanswered_moves_and_completes() -> None:
+    book = started(may_move=True)
+    book.check(ClientClosed(1000), EndAudio(), at=T0 + 1.1)
+    book.check(Stopped(), BackendLost(Failure.BACKEND_ERROR, None, 0), at=T0 + 1.2)
+    book.check(BackendReplaced(0), at=T0 + 1.3)
+    book.check(final("Hello.", 0.1, 0.9), SendResult, KeepAudioFrom(9 * TICKS // 10), at=T0 + 2)
+    book.check(Stopped(), CloseSession(1000, ""), at=T0 + 2.1)
+    assert [f["recognition"] for f in book.finals()] == ["Hello."]
+
+
+def test_a_pooled_session_whose_backend_stops_unanswered_with_nowhere_to_go_is_1011() -> None:
+    book = started(may_move=True)
+    book.check(ClientClosed(1000), EndAudio(), at=T0 + 1.1)
+    book.check(Stopped(), BackendLost(Failure.BACKEND_ERROR, None, 0), at=T0 + 1.2)
+    book.check(NoOtherBackend(), UNANSWERED_WARNING, UNANSWERED, at=T0 + 1.3)
+
+
+def test_a_backend_that_answered_anything_or_owed_only_silence_may_stop_with_1000() -> None:
+    """What counts as owed is the watchdog's: a second of speech with no answer at all.
+    A silence acknowledged, or audio that was silence, leaves nothing owed."""
+    answered = started()
+    answered.check(ClientClosed(1000), EndAudio(), at=T0 + 1.1)
+    answered.check(silence_ack(0.0, 1.0), at=T0 + 1.2)
+    answered.check(Stopped(), CloseSession(1000, ""), at=T0 + 1.3)
+    quiet = Playbook()
+    quiet.stream(silent(1.0), at=T0 + 1, start=True)
+    quiet.expect(Many(WriteAudio))
+    quiet.check(ClientClosed(1000), EndAudio(), at=T0 + 1.1)
+    quiet.check(Stopped(), CloseSession(1000, ""), at=T0 + 1.2)
+
+
 # ---- the watchdog -----------------------------------------------------------------------------
 STALLED = CloseSession(1011, "Speech backend stopped responding; results were lost")
 
@@ -1159,6 +1206,9 @@ def test_moves_at_any_point_deliver_every_final_exactly_once_in_order(
         for kind in ("respoken", "tts", "final"):
             step(kind)
     step("tts")
+    # The end of the audio ends the turn: the backend answers the rest of what it was given
+    # (as Azure does with its last phrase, here the silence after the words), then stops.
+    book.play(Recognized(False, "", "", 0, max(0, written - backend["base"]), silence=True))
     book.play(Stopped(), at=book.now + 0.01)
     assert book.closes() == [CloseSession(1000, "")]
     heard = [i for i, (_, end) in enumerate(spans) if end <= written]

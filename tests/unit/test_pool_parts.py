@@ -3,14 +3,21 @@ audio a session keeps for a move."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 
 import pytest
 
+from shim.auth.authenticator import Grant
 from shim.legacy.errors import Failure
 from shim.pool.file import PoolFileError, load_pool_file, single_resource
 from shim.pool.replay import AudioReplay
 from shim.pool.trouble import Trouble, probe_trouble, trouble_for
+from shim.server.placement import Placement
+from shim.server.session_backend import SessionBackend
+from shim.speech.bridge import SessionOptions
+from shim.speech.runtime import SpeechRuntime
 from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.unit
@@ -255,3 +262,42 @@ def test_a_move_starts_on_the_whole_sample_at_or_before_the_last_final() -> None
     assert replay.start_for(8_000_400) == 8_000_000  # 0.8 s and a fraction of a sample
     assert replay.start_for(20_000_000) == 20_000_000  # the end: nothing to hear again
     assert replay.start_for(20_000_625) is None  # not written yet
+
+
+TWO_HOSTS = """\
+backends:
+  - {name: a, host: "ws://127.0.0.1:9", max_sessions: 4}
+  - {name: b, host: "ws://127.0.0.1:9", max_sessions: 4}
+"""
+
+
+async def test_a_start_a_move_superseded_never_fails_the_backend_that_replaced_it(
+    tmp_path: Path,
+) -> None:
+    """A session moved while its first SDK session was still starting: whatever became of
+    that start is not the session's (its failure would end the new backend's session); the
+    current backend's own failure is."""
+    placement = Placement(load_pool_file(_file(tmp_path, TWO_HOSTS), {}), lambda spec: {})
+    seat = placement.seat(Grant("subject", "key", None), "r1")
+    runtime = SpeechRuntime(lifecycle_threads=1)
+    busy = threading.Event()
+    runtime.lifecycle.submit(busy.wait, 30)  # the first start waits its turn behind this
+    backend = SessionBackend(
+        seat,
+        SessionOptions("en-US", "", None, "Raw"),  # the SDK refuses an empty target
+        lambda event, at: None,
+        runtime=runtime,
+        request_id="r1",
+    )
+    try:
+        first = asyncio.ensure_future(backend.start())
+        await asyncio.sleep(0)  # it is starting
+        assert backend.move(Failure.BACKEND_THROTTLED, "TooManyRequests", 0) == 0
+        assert seat.resource == "b"
+        busy.set()
+        assert await first is True  # it failed, after the session had moved on
+        assert await backend.start() is False  # the current one's failure is the session's
+        await backend.close(abandon=True)
+    finally:
+        busy.set()
+        await runtime.close()
