@@ -12,6 +12,11 @@ executor does not carry out fails the type check.
 The session sees its client and its backend only through :class:`ClientSocket` and
 :class:`SessionSpeech` (``shim/server/legacy_socket.py``, ``shim/server/session_backend.py``),
 so its own tests can give it others.
+
+A fault of ours (an exception while handling an event or writing) ends that one session
+1011 ``internal server error`` with a logged traceback (:meth:`TranslateSession._fail`):
+never a connection dropped without a Close (which some clients read as 1000), never a session
+left hanging, and the other sessions go on.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from aiohttp import web
 from shim.auth.authenticator import Authenticator
 from shim.catalog.catalog import CatalogSource
 from shim.legacy.conduct import SessionConduct
-from shim.legacy.errors import Failure
+from shim.legacy.errors import Failure, close_for
 from shim.legacy.request import AudioFormat, SessionRequest
 from shim.legacy.tts import fragment
 from shim.legacy.vocabulary import (
@@ -239,6 +244,7 @@ class TranslateSession:
         self._timer: asyncio.TimerHandle | None = None
         self._finished = asyncio.Event()
         self._abandoned = False
+        self._fault: Ending | None = None  # a fault of ours ended the session (_fail)
         self._starts: set[asyncio.Task[None]] = set()  # backends starting after a move
         self._event_at: float | None = None  # the SDK callback time of the event being handled
         self.telemetry = SessionTelemetry(service.backend_health, request.audio_format.value)
@@ -261,7 +267,7 @@ class TranslateSession:
 
     @property
     def ending(self) -> Ending | None:
-        return self._conduct.ending
+        return self._fault or self._conduct.ending
 
     def shutdown(self) -> None:
         """The drain is over: close 1001 (the client may retry elsewhere)."""
@@ -269,9 +275,35 @@ class TranslateSession:
 
     # ---- the core's events and commands ------------------------------------------------------
     def _handle(self, event: Event) -> None:
-        for command in self._conduct.handle(event, self._loop.time()):
-            self._execute(command)
-        self._reschedule()
+        if self._fault is not None:
+            return
+        try:
+            for command in self._conduct.handle(event, self._loop.time()):
+                self._execute(command)
+            self._reschedule()
+        except Exception:
+            self._fail(f"handling {type(event).__name__}")
+
+    def _fail(self, doing: str) -> None:
+        """A fault of ours (module docstring): log it, drop what waits to be sent and close
+        1011, once. Called in an ``except`` block (the traceback is logged)."""
+        log.exception("session %s: internal error %s", self.request_id, doing)
+        if self._fault is not None:
+            return
+        reason = close_for(Failure.INTERNAL).reason
+        self._fault = Ending(Failure.INTERNAL, 1011, reason)
+        self._abandoned = True  # the backend's results are nobody's any more
+        self._cancel_timer()
+        self._outbox.clear()
+        task = self._loop.create_task(self._close_after_fault(reason))
+        self._starts.add(task)  # awaited when the session ends, as a start is
+        task.add_done_callback(self._starts.discard)
+
+    async def _close_after_fault(self, reason: str) -> None:
+        try:
+            await self._socket.close(1011, reason, on_sent=self._free_slot)
+        finally:
+            self._finished.set()
 
     def _execute(self, command: Command) -> None:
         if isinstance(command, WriteAudio):
@@ -352,9 +384,12 @@ class TranslateSession:
             self._handle(ResynthesisFailed(spoken.code))
 
     def _backend_event(self, event: BridgeEvent, at: float) -> None:
-        if self._recorder is not None:
-            self._recorder.observe(event)
-        self.telemetry.backend_event(event, self._loop.time())
+        try:
+            if self._recorder is not None:
+                self._recorder.observe(event)
+            self.telemetry.backend_event(event, self._loop.time())
+        except Exception:
+            self._fail(f"observing {type(event).__name__}")
         self._event_at = at
         try:
             self._handle(event)
@@ -363,12 +398,18 @@ class TranslateSession:
 
     # ---- the session ----------------------------------------------------------------------
     async def run(self) -> Ending | None:
-        self._speech = speech = self._make_speech(self._backend_event, self.telemetry.connected)
         self._socket.on_gone = lambda: self._handle(ClientGone())
         self._reschedule()
         tasks = [asyncio.create_task(self._write())]
+        speech: SessionSpeech | None = None
         try:
-            await self._start_backend()
+            try:
+                self._speech = speech = self._make_speech(
+                    self._backend_event, self.telemetry.connected
+                )
+                await self._start_backend()
+            except Exception:
+                self._fail("starting the session")
             await self._finished.wait()
             self._free_slot()
         finally:
@@ -379,11 +420,12 @@ class TranslateSession:
             await asyncio.gather(*self._starts, return_exceptions=True)
             self._cancel_timer()
             self._socket.detach()
-            await speech.close(abandon=self._abandoned)
+            if speech is not None:
+                await speech.close(abandon=self._abandoned)
             if self._recorder is not None:
                 await self._loop.run_in_executor(self._service.executor, self._recorder.save)
             self._speech = None  # an abandoned teardown goes on without holding this session
-        return self._conduct.ending
+        return self.ending
 
     async def _start_backend(self) -> None:
         """Start the backend (the first one, or the next after a move): the core hears how
@@ -394,7 +436,12 @@ class TranslateSession:
 
     def _client_data(self, item: Received) -> None:
         """Client frames, as the socket parses them (it holds them while paused)."""
-        self._handle(client_event(item))
+        try:
+            event = client_event(item)
+        except Exception:
+            self._fail("reading a client frame")
+            return
+        self._handle(event)
 
     def _reschedule(self) -> None:
         """Arm the timer for the core's next deadline. A deadline that moved later keeps the
@@ -420,6 +467,12 @@ class TranslateSession:
     async def _write(self) -> None:
         """The ordered outbox: results, TTS messages, then the Close. A write that makes no
         progress is the core's to judge (its write timeout): the writer just waits."""
+        try:
+            await self._write_outbox()
+        except Exception:
+            self._fail("writing to the client")
+
+    async def _write_outbox(self) -> None:
         socket = self._socket
         while True:
             while not self._outbox:

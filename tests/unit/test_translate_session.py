@@ -323,3 +323,60 @@ async def test_nowhere_to_move_ends_the_session_as_the_failure_says() -> None:
     ending = await run.ending()
     assert ending is not None and (ending.failure, ending.code) == (Failure.BACKEND_THROTTLED, 1001)
     assert run.speech.started == 1
+
+
+# ---- a fault of ours ends that session 1011, never a hang or a dropped connection ----------
+FAULT = ("close", 1011, "internal server error")
+
+
+class BrokenSpeech(FakeSpeech):
+    """A backend with a bug: taking audio raises."""
+
+    def write(self, pcm: bytes) -> None:
+        raise ValueError("a bug in the backend's write")
+
+
+class BrokenSocket(FakeSocket):
+    """A client socket with a bug: sending a result raises."""
+
+    async def send_text(self, text: bytes) -> bool:
+        raise ValueError("a bug in the socket's send")
+
+
+async def test_a_fault_while_handling_an_event_closes_1011_and_logs_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    run = Session(speech=BrokenSpeech())
+    await settle()
+    run.audio(header46() + bytes(3200), start=True)
+    ending = await run.ending()
+    assert ending is not None and (ending.failure, ending.code) == (Failure.INTERNAL, 1011)
+    assert run.socket.done[-1] == FAULT
+    assert run.speech.closed is True  # its results are nobody's: abandoned
+    assert "session test: internal error handling AudioReceived" in caplog.text
+    assert "a bug in the backend's write" in caplog.text  # with its traceback
+
+
+async def test_a_fault_while_writing_a_result_closes_1011() -> None:
+    run = Session(socket=BrokenSocket())
+    await settle()
+    run.audio(header46() + bytes(32000), start=True)
+    run.speech.event(Recognized(True, "Hello.", "Hallo.", 0, TICKS))
+    ending = await run.ending()
+    assert ending is not None and (ending.failure, ending.code) == (Failure.INTERNAL, 1011)
+    assert run.socket.done[-1] == FAULT
+
+
+async def test_a_backend_that_cannot_even_be_made_closes_1011() -> None:
+    speech = FakeSpeech()
+
+    def broken_factory(
+        sink: Callable[[BridgeEvent, float], None], connected: Callable[[], None]
+    ) -> SessionSpeech:
+        raise ValueError("a bug in making the backend")
+
+    speech.factory = broken_factory  # type: ignore[method-assign]
+    run = Session(speech=speech)
+    ending = await run.ending()
+    assert ending is not None and ending.failure is Failure.INTERNAL
+    assert run.socket.kinds() == ["close"] and run.socket.done[-1] == FAULT
