@@ -115,6 +115,7 @@ def _serve(args: argparse.Namespace) -> int:
 
             return run_supervisor(settings, _serve_arguments(args.argv))
         app = create_app(settings)
+        worker = app[WORKER]
         asyncio.run(
             serve_until_signal(
                 app,
@@ -124,7 +125,7 @@ def _serve(args: argparse.Namespace) -> int:
                 ssl_context=context,
                 before_cleanup=lambda: drain(app, settings.drain_timeout),
                 runner_factory=functools.partial(EdgeAppRunner, counts=app[CONNECTIONS]),
-                reuse_port=app[WORKER] is not None and app[WORKER].reuse_port,
+                reuse_port=worker is not None and worker.reuse_port,
                 site_factory=ServerSite,
                 backlog=settings.backlog,
             )

@@ -360,8 +360,9 @@ def _client_settings(src: _Source) -> dict[str, Any]:
 
 
 def _session_settings(src: _Source) -> dict[str, Any]:
-    names = ("idle_timeout", "silence_timeout", "flush_timeout", "backend_timeout")
-    names += ("liveness_timeout", "drain_timeout", "max_session_minutes", "header_timeout")
+    names: tuple[str, ...] = ("idle_timeout", "silence_timeout", "flush_timeout")
+    names += ("backend_timeout", "liveness_timeout", "drain_timeout", "max_session_minutes")
+    names += ("header_timeout",)
     return {name: src.decimal(name) for name in names}
 
 

@@ -44,7 +44,7 @@ from aiohttp import web
 from shim.audiotime import TICKS_PER_SECOND, bytes_to_ticks
 from shim.emulator import ssml, synthesis_metadata, usp, usp_bodies, validation
 from shim.emulator.connection import UspConnection
-from shim.emulator.engines.base import BadInput, Engine
+from shim.emulator.engines.base import BadInput, Engine, WordBoundary
 from shim.emulator.engines.scenario import Scenario
 from shim.emulator.metrics import ServiceMetrics
 from shim.mp3 import encode_mp3
@@ -248,7 +248,7 @@ class SynthesisConnection(UspConnection):
             request.voice,
             len(text),
         )
-        pcm, words = b"", ()
+        pcm, words = b"", tuple[WordBoundary, ...]()
         if text.strip():
             result = await self._engine.synthesize(
                 text, request.language, request.voice, self._scenario

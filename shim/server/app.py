@@ -42,7 +42,7 @@ log = logging.getLogger("shim.server")
 
 SERVICE = web.AppKey("translate_service", TranslateService)
 CONNECTIONS = web.AppKey("connections", ConnectionCounts)
-WORKER = web.AppKey("worker", WorkerContext)
+WORKER = web.AppKey[WorkerContext | None]("worker")  # None: not one of --workers
 TRANSLATE_PATH = "/{speech:(?i:speech)}/{translate:(?i:translate)}"
 
 # Against a local Speech service the SDK's push-stream throttle (2x real time after 5 s)

@@ -185,7 +185,7 @@ class EdgeRequestHandler(web_protocol.RequestHandler):
         self._refused = b""
         self._header_timer = asyncio.get_running_loop().call_later(REFUSED_LINGER, self.force_close)
 
-    def eof_received(self) -> bool:
+    def eof_received(self) -> bool:  # type: ignore[override]  # asyncio's contract: True keeps it open
         if self._refused is not None:
             return False  # the refused client is done: the transport closes
         hook = self.on_end_of_stream
