@@ -325,6 +325,10 @@ class RecognitionConnection(UspConnection):
         self._phrases += 1
         turn.phrases += 1
         for fault in self._faults.on_phrase(self._phrases):
+            if fault.lose:
+                self._metrics.fault(lose=True)
+                log.info("fault: phrase %d of the connection lost", self._phrases)
+                return
             self._metrics.fault(recognition_status=fault.recognition_status or "NoMatch")
             phrase = Phrase(
                 phrase.offset, phrase.duration, "", {}, fault.recognition_status or "NoMatch"

@@ -221,11 +221,11 @@ class SessionConduct:
             return []  # EndOfStream: the Stopped that follows decides
         if isinstance(event, Stopped):
             if self.state is State.FLUSHING:
-                if self._audio.speech_never_answered():
+                if self._audio.finals_missing():
                     return self._backend_failed(
                         Failure.BACKEND_ERROR,
-                        "Speech backend ended the session without answering; results were lost",
-                        warn="the Speech backend stopped without answering the speech it was given",
+                        "Speech backend ended the session without every final; results were lost",
+                        warn="the Speech backend stopped owing finals for speech it was given",
                     )
                 if self._results.respeaking:
                     self._backend_done = True  # the re-spoken final's speech comes first
@@ -337,12 +337,12 @@ class SessionConduct:
         try:
             if isinstance(event, Recognizing):
                 offset = event.offset + self._base
-                self._audio.answered(offset + event.duration, speech=bool(event.text))
+                self._audio.answered(offset + event.duration, speech=bool(event.text), final=False)
                 out = results.recognizing(event.text, event.translation, offset, event.duration)
             elif isinstance(event, Recognized):
                 offset = event.offset + self._base
                 end = offset + event.duration
-                self._audio.answered(end, speech=event.matched and not event.silence)
+                self._audio.answered(end, speech=event.matched and not event.silence, final=True)
                 if not event.silence:  # silence is not a false recognition: no legacy final
                     out = results.recognized(
                         event.matched, event.text, event.translation, offset, event.duration

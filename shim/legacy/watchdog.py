@@ -55,6 +55,7 @@ class AudioLedger:
     speech_end: int = 0  # the end of the last result with words in it
     kept_from: int = 0  # may_move: the end of the last final sent (a next backend's start)
     answered_any: bool = False  # the current backend gave any result (since its start)
+    open_hypothesis: bool = False  # its last result with words was a hypothesis: a final owed
     voiced: collections.deque[int] = field(default_factory=collections.deque)
     kept_voiced: collections.deque[int] = field(default_factory=collections.deque)  # ≥ kept_from
 
@@ -75,10 +76,15 @@ class AudioLedger:
             self.kept_voiced.extend(voiced)
         self.written += bytes_to_ticks(len(pcm))
 
-    def answered(self, end: int, *, speech: bool) -> None:
-        """A result (or an acknowledged silence) reaching ``end``; ``speech``: it had words."""
+    def answered(self, end: int, *, speech: bool, final: bool) -> None:
+        """A result (or an acknowledged silence) reaching ``end``; ``speech``: it had words;
+        ``final``: a final (of any kind), else a hypothesis."""
         self.heard = max(self.heard, end)
         self.answered_any = True
+        if final:
+            self.open_hypothesis = False
+        elif speech:
+            self.open_hypothesis = True
         if speech:
             self.speech_end = max(self.speech_end, end)
         voiced = self.voiced
@@ -99,13 +105,18 @@ class AudioLedger:
         """A new backend hears the audio from ``start`` again."""
         self.heard = start
         self.answered_any = False
+        self.open_hypothesis = False
         self.voiced = collections.deque(b for b in self.kept_voiced if b >= start)
 
     # ---- questions ----------------------------------------------------------------------------
-    def speech_never_answered(self) -> bool:
-        """The backend was given speech it owes an answer for (the watchdog's measure) and
-        has answered nothing at all: a backend that stops now lost it. (An SDK that failed
-        to connect before any audio reached it stops without a cancellation, as if done.)"""
+    def finals_missing(self) -> bool:
+        """A backend that stopped now would have lost finals: its last words came as a
+        hypothesis with no final after it (the service ends every hypothesis with a phrase,
+        of some kind, before its turn ends), or it was given speech it owes an answer for
+        (the watchdog's measure) and answered nothing at all (an SDK whose connection failed
+        before any audio reached it stops without a cancellation, as if it were done)."""
+        if self.open_hypothesis:
+            return True
         return not self.answered_any and len(self.voiced) >= SPEECH_BLOCKS_OWED
 
     def long_silence(self, timeout: float) -> bool:

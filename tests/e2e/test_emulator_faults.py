@@ -238,3 +238,15 @@ async def test_faults_set_while_the_service_runs_apply_to_new_connections_until_
         assert await (await client.get("/emulator/faults")).json() == {"faults": []}
         ws = await client.ws_connect("/stt/speech/universal/v2", headers=key, protocols=("USP",))
         await ws.close()
+
+
+def test_a_lost_phrase_leaves_its_hypotheses_without_a_final(emulator: Emulator) -> None:
+    """``lose``: a result lost inside the service. The SDK reports the phrase's hypotheses,
+    no final for it, and the end of the stream as if nothing were missing."""
+    key = emulator.scenario({**THREE, "faults": [{"on_phrase": 2, "lose": True}]})
+    events = translate_continuous(emulator.url, key, read_pcm(INSPECT), targets=["de"])
+    texts = [u["text"] for u in THREE["utterances"]]
+    assert [f.text for f in named(events, "recognized")] == [texts[0], texts[2]]
+    second_start = THREE["utterances"][1]["offset_ms"]
+    assert any(h.offset // 10_000 == second_start for h in named(events, "recognizing"))
+    assert [(c.reason, c.code) for c in named(events, "canceled")] == [("EndOfStream", "NoError")]

@@ -667,9 +667,9 @@ def test_a_move_answer_nobody_asked_for_is_ignored() -> None:
 
 # ---- a backend that stops without answering (never a false 1000) --------------------------
 UNANSWERED = CloseSession(
-    1011, "Speech backend ended the session without answering; results were lost"
+    1011, "Speech backend ended the session without every final; results were lost"
 )
-UNANSWERED_WARNING = Warn("the Speech backend stopped without answering the speech it was given")
+UNANSWERED_WARNING = Warn("the Speech backend stopped owing finals for speech it was given")
 
 
 def test_a_backend_that_stops_having_answered_none_of_its_speech_is_1011_not_1000() -> None:
@@ -696,6 +696,27 @@ def test_a_pooled_session_whose_backend_stops_unanswered_with_nowhere_to_go_is_1
     book.check(ClientClosed(1000), EndAudio(), at=T0 + 1.1)
     book.check(Stopped(), BackendLost(Failure.BACKEND_ERROR, None, 0), at=T0 + 1.2)
     book.check(NoOtherBackend(), UNANSWERED_WARNING, UNANSWERED, at=T0 + 1.3)
+
+
+def test_a_backend_that_stops_after_a_hypothesis_without_its_final_is_1011() -> None:
+    """The service ends every hypothesis with a phrase before its turn ends: a hypothesis
+    with words and no final after it is a final lost, whatever else was answered."""
+    book = started("partial")
+    book.check(final("One.", 0.0, 0.4), SendResult, at=T0 + 1.1)
+    book.check(hypothesis("two", 0.5, 0.9), SendResult, at=T0 + 1.2)
+    book.check(ClientClosed(1000), EndAudio(), at=T0 + 1.3)
+    book.check(Stopped(), UNANSWERED_WARNING, UNANSWERED, at=T0 + 1.4)
+    assert [f["recognition"] for f in book.finals()] == ["One."]
+
+
+def test_a_hypothesis_closed_by_any_final_leaves_nothing_owed() -> None:
+    for closing in (final("Two.", 0.5, 0.9), Recognized(False, "", "", 5 * TICKS // 10, 0)):
+        book = started("partial", exact=False)
+        book.play(hypothesis("two", 0.5, 0.9), at=T0 + 1.2)
+        book.play(closing, at=T0 + 1.3)
+        book.play(ClientClosed(1000), at=T0 + 1.4)
+        book.play(Stopped(), at=T0 + 1.5)
+        assert book.closes() == [CloseSession(1000, "")]
 
 
 def test_a_backend_that_answered_anything_or_owed_only_silence_may_stop_with_1000() -> None:

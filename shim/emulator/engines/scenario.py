@@ -66,6 +66,7 @@ class Fault:
     close_code: int | None = None
     close_reason: str = ""
     recognition_status: str | None = None
+    lose: bool = False  # on_phrase: the phrase is never sent (a result lost in the service)
     delay_ms: int | None = None
     hang: bool = False
     reset: bool = False
@@ -104,8 +105,8 @@ class Scenario:
 # Combinator failures print the whole instance; say what is wanted instead.
 _FRIENDLY = {
     "oneOf": "a fault needs exactly one trigger: at_upgrade, at_turn_start, after_phrase"
-    " or on_phrase (with recognition_status)",
-    "anyOf": "a fault needs an action: http_status, close_code, recognition_status,"
+    " or on_phrase (with recognition_status or lose)",
+    "anyOf": "a fault needs an action: http_status, close_code, recognition_status, lose,"
     " delay_ms, hang or reset",
 }
 
