@@ -14,9 +14,11 @@ from collections.abc import Callable
 import azure.cognitiveservices.speech as speechsdk
 import pytest
 
+from tests.support import sdk_harness
 from tests.support.js_sdk import named, run_js
 from tests.support.paths import read_pcm
 from tests.support.processes import Emulator, RunningProcess, Service
+from tests.support.scenarios import INSPECT, THREE
 from tests.support.sdk_harness import FAST, set_properties
 
 pytestmark = pytest.mark.e2e
@@ -122,3 +124,24 @@ def test_js_speech_recognizer_on_the_universal_endpoint_gets_speech_results(
     assert [(r["reason"], r["text"]) for r in named(records, "recognized")] == [
         ("RecognizedSpeech", WEATHER_TEXT)
     ] * 2
+
+
+def test_audio_that_ends_inside_an_utterance_ends_its_hypothesis_with_a_phrase(
+    emulator: Emulator,
+) -> None:
+    """Every hypothesis is followed by a phrase before the turn ends, as on Azure: audio cut
+    off mid-utterance gets a final of the words heard so far."""
+    second = THREE["utterances"][1]
+    cut_at_ms = second["offset_ms"] + second["duration_ms"] // 2
+    pcm = read_pcm(INSPECT)[: cut_at_ms * 32]
+    events = sdk_harness.translate_continuous(
+        emulator.url, emulator.scenario(THREE), pcm, targets=["de"]
+    )
+    finals = sdk_harness.named(events, "recognized")
+    assert finals[0].text == THREE["utterances"][0]["text"]
+    (cut_short,) = finals[1:]
+    assert cut_short.text and second["text"].startswith(cut_short.text)
+    assert cut_short.text != second["text"]
+    assert cut_short.offset // 10_000 == second["offset_ms"]
+    last_hypothesis = sdk_harness.named(events, "recognizing")[-1]
+    assert last_hypothesis.text == cut_short.text

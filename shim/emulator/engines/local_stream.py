@@ -135,7 +135,8 @@ class LocalStream:
         self._done: set[int] = set()
         self._quiet_from = self._turn_start  # end of the last phrase
         self._pending_start: int | None = None  # a finished segment still waiting for audio
-        self._hypothesized: set[int] = set()  # segments a hypothesis was sent for
+        # Segments a hypothesis was sent for (start → the last one's end): each gets a phrase.
+        self._hypothesized: dict[int, int] = {}
         self._speech_started = False
         self._ended = False
         self._partial: asyncio.Task[PartialResult | None] | None = None
@@ -175,6 +176,15 @@ class LocalStream:
     async def _events(self, live: bool) -> list[RecognitionEvent]:
         events: list[RecognitionEvent] = []
         session = self._session
+        kept = {segment.start for segment in session.segments}
+        open_start = session.vad.open_segment_start
+        for start in sorted(set(self._hypothesized) - kept - {open_start}):
+            # The VAD dropped the speech a hypothesis was sent for (too short in the end): the
+            # service still ends every hypothesis with a phrase, one without words.
+            end = self._hypothesized.pop(start)
+            events.append(
+                Phrase(bytes_to_ticks(start), bytes_to_ticks(end - start), "", {}, "NoMatch")
+            )
         pending = False
         pending_start: int | None = None  # a finished segment still waiting for more audio
         for segment in list(session.segments):
@@ -182,6 +192,7 @@ class LocalStream:
                 continue
             if segment.end <= self._turn_start:
                 self._done.add(segment.start)  # acknowledged on an earlier connection
+                self._hypothesized.pop(segment.start, None)
                 continue
             if segment.end > self._position:
                 pending, pending_start = True, segment.start
@@ -190,10 +201,7 @@ class LocalStream:
             events += await self._phrase(segment)
             self._done.add(segment.start)
             self._quiet_from = max(self._quiet_from, segment.end)
-        kept = {segment.start for segment in session.segments}
         self._done &= kept  # bounded like the session's segments
-        self._hypothesized &= kept | {session.vad.open_segment_start}
-        open_start = session.vad.open_segment_start
         live = live and not pending and not self._ended
         if live and open_start is not None and open_start < self._position:
             self._speech(events, open_start)
@@ -238,7 +246,7 @@ class LocalStream:
             segment.transcript = await self._final(key, job)
         transcript = segment.transcript
         decoded = time.monotonic()
-        hypothesized = segment.start in self._hypothesized
+        hypothesized = self._hypothesized.pop(segment.start, None) is not None
         self._reset_partials()
         if not transcript.text:
             return [Phrase(offset, duration, "", {}, "NoMatch")]
@@ -375,7 +383,7 @@ class LocalStream:
         for target in self._mt.identity:
             translations[target] = text
         start = result.start
-        self._hypothesized.add(start)
+        self._hypothesized[start] = min(result.end, self._position)
         return Hypothesis(
             bytes_to_ticks(start),
             bytes_to_ticks(min(result.end, self._position) - start),

@@ -286,6 +286,10 @@ class ScriptedStream:
                 self._done.add(key)
                 events.append(self._phrase(utterance, start, end))
                 continue
+            if self._ended and self._revealed.get(key):
+                self._done.add(key)
+                events.append(self._cut_short(key, utterance, start))
+                continue
             partial = self._hypothesis(key, utterance, start, end)
             if partial is not None:
                 events.append(partial)
@@ -303,6 +307,24 @@ class ScriptedStream:
             utterance.text,
             translations,
             status,
+            utterance.language,
+        )
+
+    def _cut_short(self, index: Key, utterance: Utterance, start: int) -> Phrase:
+        """The audio ended inside an utterance already hypothesised: the service ends every
+        hypothesis with a phrase before its turn ends, here the words heard so far."""
+        words = utterance.text.split()
+        count = self._revealed[index]
+        translations = {
+            t: _stripped(_prefix(_translation(utterance, t), count / max(1, len(words))))
+            for t in self._targets
+        }
+        return Phrase(
+            bytes_to_ticks(start),
+            bytes_to_ticks(self._position - start),
+            _stripped(" ".join(words[:count])),
+            translations,
+            utterance.recognition_status,
             utterance.language,
         )
 
