@@ -117,6 +117,9 @@ from shim.speech.events import (
     SynthesisCompleted,
 )
 
+# The backend went quiet about speech it was given, or on past it: a final never came.
+FINALS_LOST = "Speech backend did not send every final; results were lost"
+
 
 class State(enum.Enum):
     STREAMING = "streaming"  # client audio flows to the backend
@@ -224,7 +227,7 @@ class SessionConduct:
                 if self._audio.finals_missing():
                     return self._backend_failed(
                         Failure.BACKEND_ERROR,
-                        "Speech backend ended the session without every final; results were lost",
+                        FINALS_LOST,
                         warn="the Speech backend stopped owing finals for speech it was given",
                     )
                 if self._results.respeaking:
@@ -337,12 +340,20 @@ class SessionConduct:
         try:
             if isinstance(event, Recognizing):
                 offset = event.offset + self._base
-                self._audio.answered(offset + event.duration, speech=bool(event.text), final=False)
+                if event.text and self._audio.skips_a_final(offset):
+                    return self._backend_failed(
+                        Failure.BACKEND_ERROR,
+                        FINALS_LOST,
+                        warn="the Speech backend went on to new speech without the last final",
+                    )
+                end = offset + event.duration
+                self._audio.answered(offset, end, speech=bool(event.text), final=False)
                 out = results.recognizing(event.text, event.translation, offset, event.duration)
             elif isinstance(event, Recognized):
                 offset = event.offset + self._base
                 end = offset + event.duration
-                self._audio.answered(end, speech=event.matched and not event.silence, final=True)
+                speech = event.matched and not event.silence
+                self._audio.answered(offset, end, speech=speech, final=True)
                 if not event.silence:  # silence is not a false recognition: no legacy final
                     out = results.recognized(
                         event.matched, event.text, event.translation, offset, event.duration

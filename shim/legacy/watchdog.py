@@ -55,7 +55,8 @@ class AudioLedger:
     speech_end: int = 0  # the end of the last result with words in it
     kept_from: int = 0  # may_move: the end of the last final sent (a next backend's start)
     answered_any: bool = False  # the current backend gave any result (since its start)
-    open_hypothesis: bool = False  # its last result with words was a hypothesis: a final owed
+    # (start, end) of its last result with words when that was a hypothesis: a final is owed
+    open_hypothesis: tuple[int, int] | None = None
     voiced: collections.deque[int] = field(default_factory=collections.deque)
     kept_voiced: collections.deque[int] = field(default_factory=collections.deque)  # ≥ kept_from
 
@@ -76,15 +77,15 @@ class AudioLedger:
             self.kept_voiced.extend(voiced)
         self.written += bytes_to_ticks(len(pcm))
 
-    def answered(self, end: int, *, speech: bool, final: bool) -> None:
-        """A result (or an acknowledged silence) reaching ``end``; ``speech``: it had words;
-        ``final``: a final (of any kind), else a hypothesis."""
+    def answered(self, start: int, end: int, *, speech: bool, final: bool) -> None:
+        """A result (or an acknowledged silence) from ``start`` to ``end``; ``speech``: it had
+        words; ``final``: a final (of any kind), else a hypothesis."""
         self.heard = max(self.heard, end)
         self.answered_any = True
         if final:
-            self.open_hypothesis = False
+            self.open_hypothesis = None
         elif speech:
-            self.open_hypothesis = True
+            self.open_hypothesis = (start, end)
         if speech:
             self.speech_end = max(self.speech_end, end)
         voiced = self.voiced
@@ -105,17 +106,24 @@ class AudioLedger:
         """A new backend hears the audio from ``start`` again."""
         self.heard = start
         self.answered_any = False
-        self.open_hypothesis = False
+        self.open_hypothesis = None
         self.voiced = collections.deque(b for b in self.kept_voiced if b >= start)
 
     # ---- questions ----------------------------------------------------------------------------
+    def skips_a_final(self, start: int) -> bool:
+        """A hypothesis starting at ``start`` begins new speech while the last hypothesis has
+        no final: the service ends each hypothesis with a phrase before it goes on to what
+        follows, so that final was lost. (Hypotheses of one phrase share its start.)"""
+        last = self.open_hypothesis
+        return last is not None and start > last[0] and start >= last[1]
+
     def finals_missing(self) -> bool:
         """A backend that stopped now would have lost finals: its last words came as a
         hypothesis with no final after it (the service ends every hypothesis with a phrase,
         of some kind, before its turn ends), or it was given speech it owes an answer for
         (the watchdog's measure) and answered nothing at all (an SDK whose connection failed
         before any audio reached it stops without a cancellation, as if it were done)."""
-        if self.open_hypothesis:
+        if self.open_hypothesis is not None:
             return True
         return not self.answered_any and len(self.voiced) >= SPEECH_BLOCKS_OWED
 

@@ -175,18 +175,19 @@ async def test_with_every_resource_refusing_a_session_ends_1001_and_readiness_fo
     assert "no Speech resource left to move to from a (throttled before its first result)" in log
 
 
-async def test_a_resource_that_loses_the_last_final_hands_the_session_to_another(
-    healthy: dict[str, Service], tmp_path: Path
+@pytest.mark.parametrize("lost", [2, 3], ids=["a-middle-one", "the-last"])
+async def test_a_resource_that_loses_a_final_hands_the_session_to_another(
+    healthy: dict[str, Service], tmp_path: Path, lost: int
 ) -> None:
-    """``a`` sends the first two finals and only the hypotheses of the third, then its SDK
-    reports the end as if all were done: the session moves to ``b`` from the end of the
-    second final and gets the third there, once, then 1000."""
-    await healthy["a"].faults([{"on_phrase": 3, "lose": True}])
+    """``a`` sends only the hypotheses of one phrase, then goes on to the next (or its SDK
+    reports the end as if all were done): the session moves to ``b`` from the end of the
+    final before it and gets the rest there, once each, then 1000."""
+    await healthy["a"].faults([{"on_phrase": lost, "lose": True}])
     running = serve(tmp_path, healthy, "--auth", "open")
     try:
         outcome = await _session(running.url)  # on a: the pool's ties go to its file order
         assert (_recognitions(outcome), outcome.close_code) == (
-            said_by("a")[:2] + said_by("b")[2:],
+            said_by("a")[: lost - 1] + said_by("b")[lost - 1 :],
             1000,
         )
         assert [f["id"] for f in outcome.finals] == ["0", "1", "2"]

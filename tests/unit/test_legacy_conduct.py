@@ -666,9 +666,7 @@ def test_a_move_answer_nobody_asked_for_is_ignored() -> None:
 
 
 # ---- a backend that stops without answering (never a false 1000) --------------------------
-UNANSWERED = CloseSession(
-    1011, "Speech backend ended the session without every final; results were lost"
-)
+UNANSWERED = CloseSession(1011, "Speech backend did not send every final; results were lost")
 UNANSWERED_WARNING = Warn("the Speech backend stopped owing finals for speech it was given")
 
 
@@ -707,6 +705,37 @@ def test_a_backend_that_stops_after_a_hypothesis_without_its_final_is_1011() -> 
     book.check(ClientClosed(1000), EndAudio(), at=T0 + 1.3)
     book.check(Stopped(), UNANSWERED_WARNING, UNANSWERED, at=T0 + 1.4)
     assert [f["recognition"] for f in book.finals()] == ["One."]
+
+
+def test_a_hypothesis_of_new_speech_while_the_last_has_no_final_means_a_final_was_lost() -> None:
+    book = started("partial")
+    book.check(final("One.", 0.0, 0.4), SendResult, at=T0 + 1.1)
+    book.check(hypothesis("two", 0.5, 0.7), SendResult, at=T0 + 1.2)
+    book.check(hypothesis("two too", 0.5, 0.9), SendResult, at=T0 + 1.3)  # the same phrase
+    lost = Warn("the Speech backend went on to new speech without the last final")
+    book.check(hypothesis("three", 0.95, 1.0), lost, UNANSWERED, at=T0 + 1.4)
+    assert [f["recognition"] for f in book.finals()] == ["One."]
+
+
+def test_a_pooled_session_moves_from_its_last_final_when_a_final_is_skipped() -> None:
+    book = started("partial", may_move=True)
+    book.check(final("One.", 0.0, 0.4), SendResult, KeepAudioFrom(4 * TICKS // 10), at=T0 + 1.1)
+    book.check(hypothesis("two", 0.5, 0.9), SendResult, at=T0 + 1.2)
+    book.check(
+        hypothesis("three", 0.95, 1.0),
+        BackendLost(Failure.BACKEND_ERROR, None, 4 * TICKS // 10),
+        at=T0 + 1.3,
+    )
+
+
+def test_hypotheses_of_one_phrase_never_count_as_new_speech() -> None:
+    """They share the phrase's start, whatever their length (even none)."""
+    book = started("partial", exact=False)
+    for end in (0.5, 0.5, 0.7, 0.9):
+        book.play(hypothesis("two", 0.5, end), at=book.now + 0.1)
+    book.play(final("Two.", 0.5, 0.9), at=book.now + 0.1)
+    book.play(hypothesis("three", 0.95, 1.0), at=book.now + 0.1)
+    assert book.closes() == [] and len(book.finals()) == 1
 
 
 def test_a_hypothesis_closed_by_any_final_leaves_nothing_owed() -> None:
