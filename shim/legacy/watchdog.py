@@ -9,6 +9,11 @@ read-ahead and the watchdog (the decisions are :mod:`shim.legacy.conduct`'s).
   take ~20 s of it to acknowledge; a hang then loses no results): a backend that owes only
   silence is watched once the read-ahead is full or the audio has ended, and also gets real
   time to go through it.
+* **Finals owed.** The service ends every hypothesis with a phrase before it goes on (the
+  SDKs' ``Recognizing`` events end in a ``Recognized``). A hypothesis of new speech while the
+  last one has no final, or a backend that stops after such a hypothesis, lost a final; so
+  did one that stops having answered nothing for a second of speech it was given (an SDK
+  that never connected). The core fails the backend rather than end 1000 without it.
 * **Read-ahead.** Audio goes to the backend at most ``AUDIO_AHEAD_SECONDS`` ahead of what it
   has answered; beyond that the core pauses reading the client (TCP backpressure), so a
   whole-file client cannot park minutes of audio in the server. A session that may move
