@@ -62,6 +62,7 @@ import enum
 from shim.legacy.audio import AudioNormalizer
 from shim.legacy.client_flow import ClientFlow, Pauses
 from shim.legacy.errors import (
+    FINALS_LOST_REASON,
     Failure,
     LegacyError,
     SessionError,
@@ -116,9 +117,6 @@ from shim.speech.events import (
     SynthesisAudio,
     SynthesisCompleted,
 )
-
-# The backend went quiet about speech it was given, or on past it: a final never came.
-FINALS_LOST = "Speech backend did not send every final; results were lost"
 
 
 class State(enum.Enum):
@@ -227,7 +225,7 @@ class SessionConduct:
                 if self._audio.finals_missing():
                     return self._backend_failed(
                         Failure.BACKEND_ERROR,
-                        FINALS_LOST,
+                        FINALS_LOST_REASON,
                         warn="the Speech backend stopped owing finals for speech it was given",
                     )
                 if self._results.respeaking:
@@ -343,7 +341,7 @@ class SessionConduct:
                 if event.text and self._audio.skips_a_final(offset):
                     return self._backend_failed(
                         Failure.BACKEND_ERROR,
-                        FINALS_LOST,
+                        FINALS_LOST_REASON,
                         warn="the Speech backend went on to new speech without the last final",
                     )
                 end = offset + event.duration

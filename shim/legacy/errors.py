@@ -116,6 +116,10 @@ _DEFAULT_REASONS: dict[Failure, str] = {
     Failure.INTERNAL: "internal server error",
 }
 
+# A backend error of its own kind: it went quiet about speech it was given, or on past it,
+# and a final never came (the session core's finals-owed rule, shim/legacy/watchdog.py).
+FINALS_LOST_REASON = "Speech backend did not send every final; results were lost"
+
 # Speech SDK CancellationErrorCode names (strings, so this module needs no SDK import).
 _SDK_CANCELLATION: dict[str, Failure] = {
     "TooManyRequests": Failure.BACKEND_THROTTLED,
